@@ -1,0 +1,1 @@
+"""Built-in source connectors for retro. Each module holds one source."""

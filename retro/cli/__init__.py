@@ -1,0 +1,5 @@
+"""The retro command line."""
+
+from retro.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,306 @@
+"""Pydantic models shared by connectors, the pipeline, engines, stores and the CLI.
+
+Connectors import only this module and `retro.errors`. Every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+Source = Literal["slack", "pagerduty", "opsgenie", "alertmanager", "grafana", "jira", "generic"]
+SOURCES: tuple[Source, ...] = (
+    "slack",
+    "pagerduty",
+    "opsgenie",
+    "alertmanager",
+    "grafana",
+    "jira",
+    "generic",
+)
+
+EventKind = Literal[
+    "message",
+    "bot_message",
+    "alert_firing",
+    "alert_resolved",
+    "page_triggered",
+    "page_acknowledged",
+    "page_unacknowledged",
+    "page_escalated",
+    "page_assigned",
+    "page_notified",
+    "page_resolved",
+    "ticket_created",
+    "status_change",
+    "priority_change",
+    "assignee_change",
+    "field_change",
+    "comment",
+    "change_deployed",
+    "note",
+    "status_page_update",
+    "membership",
+    "other",
+]
+EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
+
+ALERT_KINDS = frozenset({"alert_firing", "alert_resolved"})
+PAGE_KINDS = frozenset(
+    {
+        "page_triggered",
+        "page_acknowledged",
+        "page_unacknowledged",
+        "page_escalated",
+        "page_assigned",
+        "page_notified",
+        "page_resolved",
+    }
+)
+CHAT_KINDS = frozenset({"message", "bot_message"})
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(_require_utc)]
+
+
+def stable_hash(*parts: str, length: int = 12) -> str:
+    """Short hex digest of the parts; stable across runs and machines."""
+    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+class Actor(BaseModel):
+    """Who did something, as one source names them."""
+
+    model_config = ConfigDict(frozen=False)
+
+    source: Source
+    id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    is_bot: bool = False
+    person: str | None = Field(default=None, description="Key of the joined Person, set by the timeline stage")
+
+    def account(self) -> str | None:
+        return f"{self.source}:{self.id}" if self.id else None
+
+
+class Person(BaseModel):
+    """One human (or bot) joined across sources by email, then by name."""
+
+    key: str
+    name: str | None = None
+    handle: str | None = None
+    emails: list[str] = Field(default_factory=list)
+    titles: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list, description="Incident roles, e.g. incident commander")
+    accounts: list[str] = Field(default_factory=list, description="source:id pairs")
+    is_bot: bool = False
+
+
+class Provenance(BaseModel):
+    """Where an event came from: the bundle file and the record inside it."""
+
+    file: str
+    record: str
+
+
+class TimelineEvent(BaseModel):
+    """One thing that happened, from one source, normalized."""
+
+    id: str = Field(default="", description="Short stable id such as E3fa9c; set by the timeline stage")
+    key: str = Field(description="Source-native unique key; the stable id derives from it")
+    at: UTCDateTime
+    source: Source
+    kind: EventKind
+    actor: Actor | None = None
+    text: str = ""
+    url: str | None = None
+    thread: str | None = Field(default=None, description="Key of the thread's root event")
+    parent: str | None = Field(default=None, description="Key of the event this one replies to")
+    provenance: Provenance
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    links: list[str] = Field(default_factory=list, description="Ids of the same happening seen by other sources")
+    duplicate_of: str | None = Field(default=None, description="Id of the primary event when linked")
+    is_bot: bool = False
+    edited: bool = False
+
+
+class SourceReport(BaseModel):
+    """What one source contributed: files read, events made, records skipped and why."""
+
+    name: str
+    status: Literal["ok", "partial", "failed", "empty"] = "ok"
+    files: list[str] = Field(default_factory=list)
+    records: int = 0
+    events: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+
+class WindowSpec(BaseModel):
+    start: UTCDateTime | None = None
+    end: UTCDateTime | None = None
+
+
+class IncidentMeta(BaseModel):
+    """The contents of a bundle's incident.yaml."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    title: str | None = None
+    severity: str | None = None
+    services: list[str] = Field(default_factory=list)
+    timezone: str | None = None
+    window: WindowSpec = Field(default_factory=WindowSpec)
+    slack_channels: list[str] = Field(default_factory=list)
+    pagerduty_incidents: list[str] = Field(default_factory=list)
+    opsgenie_alerts: list[str] = Field(default_factory=list)
+    jira_keys: list[str] = Field(default_factory=list)
+    people: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Extra identities: source id -> {name, email, title}"
+    )
+
+
+class Window(BaseModel):
+    start: UTCDateTime
+    end: UTCDateTime
+    reason: str
+
+
+class Timeline(BaseModel):
+    """The normalized, deduplicated, windowed timeline of one incident."""
+
+    incident: IncidentMeta
+    events: list[TimelineEvent]
+    people: dict[str, Person] = Field(default_factory=dict)
+    window: Window | None = None
+    sources: list[SourceReport] = Field(default_factory=list)
+    dropped: dict[str, int] = Field(default_factory=dict, description="reason -> count, after reading")
+
+    def by_id(self) -> dict[str, TimelineEvent]:
+        return {e.id: e for e in self.events}
+
+
+# --- Postmortem drafts -------------------------------------------------------------------------
+
+MilestoneName = Literal["impact_start", "detected", "acknowledged", "declared", "mitigated", "resolved"]
+MILESTONES: tuple[str, ...] = (
+    "impact_start",
+    "detected",
+    "acknowledged",
+    "declared",
+    "mitigated",
+    "resolved",
+)
+ActionType = Literal["investigate", "prevent", "mitigate", "repair", "detect", "process"]
+Priority = Literal["P0", "P1", "P2"]
+ActionStatus = Literal["proposed", "approved", "open", "in_progress", "done", "skipped", "wontfix"]
+
+
+class Milestone(BaseModel):
+    name: MilestoneName
+    at: UTCDateTime | None = Field(default=None, description="When it happened, UTC")
+    evidence: list[str] = Field(default_factory=list, description="Ids of supporting timeline events")
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0, description="0..1")
+    rule: str = Field(default="", description="The rule that chose this time")
+    overridden: bool = Field(default=False, description="A person set this time in the Markdown")
+
+
+class Metrics(BaseModel):
+    time_to_detect_s: int | None = None
+    time_to_acknowledge_s: int | None = None
+    time_to_mitigate_s: int | None = None
+    time_to_resolve_s: int | None = None
+    duration_s: int | None = None
+
+
+class Claim(BaseModel):
+    """One factual sentence with the ids of the events behind it."""
+
+    text: str = Field(description="One sentence, blameless, with no citation markers inside")
+    citations: list[str] = Field(default_factory=list, description="Timeline event ids, e.g. E3fa9c")
+
+
+class ActionItem(BaseModel):
+    title: str = Field(description="Imperative, specific title")
+    type: ActionType = Field(description="investigate, prevent, mitigate, repair, detect or process")
+    priority: Priority = Field(description="P0 (urgent) to P2")
+    owner: str = Field(description="A role or team, never a person's name")
+    end_state: str = Field(description="A verifiable end state: how anyone can tell it is done")
+    tracking: str = Field(default="", description="Jira key once filed")
+    status: ActionStatus = Field(default="proposed")
+    citations: list[str] = Field(default_factory=list, description="Event ids that motivate it")
+    origin: Literal["stated", "gap", "human"] = Field(
+        default="gap", description="stated during the incident, a gap the evidence shows, or added by a human"
+    )
+
+
+class SimilarIncident(BaseModel):
+    id: str
+    title: str
+    score: float
+    url: str | None = None
+    why: list[str] = Field(default_factory=list)
+    open_action_items: list[str] = Field(default_factory=list)
+
+
+class Postmortem(BaseModel):
+    """A postmortem draft: what engines fill, what render writes and review reads back."""
+
+    incident_id: str
+    title: str
+    severity: str | None = None
+    status: str = "draft"
+    services: list[str] = Field(default_factory=list)
+    started: UTCDateTime | None = None
+    ended: UTCDateTime | None = None
+    engine: str = "offline"
+    model: str | None = None
+    generator_version: str = ""
+    summary: list[Claim] = Field(default_factory=list)
+    impact: list[Claim] = Field(default_factory=list)
+    detection: list[Claim] = Field(default_factory=list)
+    response: list[Claim] = Field(default_factory=list)
+    recovery: list[Claim] = Field(default_factory=list)
+    root_cause: list[Claim] = Field(default_factory=list)
+    trigger: list[Claim] = Field(default_factory=list)
+    contributing_factors: list[Claim] = Field(default_factory=list)
+    went_well: list[Claim] = Field(default_factory=list)
+    went_poorly: list[Claim] = Field(default_factory=list)
+    got_lucky: list[Claim] = Field(default_factory=list)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    open_questions: list[str] = Field(default_factory=list)
+    milestones: dict[str, Milestone] = Field(default_factory=dict)
+    metrics: Metrics = Field(default_factory=Metrics)
+    timeline: list[dict[str, Any]] = Field(
+        default_factory=list, description="Rows of the timeline table: id, at, source, kind, actor, text, key"
+    )
+    similar: list[SimilarIncident] = Field(default_factory=list)
+    sources: list[SourceReport] = Field(default_factory=list)
+    redactions: dict[str, int] = Field(default_factory=dict)
+
+
+def utc(dt: datetime) -> datetime:
+    """Return dt in UTC; dt must be aware."""
+    return _require_utc(dt)
+
+
+def seconds_between(a: datetime | None, b: datetime | None) -> int | None:
+    if a is None or b is None:
+        return None
+    return int((b - a) / timedelta(seconds=1))
