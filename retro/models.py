@@ -89,7 +89,9 @@ class Actor(BaseModel):
     email: str | None = None
     title: str | None = None
     is_bot: bool = False
-    person: str | None = Field(default=None, description="Key of the joined Person, set by the timeline stage")
+    person: str | None = Field(
+        default=None, description="Key of the joined Person, set by the timeline stage"
+    )
 
     def account(self) -> str | None:
         return f"{self.source}:{self.id}" if self.id else None
@@ -103,7 +105,9 @@ class Person(BaseModel):
     handle: str | None = None
     emails: list[str] = Field(default_factory=list)
     titles: list[str] = Field(default_factory=list)
-    roles: list[str] = Field(default_factory=list, description="Incident roles, e.g. incident commander")
+    roles: list[str] = Field(
+        default_factory=list, description="Incident roles, e.g. incident commander"
+    )
     accounts: list[str] = Field(default_factory=list, description="source:id pairs")
     is_bot: bool = False
 
@@ -118,7 +122,9 @@ class Provenance(BaseModel):
 class TimelineEvent(BaseModel):
     """One thing that happened, from one source, normalized."""
 
-    id: str = Field(default="", description="Short stable id such as E3fa9c; set by the timeline stage")
+    id: str = Field(
+        default="", description="Short stable id such as E3fa9c; set by the timeline stage"
+    )
     key: str = Field(description="Source-native unique key; the stable id derives from it")
     at: UTCDateTime
     source: Source
@@ -130,8 +136,12 @@ class TimelineEvent(BaseModel):
     parent: str | None = Field(default=None, description="Key of the event this one replies to")
     provenance: Provenance
     attrs: dict[str, Any] = Field(default_factory=dict)
-    links: list[str] = Field(default_factory=list, description="Ids of the same happening seen by other sources")
-    duplicate_of: str | None = Field(default=None, description="Id of the primary event when linked")
+    links: list[str] = Field(
+        default_factory=list, description="Ids of the same happening seen by other sources"
+    )
+    duplicate_of: str | None = Field(
+        default=None, description="Id of the primary event when linked"
+    )
     is_bot: bool = False
     edited: bool = False
 
@@ -190,7 +200,9 @@ class Timeline(BaseModel):
     people: dict[str, Person] = Field(default_factory=dict)
     window: Window | None = None
     sources: list[SourceReport] = Field(default_factory=list)
-    dropped: dict[str, int] = Field(default_factory=dict, description="reason -> count, after reading")
+    dropped: dict[str, int] = Field(
+        default_factory=dict, description="reason -> count, after reading"
+    )
 
     def by_id(self) -> dict[str, TimelineEvent]:
         return {e.id: e for e in self.events}
@@ -198,7 +210,9 @@ class Timeline(BaseModel):
 
 # --- Postmortem drafts -------------------------------------------------------------------------
 
-MilestoneName = Literal["impact_start", "detected", "acknowledged", "declared", "mitigated", "resolved"]
+MilestoneName = Literal[
+    "impact_start", "detected", "acknowledged", "declared", "mitigated", "resolved"
+]
 MILESTONES: tuple[str, ...] = (
     "impact_start",
     "detected",
@@ -215,7 +229,9 @@ ActionStatus = Literal["proposed", "approved", "open", "in_progress", "done", "s
 class Milestone(BaseModel):
     name: MilestoneName
     at: UTCDateTime | None = Field(default=None, description="When it happened, UTC")
-    evidence: list[str] = Field(default_factory=list, description="Ids of supporting timeline events")
+    evidence: list[str] = Field(
+        default_factory=list, description="Ids of supporting timeline events"
+    )
     confidence: float = Field(default=0.0, ge=0.0, le=1.0, description="0..1")
     rule: str = Field(default="", description="The rule that chose this time")
     overridden: bool = Field(default=False, description="A person set this time in the Markdown")
@@ -233,12 +249,16 @@ class Claim(BaseModel):
     """One factual sentence with the ids of the events behind it."""
 
     text: str = Field(description="One sentence, blameless, with no citation markers inside")
-    citations: list[str] = Field(default_factory=list, description="Timeline event ids, e.g. E3fa9c")
+    citations: list[str] = Field(
+        default_factory=list, description="Timeline event ids, e.g. E3fa9c"
+    )
 
 
 class ActionItem(BaseModel):
     title: str = Field(description="Imperative, specific title")
-    type: ActionType = Field(description="investigate, prevent, mitigate, repair, detect or process")
+    type: ActionType = Field(
+        description="investigate, prevent, mitigate, repair, detect or process"
+    )
     priority: Priority = Field(description="P0 (urgent) to P2")
     owner: str = Field(description="A role or team, never a person's name")
     end_state: str = Field(description="A verifiable end state: how anyone can tell it is done")
@@ -246,7 +266,8 @@ class ActionItem(BaseModel):
     status: ActionStatus = Field(default="proposed")
     citations: list[str] = Field(default_factory=list, description="Event ids that motivate it")
     origin: Literal["stated", "gap", "human"] = Field(
-        default="gap", description="stated during the incident, a gap the evidence shows, or added by a human"
+        default="gap",
+        description="stated during the incident, a gap the evidence shows, or added by a human",
     )
 
 
@@ -288,7 +309,8 @@ class Postmortem(BaseModel):
     milestones: dict[str, Milestone] = Field(default_factory=dict)
     metrics: Metrics = Field(default_factory=Metrics)
     timeline: list[dict[str, Any]] = Field(
-        default_factory=list, description="Rows of the timeline table: id, at, source, kind, actor, text, key"
+        default_factory=list,
+        description="Rows of the timeline table: id, at, source, kind, actor, text, key",
     )
     similar: list[SimilarIncident] = Field(default_factory=list)
     sources: list[SourceReport] = Field(default_factory=list)

@@ -1,0 +1,146 @@
+"""Join the actors that each source names into people: by email first, then by name."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+from retro.models import Actor, Person, TimelineEvent, stable_hash
+
+_IC_SELF = re.compile(
+    r"\b(i'?m|i am|i'?ll be|i will be|i'?ll take|taking|i'?ll act as|acting as)\b[^.!?\n]{0,25}?"
+    r"\b(ic|incident commander|incident lead|incident manager|commander)\b",
+    re.IGNORECASE,
+)
+_IC_OTHER = re.compile(
+    r"@(?P<who>[\w.\- ]{2,40}?)\s+(is|will be|as)\s+(the\s+)?(ic|incident commander|incident lead)\b"
+    r"|\b(ic|incident commander|incident lead)\s*(is|:|=)\s*@(?P<who2>[\w.\-]{2,40})",
+    re.IGNORECASE,
+)
+
+
+def normalize_name(name: str | None) -> str:
+    """Casefolded, accent-free, single-spaced name, for matching across sources."""
+    if not name:
+        return ""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = re.sub(r"[^\w\s]", " ", text.casefold())
+    return " ".join(text.split())
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, i: int) -> int:
+        self.parent.setdefault(i, i)
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _identity(actor: Actor) -> tuple[str, str, str]:
+    return (actor.account() or "", (actor.email or "").casefold(), normalize_name(actor.name))
+
+
+def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
+    """Give every event's actor a `person` key; return the people by key."""
+    actors: list[Actor] = []
+    index: dict[tuple[str, str, str], int] = {}
+    for event in events:
+        if event.actor is None:
+            continue
+        ident = _identity(event.actor)
+        if ident not in index:
+            index[ident] = len(actors)
+            actors.append(event.actor)
+    groups = _group(actors)
+    people: dict[str, Person] = {}
+    member_key: dict[int, str] = {}
+    for members in groups.values():
+        person = _person([actors[i] for i in members])
+        people[person.key] = person
+        for i in members:
+            member_key[i] = person.key
+    for event in events:
+        if event.actor is not None:
+            event.actor.person = member_key[index[_identity(event.actor)]]
+    detect_roles(events, people)
+    return people
+
+
+def _group(actors: list[Actor]) -> dict[int, list[int]]:
+    union = _Union()
+    seen: dict[str, int] = {}
+    for i, actor in enumerate(actors):
+        union.find(i)
+        keys = [f"acct:{actor.account()}"] if actor.account() else []
+        if actor.email:
+            keys.append(f"email:{actor.email.casefold()}")
+        name = normalize_name(actor.name)
+        # Bots share names freely ("Alertmanager"), so only humans join by name.
+        if name and not actor.is_bot and len(name) > 2:
+            keys.append(f"name:{name}")
+        for key in keys:
+            if key in seen:
+                union.join(seen[key], i)
+            else:
+                seen[key] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(actors)):
+        groups.setdefault(union.find(i), []).append(i)
+    return groups
+
+
+def _person(members: list[Actor]) -> Person:
+    emails = sorted({a.email.casefold() for a in members if a.email})
+    names = Counter(a.name for a in members if a.name)
+    accounts = sorted({acct for a in members if (acct := a.account())})
+    anchor = (
+        emails[0]
+        if emails
+        else (
+            accounts[0]
+            if accounts
+            else normalize_name(names.most_common(1)[0][0] if names else "unknown")
+        )
+    )
+    full = max(names, key=lambda n: (len(n.split()) > 1, names[n], len(n)), default=None)
+    handle = next(
+        (a.name for a in members if a.source == "slack" and a.name and " " not in a.name), None
+    )
+    titles = sorted({a.title for a in members if a.title})
+    return Person(
+        key="P" + stable_hash(anchor, length=5),
+        name=full,
+        handle=handle,
+        emails=emails,
+        titles=titles,
+        accounts=accounts,
+        is_bot=all(a.is_bot for a in members),
+    )
+
+
+def detect_roles(events: list[TimelineEvent], people: dict[str, Person]) -> None:
+    """Mark the incident commander when someone declares it in chat."""
+    by_name = {normalize_name(n): p.key for p in people.values() for n in (p.name, p.handle) if n}
+    for event in events:
+        if event.kind != "message" or event.actor is None or event.actor.person is None:
+            continue
+        key: str | None = None
+        if _IC_SELF.search(event.text):
+            key = event.actor.person
+        elif match := _IC_OTHER.search(event.text):
+            who = normalize_name(match.group("who") or match.group("who2"))
+            key = by_name.get(who)
+        if key and "incident commander" not in people[key].roles:
+            people[key].roles.append("incident commander")
+            event.attrs.setdefault("marks", []).append("ic_declared")

@@ -1,0 +1,215 @@
+"""Normalize: merge every source, dedupe, link cross-source alerts, assign ids, choose the window."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from retro.models import (
+    CHAT_KINDS,
+    SOURCES,
+    IncidentMeta,
+    SourceReport,
+    Timeline,
+    TimelineEvent,
+    Window,
+    stable_hash,
+)
+from retro.people import join_people
+
+MARGIN_BEFORE = timedelta(minutes=30)
+MARGIN_AFTER = timedelta(minutes=60)
+CHAT_LOOKBACK = timedelta(hours=2)
+LINK_WINDOW = timedelta(minutes=15)
+
+SIGNAL_KINDS = frozenset({"alert_firing", "page_triggered", "ticket_created"})
+RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
+_RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
+_CHAT_SIGNAL = re.compile(
+    r"\b(outage|incident|down|degraded|errors?|5\d\d|timeouts?|latency|failing|broken|"
+    r"customers? (are )?(report|complain)\w*|can'?t (log ?in|access|connect)|unavailable|alert)\b",
+    re.IGNORECASE,
+)
+_SOURCE_ORDER = {s: i for i, s in enumerate(SOURCES)}
+
+
+def sort_key(event: TimelineEvent) -> tuple[datetime, int, str]:
+    return (event.at, _SOURCE_ORDER.get(event.source, 99), event.key)
+
+
+def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[TimelineEvent]:
+    """Drop joins/leaves and merge events with one key (repeated notifications, re-exports)."""
+    by_key: dict[str, TimelineEvent] = {}
+    for event in events:
+        if event.kind == "membership":
+            _count(dropped, "joins and leaves")
+            continue
+        kept = by_key.get(event.key)
+        if kept is None:
+            by_key[event.key] = event.model_copy(deep=True)
+            continue
+        _count(dropped, f"duplicate {event.source} records merged")
+        kept.attrs["repeats"] = int(kept.attrs.get("repeats", 1)) + 1
+        # The latest edit of a message wins; for everything else the first copy does.
+        if event.edited and not kept.edited:
+            kept.text, kept.edited = event.text, True
+    return sorted(by_key.values(), key=sort_key)
+
+
+def assign_ids(events: list[TimelineEvent]) -> None:
+    """Ids derive from keys alone, so they survive re-runs and new data arriving."""
+    taken: set[str] = set()
+    for event in sorted(events, key=lambda e: e.key):
+        digest = stable_hash(event.key, length=40)
+        length = 5
+        while "E" + digest[:length] in taken:
+            length += 1
+        event.id = "E" + digest[:length]
+        taken.add(event.id)
+
+
+_NAME_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def alert_name(event: TimelineEvent) -> str:
+    """A comparable alert name: alertname label, else the title text."""
+    attrs = event.attrs
+    labels = attrs.get("labels") if isinstance(attrs.get("labels"), dict) else {}
+    name = attrs.get("alertname") or labels.get("alertname") or attrs.get("alert_name")
+    if not name:
+        details = attrs.get("details") if isinstance(attrs.get("details"), dict) else {}
+        name = details.get("alertname") or attrs.get("summary") or attrs.get("title") or event.text
+    return "".join(_NAME_SPLIT.split(str(name).casefold()))
+
+
+def link_cross_source(events: list[TimelineEvent]) -> int:
+    """Link one alert seen by a monitor and by a pager; the pager's copy points to the monitor's."""
+    monitors = [
+        e for e in events if e.kind == "alert_firing" and e.source in ("alertmanager", "grafana")
+    ]
+    pagers = [
+        e
+        for e in events
+        if e.kind in ("alert_firing", "page_triggered") and e.source in ("pagerduty", "opsgenie")
+    ]
+    linked = 0
+    for pager in pagers:
+        pname = alert_name(pager)
+        best: TimelineEvent | None = None
+        for monitor in monitors:
+            if abs(monitor.at - pager.at) > LINK_WINDOW:
+                continue
+            mname = alert_name(monitor)
+            same = bool(mname and pname and (mname in pname or pname in mname))
+            if same and (best is None or abs(monitor.at - pager.at) < abs(best.at - pager.at)):
+                best = monitor
+        if best is not None:
+            pager.duplicate_of = best.id
+            pager.links.append(best.id)
+            best.links.append(pager.id)
+            linked += 1
+    return linked
+
+
+def _is_resolution(event: TimelineEvent) -> bool:
+    if event.kind in RESOLUTION_KINDS:
+        return True
+    if event.kind == "status_change" and event.source == "jira":
+        return bool(_RESOLVED_STATUS.search(str(event.attrs.get("to", ""))))
+    return False
+
+
+def choose_window(
+    events: list[TimelineEvent],
+    incident: IncidentMeta,
+    *,
+    before: timedelta = MARGIN_BEFORE,
+    after: timedelta = MARGIN_AFTER,
+) -> Window | None:
+    """From the first signal (less a margin) to the last resolution (plus a margin)."""
+    if not events:
+        return None
+    spec = incident.window
+    signals = [e for e in events if e.kind in SIGNAL_KINDS and e.duplicate_of is None]
+    if signals:
+        first = min(e.at for e in signals)
+        early_chat = [
+            e
+            for e in events
+            if e.kind == "message"
+            and first - CHAT_LOOKBACK <= e.at < first
+            and _CHAT_SIGNAL.search(e.text)
+        ]
+        start_at = min([first, *(e.at for e in early_chat)])
+        reason = "first alert, page or ticket" + (" (or earlier chat report)" if early_chat else "")
+    else:
+        start_at, reason = _busiest_chat_start(events), "start of the incident conversation"
+    resolutions = [e.at for e in events if _is_resolution(e) and e.at >= start_at]
+    end_at = max(resolutions) if resolutions else max(e.at for e in events)
+    start = spec.start or start_at - before
+    end = spec.end or end_at + after
+    if spec.start or spec.end:
+        reason = (
+            "incident.yaml window" if spec.start and spec.end else reason + "; incident.yaml bound"
+        )
+    return Window(start=start, end=end, reason=reason)
+
+
+def _busiest_chat_start(events: list[TimelineEvent]) -> datetime:
+    """With no alert or page: the start of the longest burst of activity (gaps under 2 h)."""
+    bursts: list[list[TimelineEvent]] = [[events[0]]]
+    for event in events[1:]:
+        if event.at - bursts[-1][-1].at > CHAT_LOOKBACK:
+            bursts.append([])
+        bursts[-1].append(event)
+    return max(bursts, key=len)[0].at
+
+
+def build_timeline(
+    *,
+    incident: IncidentMeta,
+    events: Iterable[TimelineEvent],
+    reports: list[SourceReport],
+    before: timedelta = MARGIN_BEFORE,
+    after: timedelta = MARGIN_AFTER,
+) -> Timeline:
+    """The normalize stage: one sorted, deduplicated, windowed timeline."""
+    dropped: dict[str, int] = {}
+    merged = merge(events, dropped)
+    assign_ids(merged)
+    link_cross_source(merged)
+    window = choose_window(merged, incident, before=before, after=after)
+    inside = merged
+    if window is not None:
+        inside = [e for e in merged if window.start <= e.at <= window.end]
+        outside = len(merged) - len(inside)
+        if outside:
+            dropped["outside the incident window"] = outside
+            _count_outside(merged, window, reports)
+    people = join_people(inside)
+    for event in inside:
+        if event.kind in CHAT_KINDS and event.actor is not None and event.actor.is_bot:
+            event.is_bot = True
+            event.kind = "bot_message"
+    return Timeline(
+        incident=incident,
+        events=inside,
+        people=people,
+        window=window,
+        sources=reports,
+        dropped=dropped,
+    )
+
+
+def _count_outside(
+    events: list[TimelineEvent], window: Window, reports: list[SourceReport]
+) -> None:
+    by_name = {r.name: r for r in reports}
+    for event in events:
+        if not window.start <= event.at <= window.end and event.source in by_name:
+            by_name[event.source].skip("outside the incident window")
+
+
+def _count(counter: dict[str, int], reason: str, n: int = 1) -> None:
+    counter[reason] = counter.get(reason, 0) + n
