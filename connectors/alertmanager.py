@@ -324,7 +324,7 @@ def _retry_wait(resp: httpx.Response | None, attempt: int, cfg: AlertmanagerConf
             if parsed is not None:
                 delta = (parsed - datetime.now(UTC)).total_seconds()
                 return min(max(delta, 0.0), _MAX_WAIT_S)
-    return min(cfg.backoff_s * (2**attempt), _MAX_WAIT_S)
+    return min(cfg.backoff_s * (2.0**attempt), _MAX_WAIT_S)
 
 
 def api_get(
@@ -334,7 +334,7 @@ def api_get(
     attempts = cfg.max_retries + 1
     for attempt in range(attempts):
         try:
-            resp = client.get(path, params=httpx.QueryParams(params))
+            resp = client.get(path, params=tuple(params))
         except httpx.TransportError as exc:
             if attempt + 1 < attempts:
                 time.sleep(_retry_wait(None, attempt, cfg))
@@ -520,9 +520,10 @@ class AlertmanagerConnector(Connector):
             )
         version = (status.get("versionInfo") or {}).get("version", "unknown version")
         cluster = status.get("cluster") or {}
+        peers = len(cluster.get("peers") or [])
         auth = "basic auth" if cfg.username else "bearer token" if cfg.token else "no auth"
         return [
             f"Alertmanager {version} at {cfg.base_url} ({auth})",
-            f"cluster: {cluster.get('status', 'unknown')}, {len(cluster.get('peers') or [])} peer(s)",
+            f"cluster: {cluster.get('status', 'unknown')}, {peers} peer(s)",
             f"GET /api/v2/alerts: {len(alerts)} current alert(s) readable",
         ]

@@ -200,5 +200,5 @@ class GrafanaConnector(Connector):
         raise ConfigError(
             "grafana: there is no live mode; Grafana pushes alerts to webhooks and keeps no "
             "notification history",
-            hint="capture webhook bodies into the bundle as JSON files (see docs/connectors/grafana.md)",
+            hint="save webhook bodies as JSON files in the bundle; see docs/connectors/grafana.md",
         )

@@ -47,21 +47,65 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _identity(actor: Actor) -> tuple[str, str, str]:
-    return (actor.account() or "", (actor.email or "").casefold(), normalize_name(actor.name))
+def _identity(actor: Actor) -> tuple[str, str, str, bool]:
+    return (
+        actor.account() or "",
+        (actor.email or "").casefold(),
+        normalize_name(actor.name),
+        actor.is_bot,
+    )
+
+
+# attrs that name a person who is not the event's actor (paged, assigned, notified users)
+MENTION_KEYS = (
+    "user",
+    "assignee",
+    "assignees",
+    "acknowledged_by",
+    "closed_by",
+    "owner",
+    "escalated_to",
+)
+
+
+def mentioned(event: TimelineEvent) -> list[Actor]:
+    """People an event names in its attrs without being their actor."""
+    out: list[Actor] = []
+    for key in MENTION_KEYS:
+        value = event.attrs.get(key)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and item.strip() and len(item) < 80:
+                email = event.attrs.get(f"{key}_email") if not isinstance(value, list) else None
+                out.append(
+                    Actor(
+                        source=event.source,
+                        name=item.strip(),
+                        email=email if isinstance(email, str) else None,
+                    )
+                )
+    if event.kind == "assignee_change":
+        for key in ("from", "to"):
+            name = event.attrs.get(key)
+            if (
+                isinstance(name, str)
+                and name.strip()
+                and name.strip().lower() not in ("none", "unassigned")
+            ):
+                out.append(Actor(source=event.source, name=name.strip()))
+    return out
 
 
 def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
     """Give every event's actor a `person` key; return the people by key."""
     actors: list[Actor] = []
-    index: dict[tuple[str, str, str], int] = {}
+    index: dict[tuple[str, str, str, bool], int] = {}
     for event in events:
-        if event.actor is None:
-            continue
-        ident = _identity(event.actor)
-        if ident not in index:
-            index[ident] = len(actors)
-            actors.append(event.actor)
+        for actor in ([event.actor] if event.actor else []) + mentioned(event):
+            ident = _identity(actor)
+            if ident not in index:
+                index[ident] = len(actors)
+                actors.append(actor)
     groups = _group(actors)
     people: dict[str, Person] = {}
     member_key: dict[int, str] = {}

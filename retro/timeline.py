@@ -39,22 +39,29 @@ def sort_key(event: TimelineEvent) -> tuple[datetime, int, str]:
 
 
 def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[TimelineEvent]:
-    """Drop joins/leaves and merge events with one key (repeated notifications, re-exports)."""
-    by_key: dict[str, TimelineEvent] = {}
+    """Drop joins/leaves and merge events with one key (repeated notifications, re-exports).
+
+    The result does not depend on input order: of several copies the earliest (by time, then
+    file and record) is kept, and an edited copy's text wins over an unedited one.
+    """
+    groups: dict[str, list[TimelineEvent]] = {}
     for event in events:
         if event.kind == "membership":
             _count(dropped, "joins and leaves")
             continue
-        kept = by_key.get(event.key)
-        if kept is None:
-            by_key[event.key] = event.model_copy(deep=True)
-            continue
-        _count(dropped, f"duplicate {event.source} records merged")
-        kept.attrs["repeats"] = int(kept.attrs.get("repeats", 1)) + 1
-        # The latest edit of a message wins; for everything else the first copy does.
-        if event.edited and not kept.edited:
-            kept.text, kept.edited = event.text, True
-    return sorted(by_key.values(), key=sort_key)
+        groups.setdefault(event.key, []).append(event)
+    merged: list[TimelineEvent] = []
+    for copies in groups.values():
+        copies.sort(key=lambda e: (e.at, e.provenance.file, e.provenance.record, e.text))
+        kept = copies[0].model_copy(deep=True)
+        if len(copies) > 1:
+            _count(dropped, f"duplicate {kept.source} records merged", len(copies) - 1)
+            kept.attrs["repeats"] = len(copies)
+            edited = [e for e in copies if e.edited]
+            if edited and not kept.edited:
+                kept.text, kept.edited = edited[-1].text, True
+        merged.append(kept)
+    return sorted(merged, key=sort_key)
 
 
 def assign_ids(events: list[TimelineEvent]) -> None:

@@ -117,7 +117,7 @@ class Emulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -159,11 +159,17 @@ class Emulator:
             self.log.append(req)
         fault = self._take_fault(req.path)
         if fault is not None and not fault.after:
-            self._send(h, fault.status, fault.raw if fault.raw is not None else fault.body, fault.headers)
+            self._send(
+                h, fault.status, fault.raw if fault.raw is not None else fault.body, fault.headers
+            )
             return
         response = self._handle(req)
         if fault is not None:
-            response = (fault.status, fault.raw if fault.raw is not None else fault.body, fault.headers)
+            response = (
+                fault.status,
+                fault.raw if fault.raw is not None else fault.body,
+                fault.headers,
+            )
         self._send(h, *response)
 
     def _handle(self, req: Request) -> Response:

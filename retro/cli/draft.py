@@ -1,0 +1,263 @@
+"""`retro generate`, `retro show`, `retro check` and `retro demo`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from retro.cli._ui import info, progress_bar
+from retro.errors import ConfigError
+from retro.models import Postmortem
+
+ENGINES = ("offline", "openai")
+
+
+def make_engine(name: str, *, model: str | None = None, base_url: str | None = None) -> Any:
+    """The chosen engine; the LLM engine (and langchain) is imported only when asked for."""
+    if name == "offline":
+        from retro.engines.offline import OfflineEngine
+
+        return OfflineEngine()
+    if name == "openai":
+        from retro.engines.llm import OpenAIEngine
+
+        return OpenAIEngine(model=model, base_url=base_url)
+    raise ConfigError(f"unknown engine {name!r}", hint=f"choose one of: {', '.join(ENGINES)}")
+
+
+def sample_bundle() -> Path:
+    """The bundled sample incident, from the installed package."""
+    from importlib.resources import files
+
+    path = Path(str(files("retro") / "sample" / "bundle"))
+    if not path.is_dir():
+        raise ConfigError(
+            "the sample bundle is missing from this installation", hint="reinstall retro"
+        )
+    return path
+
+
+def _similar_finder() -> Any:
+    """A function that fills "Similar past incidents" when an index exists, else None."""
+    try:
+        from retro import similarity
+    except ImportError:
+        return None
+    finder = getattr(similarity, "finder_if_indexed", None)
+    return finder() if finder else None
+
+
+def summary_lines(pm: Postmortem, path: Path | None) -> list[str]:
+    from retro.milestones import human_duration
+    from retro.render import METRIC_LABELS, MILESTONE_LABELS
+
+    lines = [f"{path}" if path else "", f"{pm.incident_id}: {pm.title}", ""]
+    for name, m in pm.milestones.items():
+        when = f"{m.at:%Y-%m-%d %H:%M} UTC" if m.at else "unknown"
+        lines.append(
+            f"  {MILESTONE_LABELS[name]:<14} {when}  ({m.rule}, confidence {m.confidence:.2f})"
+        )
+    lines.append("")
+    for key, label in METRIC_LABELS.items():
+        lines.append(f"  {label:<20} {human_duration(getattr(pm.metrics, key))}")
+    lines += ["", f"  {len(pm.action_items)} action items, {len(pm.open_questions)} open questions"]
+    return [line for line in lines if line is not None]
+
+
+def _summary_json(pm: Postmortem, path: Path | None, result: Any) -> dict[str, Any]:
+    from retro.review import show_json
+
+    data = show_json(pm)
+    data["path"] = str(path) if path else None
+    data["dropped_claims"] = result.dropped_claims
+    data["kept_sections"] = result.kept_sections
+    return data
+
+
+@click.command()
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Incident bundle folder.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Draft to write [default: postmortem-<id>.md]."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="offline",
+    show_default=True,
+    envvar="RETRO_ENGINE",
+)
+@click.option(
+    "--model", envvar="RETRO_MODEL", help="LLM model for --engine openai (e.g. gpt-4o-mini)."
+)
+@click.option(
+    "--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint (Azure, Ollama, vLLM)."
+)
+@click.option("--names", is_flag=True, help="Show people's handles instead of roles.")
+@click.option(
+    "--lenient", is_flag=True, help="Skip and count malformed records instead of stopping."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def generate(
+    bundle_dir: Path,
+    out: Path | None,
+    engine: str,
+    model: str | None,
+    base_url: str | None,
+    names: bool,
+    lenient: bool,
+    as_json: bool,
+) -> None:
+    """Write a blameless postmortem draft from an incident bundle.
+
+    Re-running with --out pointing at an existing draft updates what retro wrote and keeps
+    every section a person edited.
+
+    \b
+    Examples:
+      retro generate --bundle bundles/INC-42 --out postmortems/INC-42.md
+      retro generate --bundle bundles/INC-42 --engine openai --model gpt-4o-mini
+      retro generate --bundle b/ --engine openai --base-url http://localhost:11434/v1 --model llama3.1
+    """
+    from retro.draft import generate as run
+
+    if out is None:
+        out = Path(f"postmortem-{_incident_id(bundle_dir)}.md")
+    chosen = make_engine(engine, model=model, base_url=base_url)
+    with progress_bar() as progress:
+        result = run(
+            bundle=bundle_dir,
+            engine=chosen,
+            out=out,
+            names=names,
+            lenient=lenient,
+            similar=_similar_finder(),
+            progress=progress,
+        )
+    _report(result, out, chosen, as_json)
+
+
+def _incident_id(bundle_dir: Path) -> str:
+    from retro.bundle import read_incident
+
+    if not bundle_dir.is_dir():
+        from retro.errors import BundleError
+
+        raise BundleError(
+            bundle_dir, "is not a folder", hint="pass the bundle folder with --bundle"
+        )
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in read_incident(bundle_dir).id)
+
+
+def _report(result: Any, out: Path, engine: Any, as_json: bool) -> None:
+    pm = result.postmortem
+    if as_json:
+        data = _summary_json(pm, out, result)
+        data["usage"] = engine.usage()
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo("\n".join(summary_lines(pm, out)))
+    if result.kept_sections:
+        info(f"kept human-edited sections: {', '.join(result.kept_sections)}")
+    if result.dropped_claims:
+        info(f"dropped {result.dropped_claims} claims whose citations did not check out")
+    usage = engine.usage()
+    if usage:
+        info("LLM usage: " + ", ".join(f"{k} {v}" for k, v in usage.items()))
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the parsed draft as one JSON object.")
+def show(file: Path, as_json: bool) -> None:
+    """Parse a postmortem (edited or not) and print it as a summary or JSON.
+
+    Milestone times edited in the Markdown override the inferred ones; metrics follow.
+
+    \b
+    Example:
+      retro show postmortems/INC-42.md --json | jq .metrics
+    """
+    from retro.review import read_postmortem, show_json
+
+    pm = read_postmortem(file)
+    if as_json:
+        click.echo(json.dumps(show_json(pm), indent=2, default=str))
+    else:
+        click.echo("\n".join(summary_lines(pm, file)))
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(path_type=Path),
+    help="The incident's bundle: also flag every real name of its people.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
+def check(file: Path, bundle_dir: Path | None, as_json: bool) -> None:
+    """Lint a draft: names, blame, missing sections, dangling citations, action items.
+
+    Prints `file:line: severity: message` and exits 1 when there are errors.
+
+    \b
+    Example:
+      retro check postmortems/INC-42.md --bundle bundles/INC-42
+    """
+    from retro.errors import BundleError
+    from retro.lint import check_text
+
+    if not file.is_file():
+        raise BundleError(
+            file, "does not exist", hint="pass the path of a postmortem Markdown file"
+        )
+    names: list[str] = []
+    if bundle_dir is not None:
+        from retro.evidence import known_names
+        from retro.pipeline import read_timeline
+
+        names = known_names(read_timeline(bundle_dir, lenient=True).people)
+    findings = check_text(file.read_text(encoding="utf-8"), str(file), names=names)
+    if as_json:
+        click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
+    else:
+        for finding in findings:
+            click.echo(finding.format(str(file)))
+        errors = sum(f.severity == "error" for f in findings)
+        info(f"{errors} errors, {len(findings) - errors} warnings")
+    if any(f.severity == "error" for f in findings):
+        sys.exit(1)
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("retro-demo-postmortem.md"),
+    show_default=True,
+)
+def demo(out: Path) -> None:
+    """Draft the bundled sample incident, offline, in seconds.
+
+    \b
+    Example:
+      retro demo --out /tmp/demo.md && retro check /tmp/demo.md
+    """
+    from retro.draft import generate as run
+    from retro.engines.offline import OfflineEngine
+
+    engine = OfflineEngine()
+    with progress_bar() as progress:
+        result = run(bundle=sample_bundle(), engine=engine, out=out, progress=progress)
+    _report(result, out, engine, False)
+    info(f"Next: open {out}, then `retro check {out}`")

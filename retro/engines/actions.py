@@ -1,0 +1,196 @@
+"""Action items for the offline engine: follow-ups stated in the incident, and evidence gaps."""
+
+from __future__ import annotations
+
+import re
+
+from retro.engines.base import DraftInput, EvidenceRow
+from retro.engines.extract import FOLLOW_UP, VAGUE, Sentence, sentences, usable
+from retro.models import ActionItem, ActionType, Priority
+
+_TYPE_RULES: tuple[tuple[re.Pattern[str], ActionType], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), t)
+    for p, t in (
+        (
+            r"\b(alert\w*|monitor\w*|dashboard|page (on|when)|detect\w*|synthetic|probe|slo|burn.?rate|metric)\b",
+            "detect",
+        ),
+        (
+            r"\b(runbook|playbook|process|escalat\w+|on-?call|training|drill|comms|communicat\w+|status page|checklist|document\w*)\b",
+            "process",
+        ),
+        (
+            r"\b(canary|validat\w+|guard\w*|limit\w*|test\w*|lint\w*|review|approval|block\w*|prevent\w*|protect\w*|"
+            r"automat\w+|expir\w+|renew\w*|rotat\w+|backup|quota|capacity|rate.?limit)\b",
+            "prevent",
+        ),
+        (
+            r"\b(why|root cause|understand|figure out|investigat\w+|analy[sz]\w+|determine)\b",
+            "investigate",
+        ),
+        (
+            r"\b(roll ?back|failover|fail over|scale|circuit breaker|feature flag|kill switch|fallback)\b",
+            "mitigate",
+        ),
+        (r"\b(fix|repair|patch|restore|clean ?up|migrate|upgrade|replace)\b", "repair"),
+    )
+)
+_OWNER_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), owner)
+    for p, owner in (
+        (r"\b(database|db|postgres|mysql|replica|query|index|backup|restore)\b", "database team"),
+        (r"\b(network|dns|bgp|load balancer|partition|vpc|firewall)\b", "network team"),
+        (r"\b(cert\w*|tls|ssl|credential\w*|secret|token|key rotation)\b", "security team"),
+        (r"\b(canary|deploy\w*|pipeline|ci|cd|rollout|release|config change)\b", "platform team"),
+        (r"\b(alert\w*|monitor\w*|dashboard|slo|paging|page|on-?call|escalat\w+)\b", "SRE team"),
+        (r"\b(status page|comms|communicat\w+|customer|support)\b", "incident management lead"),
+    )
+)
+_END_STATES: dict[str, str] = {
+    "detect": "An alert for this failure mode pages the on-call within 5 minutes of onset, shown by a test firing in staging.",
+    "prevent": "The safeguard is enforced for every change to the affected service, and a test change that breaks it is blocked.",
+    "process": "The updated runbook or process is merged, linked from the on-call guide, and used in the next game day.",
+    "investigate": "A written finding that answers the question is linked from this postmortem and reviewed with the team.",
+    "mitigate": "The mitigation can be applied in under 5 minutes by the on-call, shown in a drill.",
+    "repair": "The fix is deployed to production and a check confirms the faulty state is gone.",
+}
+_LEADS = (
+    (
+        re.compile(
+            r"^(?:we (?:really )?need (?:to )?|we should |let'?s |we(?:'ll| will) |next time,? we |going forward,? we )",
+            re.I,
+        ),
+        "",
+    ),
+    (re.compile(r"^(?:action items?|ai|follow[- ]?ups?|todo|to-do)\s*[:\-]\s*", re.I), ""),
+    (re.compile(r"^(?:file|open|create) a ticket (?:to|for) ", re.I), ""),
+)
+
+
+def classify(text: str) -> ActionType:
+    for pattern, kind in _TYPE_RULES:
+        if pattern.search(text):
+            return kind
+    return "prevent"
+
+
+def owner_for(text: str, services: list[str]) -> str:
+    for pattern, owner in _OWNER_RULES:
+        if pattern.search(text):
+            return owner
+    return f"{services[0]} team" if services else "owning service team"
+
+
+def title_from(sentence: str) -> str | None:
+    """An imperative title from a stated follow-up, or None when it is too vague to file."""
+    match = FOLLOW_UP.search(sentence)
+    if not match:
+        return None
+    text = sentence[match.start() :]
+    for pattern, repl in _LEADS:
+        text = pattern.sub(repl, text).strip()
+    text = (
+        re.sub(r"^(a|an)\s", "add a ", text, flags=re.I)
+        if re.match(r"^(a|an)\s", text, re.I)
+        else text
+    )
+    text = re.split(r"(?<=[a-z0-9)])[.!?;](\s|$)", text)[0].strip(" .,:;")
+    words = text.split()
+    if len(words) < 3 or VAGUE.search(text):
+        return None
+    if len(words) > 18:
+        text = " ".join(words[:18])
+    return text[0].upper() + text[1:]
+
+
+def stated(data: DraftInput) -> list[ActionItem]:
+    """Follow-ups that responders stated during or right after the incident."""
+    items: list[ActionItem] = []
+    for row in data.rows:
+        if not usable(row):
+            continue
+        for sent in sentences(row):
+            title = title_from(sent.text)
+            if title is None or any(_similar(title, i.title) for i in items):
+                continue
+            kind = classify(title)
+            items.append(
+                ActionItem(
+                    title=title,
+                    type=kind,
+                    priority="P1" if kind != "process" else "P2",
+                    owner=owner_for(title, data.services),
+                    end_state=_END_STATES[kind],
+                    citations=[row.id],
+                    origin="stated",
+                )
+            )
+    return items[:8]
+
+
+def _similar(a: str, b: str) -> bool:
+    wa = {w for w in re.findall(r"[a-z]+", a.casefold()) if len(w) > 3}
+    wb = {w for w in re.findall(r"[a-z]+", b.casefold()) if len(w) > 3}
+    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.5
+
+
+def gap(
+    kind: ActionType,
+    priority: Priority,
+    title: str,
+    owner: str,
+    cites: list[str],
+    end: str | None = None,
+) -> ActionItem:
+    return ActionItem(
+        title=title,
+        type=kind,
+        priority=priority,
+        owner=owner,
+        end_state=end or _END_STATES[kind],
+        citations=cites,
+        origin="gap",
+    )
+
+
+def merge(stated_items: list[ActionItem], gaps: list[ActionItem]) -> list[ActionItem]:
+    """Stated items first; a gap item that a stated one already covers is left out."""
+    out = list(stated_items)
+    for item in gaps:
+        if not any(i.type == item.type and _shares_topic(i.title, item.title) for i in out):
+            out.append(item)
+    return out
+
+
+_TOPICS = (
+    "canary",
+    "alert",
+    "runbook",
+    "escalat",
+    "page",
+    "backup",
+    "cert",
+    "expir",
+    "capacity",
+    "disk",
+    "pool",
+    "rollback",
+    "dedup",
+    "noise",
+    "threshold",
+    "root cause",
+    "trigger",
+)
+
+
+def _shares_topic(a: str, b: str) -> bool:
+    la, lb = a.casefold(), b.casefold()
+    return any(t in la and t in lb for t in _TOPICS) or _similar(a, b)
+
+
+def first_sentence(rows: list[EvidenceRow], pattern: re.Pattern[str]) -> Sentence | None:
+    for row in rows:
+        for sent in sentences(row):
+            if pattern.search(sent.text):
+                return sent
+    return None

@@ -1,0 +1,221 @@
+"""Prepare the evidence an engine sees: redacted text, and people as roles instead of names."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from retro.engines.base import DraftInput, EvidenceRow
+from retro.models import Metrics, Milestone, Person, Timeline
+from retro.people import normalize_name
+from retro.redact import Redactor
+
+_SENIORITY = re.compile(
+    r"\b(senior|sr\.?|junior|jr\.?|staff|principal|lead|head of|chief|ii|iii|iv|i|associate|intern)\b",
+    re.IGNORECASE,
+)
+_TITLE_ROLES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), role)
+    for p, role in (
+        (r"\bsre\b|site reliability", "SRE"),
+        (r"database|dba\b|postgres|mysql", "database engineer"),
+        (r"network", "network engineer"),
+        (r"security", "security engineer"),
+        (r"support|customer success|cx\b", "support engineer"),
+        (r"engineering manager|eng manager|\bem\b", "engineering manager"),
+        (r"product manager|\bpm\b", "product manager"),
+        (r"devops|platform|infrastructure|infra\b", "platform engineer"),
+        (r"data engineer", "data engineer"),
+        (r"front.?end|web", "frontend engineer"),
+        (r"back.?end", "backend engineer"),
+        (r"communications|comms|pr\b", "communications lead"),
+        (r"director|vp\b|cto|vice president", "engineering leader"),
+        (r"engineer|developer|swe", "engineer"),
+    )
+)
+COMMON_WORDS = frozenset(
+    [
+        "will",
+        "may",
+        "june",
+        "april",
+        "mark",
+        "bill",
+        "rob",
+        "pat",
+        "sam",
+        "max",
+        "art",
+        "grant",
+        "bob",
+        "jack",
+        "ray",
+        "dawn",
+        "faith",
+        "hope",
+        "joy",
+        "chase",
+        "page",
+        "case",
+        "lee",
+        "long",
+        "young",
+        "king",
+        "rose",
+        "victor",
+        "summer",
+        "sky",
+        "river",
+        "the",
+        "and",
+        "all",
+        "new",
+    ]
+)
+
+
+def role_for(person: Person, oncall: set[str]) -> str:
+    """A role label for one person, from incident roles, paging and profile titles."""
+    if person.is_bot:
+        return f"{person.name or 'bot'} (bot)"
+    if "incident commander" in person.roles:
+        return "incident commander"
+    title_role = next(
+        (
+            role
+            for pattern, role in _TITLE_ROLES
+            for title in person.titles
+            if pattern.search(_SENIORITY.sub("", title))
+        ),
+        None,
+    )
+    if person.key in oncall:
+        return "on-call SRE" if title_role == "SRE" else "on-call engineer"
+    return title_role or "responder"
+
+
+def assign_roles(timeline: Timeline) -> dict[str, str]:
+    """person key -> unique role label ("database engineer 2" when two share a role)."""
+    oncall = {
+        e.actor.person
+        for e in timeline.events
+        if e.kind in ("page_acknowledged", "page_assigned") and e.actor and e.actor.person
+    }
+    order: list[str] = []
+    for event in timeline.events:
+        key = event.actor.person if event.actor else None
+        if key and key not in order:
+            order.append(key)
+    order += [k for k in timeline.people if k not in order]
+    base = {key: role_for(timeline.people[key], oncall) for key in order if key in timeline.people}
+    totals = Counter(base.values())
+    seen: Counter[str] = Counter()
+    labels: dict[str, str] = {}
+    for key, role in base.items():
+        seen[role] += 1
+        labels[key] = (
+            role if totals[role] == 1 or role.endswith("(bot)") else f"{role} {seen[role]}"
+        )
+    return labels
+
+
+def name_patterns(
+    people: dict[str, Person], labels: dict[str, str]
+) -> list[tuple[re.Pattern[str], str]]:
+    """Regexes that find each person's names, handles and emails in free text."""
+    first_names = Counter(
+        p.name.split()[0].casefold() for p in people.values() if p.name and not p.is_bot
+    )
+    out: list[tuple[str, str]] = []
+    for key, person in people.items():
+        if person.is_bot:
+            continue
+        role = labels.get(key, "responder")
+        variants = {person.name, person.handle, *person.emails}
+        if person.name and len(person.name.split()) > 1:
+            first = person.name.split()[0]
+            if (
+                first_names[first.casefold()] == 1
+                and len(first) > 2
+                and first.casefold() not in COMMON_WORDS
+            ):
+                variants.add(first)
+            variants.add(person.name.split()[-1]) if len(person.name.split()[-1]) > 3 else None
+        for variant in variants:
+            if variant and len(variant) > 2:
+                out.append((variant, role))
+    out.sort(key=lambda pair: -len(pair[0]))
+    return [
+        (re.compile(r"@?(?<![\w.])" + re.escape(v) + r"(?![\w])", re.IGNORECASE), f"the {r}")
+        for v, r in out
+    ]
+
+
+def scrub_names(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
+    for pattern, replacement in patterns:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def known_names(people: dict[str, Person]) -> list[str]:
+    """Every human name and handle in the timeline: what a draft must never contain."""
+    names: set[str] = set()
+    for person in people.values():
+        if person.is_bot:
+            continue
+        for value in (person.name, person.handle):
+            if value and len(normalize_name(value)) > 2:
+                names.add(value)
+        names.update(person.emails)
+    return sorted(names)
+
+
+def prepare(
+    timeline: Timeline,
+    milestones: dict[str, Milestone],
+    metrics: Metrics,
+    *,
+    names: bool = False,
+    redactor: Redactor | None = None,
+) -> DraftInput:
+    """Build what an engine sees. With names=False (the default) people appear as roles."""
+    redactor = redactor or Redactor()
+    labels = assign_roles(timeline)
+    patterns = [] if names else name_patterns(timeline.people, labels)
+    key_ids = {i for m in milestones.values() for i in m.evidence}
+    id_of_key = {e.key: e.id for e in timeline.events}
+    rows = []
+    for event in timeline.events:
+        person = event.actor.person if event.actor else None
+        if names and person in timeline.people:
+            p = timeline.people[person]
+            actor = p.handle or p.name or labels.get(person, "")
+        else:
+            actor = labels.get(
+                person or "", event.actor.name if event.actor and event.actor.is_bot else ""
+            )
+        text = redactor.redact(scrub_names(event.text, patterns))
+        rows.append(
+            EvidenceRow(
+                id=event.id,
+                at=event.at,
+                source=event.source,
+                kind=event.kind,
+                actor=actor or "",
+                text=text,
+                thread=id_of_key.get(event.thread or ""),
+                key_event=event.id in key_ids,
+                linked=list(event.links),
+            )
+        )
+    meta = timeline.incident
+    return DraftInput(
+        incident_id=meta.id,
+        title=redactor.redact(scrub_names(meta.title or "", patterns)) or None,
+        severity=meta.severity,
+        services=list(meta.services),
+        rows=rows,
+        milestones=milestones,
+        metrics=metrics,
+        roles=sorted(set(labels.values())),
+    )

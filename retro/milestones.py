@@ -1,0 +1,285 @@
+"""Infer incident milestones from the timeline's evidence, and the time-to-X metrics.
+
+Each milestone carries its time, the ids of the events behind it, a confidence and the rule
+that chose it, so a reviewer can check it and override it in the Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
+
+MONITORS = ("alertmanager", "grafana", "pagerduty", "opsgenie")
+
+CUSTOMER_REPORT = re.compile(
+    r"\b(customers?|users?|clients?|merchants?|tenants?|support|tickets?|zendesk|complain\w*|report\w*)\b"
+    r".{0,80}\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|not (working|loading))\b",
+    re.IGNORECASE,
+)
+ACK_CUE = re.compile(
+    r"\b(ack(ed|ing|nowledg\w*)?|looking( into it| at it| now)?|on it|investigating|i'?m on|taking a look|checking)\b",
+    re.IGNORECASE,
+)
+DECLARE_CUE = re.compile(
+    r"\b(declar\w+|open(ing|ed)?|start(ing|ed)?|rais(ing|ed))\b.{0,30}\b(an? )?(sev ?\d|incident|major incident)\b"
+    r"|\bsev ?[0-4]\b.{0,20}\b(declared|incident)\b",
+    re.IGNORECASE,
+)
+MITIGATION_CUE = re.compile(
+    r"\b(mitigat\w+|rolled back|rollback (is )?(complete|done|finished)|revert(ed)? (is )?(out|deployed|done|live)|"
+    r"back to normal|recover(ed|ing)|error rates? (is |are )?(back|down|dropp\w+|normal)|stabili[sz]ed|"
+    r"service (is )?restored|restored service|traffic (is )?(back|flowing)|green again|healthy again|fix (is )?(out|deployed|live)|"
+    r"failover (is )?(complete|done)|workaround (is )?(in place|live|applied))\b",
+    re.IGNORECASE,
+)
+RESOLVE_CUE = re.compile(
+    r"\b(resolv(ed|ing) (the |this )?incident|incident (is )?(now )?(resolved|closed|over)|clos(e|ing) (out )?(the |this )?incident|"
+    r"marking (it |this )?(as )?resolved|all clear|fully resolved|we are resolved|resolved\b)",
+    re.IGNORECASE,
+)
+NEGATION = re.compile(
+    r"\b(not|n't|no longer|isn'?t|aren'?t|still|yet|if|once|until|whether|before)\b", re.IGNORECASE
+)
+RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
+MITIGATED_STATUS = re.compile(r"\b(mitigat\w+|monitoring|recover\w+)\b", re.IGNORECASE)
+
+PAGE_ACK_KINDS = ("page_acknowledged",)
+
+
+@dataclass
+class Candidate:
+    event: TimelineEvent
+    confidence: float
+    rule: str
+    support: tuple[str, ...] = ()
+
+
+def _human_messages(timeline: Timeline) -> list[TimelineEvent]:
+    return [e for e in timeline.events if e.kind == "message" and not e.is_bot]
+
+
+def _affirmative(event: TimelineEvent, cue: re.Pattern[str]) -> bool:
+    """The cue matches in a sentence that does not negate or defer it ("not mitigated yet")."""
+    for sentence in re.split(r"(?<=[.!?])\s+|\n", event.text):
+        match = cue.search(sentence)
+        if match and not NEGATION.search(
+            sentence[: match.start()] + " " + sentence[match.end() :][:20]
+        ):
+            return not sentence.rstrip().endswith("?")
+    return False
+
+
+def _alerts(timeline: Timeline) -> list[TimelineEvent]:
+    return [e for e in timeline.events if e.kind == "alert_firing" and e.duplicate_of is None]
+
+
+def impact_start(timeline: Timeline, detected: Candidate | None) -> Candidate | None:
+    """The earliest symptom: an alert's startsAt, or a customer report before any alert."""
+    alerts = [e for e in _alerts(timeline) if e.source in ("alertmanager", "grafana")] or _alerts(
+        timeline
+    )
+    reports = [e for e in _human_messages(timeline) if CUSTOMER_REPORT.search(e.text)]
+    first_alert = min(alerts, key=lambda e: e.at, default=None)
+    first_report = min(reports, key=lambda e: e.at, default=None)
+    if first_alert and (first_report is None or first_alert.at <= first_report.at):
+        return Candidate(first_alert, 0.8, "first alert's start time (startsAt)")
+    if first_report:
+        return Candidate(first_report, 0.5, "first report of customer-facing symptoms")
+    return (
+        Candidate(detected.event, 0.3, "no earlier symptom: same as detection")
+        if detected
+        else None
+    )
+
+
+def detected(timeline: Timeline) -> Candidate | None:
+    """The first automated signal, or the first human report when that came earlier."""
+    signals = [
+        e
+        for e in timeline.events
+        if e.duplicate_of is None and (e.kind == "alert_firing" or (e.kind == "page_triggered"))
+    ]
+    reports = [e for e in _human_messages(timeline) if CUSTOMER_REPORT.search(e.text)]
+    first_signal = min(signals, key=lambda e: e.at, default=None)
+    first_report = min(reports, key=lambda e: e.at, default=None)
+    if first_signal and (first_report is None or first_signal.at <= first_report.at):
+        kind = "alert" if first_signal.kind == "alert_firing" else "page"
+        return Candidate(first_signal, 0.85, f"first {kind} received")
+    if first_report:
+        return Candidate(first_report, 0.6, "first human report (no alert fired earlier)")
+    tickets = [e for e in timeline.events if e.kind == "ticket_created"]
+    if tickets:
+        return Candidate(min(tickets, key=lambda e: e.at), 0.4, "incident ticket opened")
+    return None
+
+
+def acknowledged(timeline: Timeline, after: Candidate | None) -> Candidate | None:
+    acks = [e for e in timeline.events if e.kind in PAGE_ACK_KINDS]
+    if acks:
+        return Candidate(min(acks, key=lambda e: e.at), 0.9, "first page acknowledgement")
+    start = after.event.at if after else None
+    replies = [
+        e
+        for e in _human_messages(timeline)
+        if (start is None or e.at >= start) and ACK_CUE.search(e.text)
+    ]
+    if replies:
+        return Candidate(replies[0], 0.5, "first responder message saying they were on it")
+    return None
+
+
+def declared(timeline: Timeline) -> Candidate | None:
+    marked = [e for e in timeline.events if "ic_declared" in e.attrs.get("marks", [])]
+    cues = [e for e in _human_messages(timeline) if DECLARE_CUE.search(e.text)]
+    tickets = [
+        e
+        for e in timeline.events
+        if e.kind == "ticket_created"
+        and "incident" in str(e.attrs.get("issuetype", "incident")).casefold()
+    ]
+    found = [Candidate(e, 0.7, "incident commander named in chat") for e in marked]
+    found += [Candidate(e, 0.7, "incident declared in chat") for e in cues]
+    found += [Candidate(e, 0.6, "incident ticket opened") for e in tickets]
+    return min(found, key=lambda c: c.event.at, default=None)
+
+
+def _status_to(timeline: Timeline, pattern: re.Pattern[str]) -> list[TimelineEvent]:
+    return [
+        e
+        for e in timeline.events
+        if e.kind in ("status_change", "status_page_update")
+        and pattern.search(str(e.attrs.get("to") or e.attrs.get("status") or e.text))
+    ]
+
+
+def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | None:
+    start = detected_at.event.at if detected_at else timeline.events[0].at
+    statuses = [e for e in _status_to(timeline, MITIGATED_STATUS) if e.at >= start]
+    chat = [
+        e for e in _human_messages(timeline) if e.at >= start and _affirmative(e, MITIGATION_CUE)
+    ]
+    cleared = _alerts_cleared(timeline, start)
+    found: list[Candidate] = []
+    if chat:
+        found.append(
+            Candidate(
+                chat[0],
+                0.7,
+                "responder reported mitigation",
+                tuple(e.id for e in ([cleared] if cleared else [])),
+            )
+        )
+    if statuses:
+        found.append(Candidate(statuses[0], 0.75, "status moved to mitigated/monitoring"))
+    if cleared:
+        found.append(Candidate(cleared, 0.6, "all firing alerts cleared"))
+    return min(found, key=lambda c: c.event.at, default=None)
+
+
+def _alerts_cleared(timeline: Timeline, start: object) -> TimelineEvent | None:
+    """The resolution of the last alert still firing, when every alert resolved."""
+    firing: dict[str, TimelineEvent] = {}
+    last: TimelineEvent | None = None
+    for event in timeline.events:
+        key = event.key.rsplit(":", 1)[0]
+        if event.kind == "alert_firing" and event.source in ("alertmanager", "grafana", "opsgenie"):
+            firing[key] = event
+        elif event.kind == "alert_resolved" and key in firing:
+            del firing[key]
+            last = event
+    return last if last is not None and not firing else None
+
+
+def resolved(timeline: Timeline, mitigated_at: Candidate | None) -> Candidate | None:
+    floor = mitigated_at.event.at if mitigated_at else None
+    after = lambda e: floor is None or e.at >= floor
+    official = [e for e in _status_to(timeline, RESOLVED_STATUS) if after(e)]
+    pages = [e for e in timeline.events if e.kind == "page_resolved" and after(e)]
+    chat = [e for e in _human_messages(timeline) if after(e) and _affirmative(e, RESOLVE_CUE)]
+    found: list[Candidate] = []
+    if chat:
+        found.append(Candidate(chat[0], 0.7, "responder declared the incident resolved"))
+    if official:
+        found.append(Candidate(official[0], 0.8, "incident ticket or status page resolved"))
+    if pages:
+        found.append(Candidate(max(pages, key=lambda e: e.at), 0.75, "last page resolved"))
+    if not found:
+        alerts = [e for e in timeline.events if e.kind == "alert_resolved" and after(e)]
+        if alerts:
+            return Candidate(max(alerts, key=lambda e: e.at), 0.4, "last alert resolved")
+        return None
+    return min(found, key=lambda c: c.event.at)
+
+
+def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
+    """The milestones stage."""
+    if not timeline.events:
+        return {}
+    det = detected(timeline)
+    imp = impact_start(timeline, det)
+    if imp and det and imp.event.at > det.event.at:
+        imp = Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")
+    ack = acknowledged(timeline, det)
+    dec = declared(timeline)
+    mit = mitigated(timeline, det)
+    res = resolved(timeline, mit)
+    if mit is None and res is not None:
+        mit = Candidate(res.event, 0.3, "no separate mitigation found: same as resolution")
+    out: dict[str, Milestone] = {}
+    for name, cand in (
+        ("impact_start", imp),
+        ("detected", det),
+        ("acknowledged", ack),
+        ("declared", dec),
+        ("mitigated", mit),
+        ("resolved", res),
+    ):
+        if cand is None:
+            out[name] = Milestone(name=name, rule="no evidence found")  # type: ignore[arg-type]
+            continue
+        at = cand.event.at
+        out[name] = Milestone(
+            name=name,
+            at=at,
+            evidence=[cand.event.id, *cand.support],  # type: ignore[arg-type]
+            confidence=round(cand.confidence, 2),
+            rule=cand.rule,
+        )
+    return out
+
+
+def compute_metrics(milestones: dict[str, Milestone]) -> Metrics:
+    """Time to detect/ack/mitigate/resolve. Definitions are in docs/milestones.md."""
+
+    def at(name: str) -> object:
+        m = milestones.get(name)
+        return m.at if m else None
+
+    return Metrics(
+        time_to_detect_s=seconds_between(at("impact_start"), at("detected")),  # type: ignore[arg-type]
+        time_to_acknowledge_s=seconds_between(at("detected"), at("acknowledged")),  # type: ignore[arg-type]
+        time_to_mitigate_s=seconds_between(at("impact_start"), at("mitigated")),  # type: ignore[arg-type]
+        time_to_resolve_s=seconds_between(at("impact_start"), at("resolved")),  # type: ignore[arg-type]
+        duration_s=seconds_between(at("impact_start"), at("mitigated")),  # type: ignore[arg-type]
+    )
+
+
+def human_duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "unknown"
+    sign = "-" if seconds < 0 else ""
+    td = timedelta(seconds=abs(seconds))
+    hours, rem = divmod(int(td.total_seconds()), 3600)
+    minutes, secs = divmod(rem, 60)
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m" + (f" {secs:02d}s" if secs and minutes < 10 else "")
+    return f"{sign}{secs}s"
+
+
+Rule = Callable[[Timeline], Candidate | None]

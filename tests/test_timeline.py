@@ -1,0 +1,124 @@
+"""Normalization: merge, dedupe, ids, cross-source links and the incident window."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retro.models import Actor, IncidentMeta, Provenance, SourceReport, TimelineEvent
+from retro.timeline import assign_ids, build_timeline, choose_window, link_cross_source, merge
+
+T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
+
+
+def ev(key: str, minutes: float, kind: str = "message", source: str = "slack", text: str = "hello",
+       **attrs: object) -> TimelineEvent:
+    return TimelineEvent(key=key, at=T0 + timedelta(minutes=minutes), source=source, kind=kind,  # type: ignore[arg-type]
+                         text=text, provenance=Provenance(file="f.json", record=key), attrs=dict(attrs))
+
+
+def test_repeated_notifications_merge_into_one_event() -> None:
+    dropped: dict[str, int] = {}
+    events = [ev("alertmanager:fp1:t:firing", 0, "alert_firing", "alertmanager") for _ in range(3)]
+    merged = merge(events, dropped)
+    assert len(merged) == 1
+    assert merged[0].attrs["repeats"] == 3
+    assert dropped == {"duplicate alertmanager records merged": 2}
+
+
+def test_joins_and_leaves_are_dropped_and_counted() -> None:
+    dropped: dict[str, int] = {}
+    merged = merge([ev("a", 0, "membership"), ev("b", 1)], dropped)
+    assert [e.key for e in merged] == ["b"]
+    assert dropped["joins and leaves"] == 1
+
+
+def test_ids_are_stable_short_and_independent_of_other_events() -> None:
+    a = [ev("slack:C1:1.0", 0), ev("slack:C1:2.0", 1)]
+    b = [ev("slack:C1:2.0", 1), ev("jira:INC-1:created", 2, "ticket_created", "jira"), ev("slack:C1:1.0", 0)]
+    assign_ids(a)
+    assign_ids(b)
+    ids_a = {e.key: e.id for e in a}
+    ids_b = {e.key: e.id for e in b}
+    assert ids_a["slack:C1:1.0"] == ids_b["slack:C1:1.0"]
+    assert all(e.id.startswith("E") and len(e.id) == 6 for e in a + b)
+
+
+def test_pagerduty_copy_of_an_alertmanager_alert_is_linked_not_repeated() -> None:
+    events = [
+        ev("am:1", 0, "alert_firing", "alertmanager", "[FIRING] HighErrorRate: 5xx above 5%", alertname="HighErrorRate"),
+        ev("pd:1", 1, "alert_firing", "pagerduty", "HighErrorRate firing", summary="[FIRING:1] HighErrorRate checkout"),
+        ev("pd:2", 40, "alert_firing", "pagerduty", "DiskFull", summary="DiskFull"),
+    ]
+    assign_ids(events)
+    assert link_cross_source(events) == 1
+    am, pd, other = events
+    assert pd.duplicate_of == am.id and am.links == [pd.id]
+    assert other.duplicate_of is None
+
+
+def test_window_runs_from_first_signal_to_resolution_with_margins() -> None:
+    events = [
+        ev("chat-before", -600, text="lunch plans?"),
+        ev("early-report", -20, text="customers report errors on checkout"),
+        ev("alert", 0, "alert_firing", "alertmanager"),
+        ev("resolve", 50, "page_resolved", "pagerduty"),
+        ev("chat-after", 600, text="anyone for coffee"),
+    ]
+    window = choose_window(events, IncidentMeta(id="X"))
+    assert window is not None
+    assert window.start == T0 - timedelta(minutes=20 + 30)
+    assert window.end == T0 + timedelta(minutes=50 + 60)
+
+
+def test_build_timeline_counts_out_of_window_chatter_per_source() -> None:
+    report = SourceReport(name="slack")
+    events = [ev("a", -900, text="unrelated"), ev("alert", 0, "alert_firing", "alertmanager"),
+              ev("b", 5, text="looking"), ev("r", 30, "page_resolved", "pagerduty")]
+    tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[report])
+    assert [e.key for e in tl.events] == ["alert", "b", "r"]
+    assert tl.dropped["outside the incident window"] == 1
+    assert report.skipped == {"outside the incident window": 1}
+
+
+def test_people_join_across_sources_by_email_then_name() -> None:
+    events = [
+        ev("s1", 0, actor=None),
+        ev("s2", 1), ev("p1", 2, "page_acknowledged", "pagerduty"), ev("j1", 3, "comment", "jira"),
+    ]
+    events[1].actor = Actor(source="slack", id="U1", name="dana", email="Dana@Example.com", title="SRE")
+    events[2].actor = Actor(source="pagerduty", id="PX1", name="Dana Whitfield", email="dana@example.com")
+    events[3].actor = Actor(source="jira", id="acc-9", name="Dana Whitfield")
+    tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[])
+    keys = {e.actor.person for e in tl.events if e.actor}
+    assert len(keys) == 1
+    person = tl.people[keys.pop()]
+    assert person.name == "Dana Whitfield" and person.titles == ["SRE"]
+    assert sorted(person.accounts) == ["jira:acc-9", "pagerduty:PX1", "slack:U1"]
+
+
+event_strategy = st.builds(
+    lambda key, minutes, kind: ev(f"k{key}", minutes, kind),
+    st.integers(0, 40),
+    st.integers(0, 300),
+    st.sampled_from(["message", "alert_firing", "membership", "page_resolved"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(event_strategy, max_size=60), st.randoms(use_true_random=False))
+def test_merge_is_order_independent_and_loses_nothing(events: list[TimelineEvent], rnd: random.Random) -> None:
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    d1: dict[str, int] = {}
+    d2: dict[str, int] = {}
+    first = merge(events, d1)
+    second = merge(shuffled, d2)
+    assert [e.model_dump() for e in first] == [e.model_dump() for e in second]
+    assert d1 == d2
+    # every input is either in the output, merged into it, or a counted join/leave
+    assert len(first) + sum(d1.values()) == len(events)
+    assert {e.key for e in events if e.kind != "membership"} == {e.key for e in first}
