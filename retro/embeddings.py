@@ -72,34 +72,43 @@ def minilm_dir() -> Path:
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """LayerNorm over the last axis, in place on x."""
     import numpy as np
 
-    mean = x.mean(axis=-1, keepdims=True)
-    centered = x - mean
-    var = np.mean(centered * centered, axis=-1, keepdims=True)
-    return centered / np.sqrt(var + eps) * w + b
+    x -= x.mean(axis=-1, keepdims=True)
+    var = np.einsum("...i,...i->...", x, x)[..., None] / np.float32(x.shape[-1])
+    x /= np.sqrt(var + np.float32(eps))
+    x *= w
+    x += b
+    return x
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, as BERT uses; erf by Abramowitz-Stegun 7.1.26 (error < 1.5e-7)."""
+    """Exact (erf) GELU as BERT uses, in place; erf by Abramowitz-Stegun 7.1.26 (error < 1.5e-7)."""
     import numpy as np
 
-    z = np.abs(x) * np.float32(0.7071067811865476)
-    t = 1.0 / (1.0 + np.float32(0.3275911) * z)
-    poly = t * (
-        np.float32(0.254829592)
-        + t
-        * (
-            np.float32(-0.284496736)
-            + t
-            * (
-                np.float32(1.421413741)
-                + t * (np.float32(-1.453152027) + t * np.float32(1.061405429))
-            )
-        )
-    )
-    erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
-    return 0.5 * x * (1.0 + erf)
+    f32 = np.float32
+    z = np.abs(x)
+    z *= f32(0.7071067811865476)
+    t = z * f32(0.3275911)
+    t += f32(1.0)
+    np.reciprocal(t, out=t)
+    poly = t * f32(1.061405429)
+    for coef in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += f32(coef)
+        poly *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    poly *= z  # poly is now 1 - erf(|x| / sqrt 2)
+    np.copysign(poly, x, out=poly)  # sign(x) * (1 - erf(|x|/sqrt2))
+    # 0.5 * x * (1 + erf(x/sqrt2)) == 0.5 * x * (1 + sign(x) - sign(x) * poly')
+    erf = np.sign(x)
+    erf -= poly
+    erf += f32(1.0)
+    erf *= x
+    erf *= f32(0.5)
+    return erf
 
 
 class MiniLMEmbedder(Embedder):
@@ -167,46 +176,59 @@ class MiniLMEmbedder(Embedder):
             ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1.0
         w = self.w
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:length]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
-        x = _layer_norm(
-            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
-        )
+        x = w["embeddings.word_embeddings.weight"][ids]
+        x += w["embeddings.position_embeddings.weight"][:length]
+        x += w["embeddings.token_type_embeddings.weight"][0]
+        # Dense layers run on a flat (tokens, hidden) matrix: one GEMM per weight, not per text.
+        x = x.reshape(n * length, -1)
+        _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         for i in range(self.layers):
-            x = self._layer(x, bias, f"encoder.layer.{i}.")
-        summed = (x * mask[:, :, None]).sum(axis=1)
-        pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+            x = self._layer(x, bias, n, f"encoder.layer.{i}.")
+        x = x.reshape(n, length, -1)
+        pooled = np.einsum("nlh,nl->nh", x, mask) / np.maximum(
+            mask.sum(axis=1, keepdims=True), 1e-9
+        )
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
-    def _layer(self, x: np.ndarray, bias: np.ndarray, p: str) -> np.ndarray:
+    def _layer(self, x: np.ndarray, bias: np.ndarray, n: int, p: str) -> np.ndarray:
+        """One BERT encoder layer on x of shape (n * length, hidden)."""
         import numpy as np
 
-        w, n, length, hidden = self.w, x.shape[0], x.shape[1], x.shape[2]
-        head_dim = hidden // self.heads
-        qkv = x @ w[f"{p}qkv.weight"] + w[f"{p}qkv.bias"]
+        w, hidden = self.w, x.shape[1]
+        length, head_dim = x.shape[0] // n, hidden // self.heads
+        qkv = x @ w[f"{p}qkv.weight"]
+        qkv += w[f"{p}qkv.bias"]
         qkv = qkv.reshape(n, length, 3, self.heads, head_dim).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1.0 / np.sqrt(head_dim)) + bias
+        q = np.ascontiguousarray(qkv[0])
+        q *= np.float32(1.0 / np.sqrt(head_dim))
+        scores = q @ np.ascontiguousarray(qkv[1].transpose(0, 1, 3, 2))
+        scores += bias
         scores -= scores.max(axis=-1, keepdims=True)
-        probs = np.exp(scores)
-        probs /= probs.sum(axis=-1, keepdims=True)
-        ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n, length, hidden)
-        attn = ctx @ w[f"{p}attention.output.dense.weight"] + w[f"{p}attention.output.dense.bias"]
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        ctx = (
+            (scores @ np.ascontiguousarray(qkv[2]))
+            .transpose(0, 2, 1, 3)
+            .reshape(n * length, hidden)
+        )
+        attn = ctx @ w[f"{p}attention.output.dense.weight"]
+        attn += w[f"{p}attention.output.dense.bias"]
+        attn += x
         x = _layer_norm(
-            x + attn,
+            attn,
             w[f"{p}attention.output.LayerNorm.weight"],
             w[f"{p}attention.output.LayerNorm.bias"],
             self.eps,
         )
-        h = _gelu(x @ w[f"{p}intermediate.dense.weight"] + w[f"{p}intermediate.dense.bias"])
-        out = h @ w[f"{p}output.dense.weight"] + w[f"{p}output.dense.bias"]
+        h = x @ w[f"{p}intermediate.dense.weight"]
+        h += w[f"{p}intermediate.dense.bias"]
+        out = _gelu(h) @ w[f"{p}output.dense.weight"]
+        out += w[f"{p}output.dense.bias"]
+        out += x
         return _layer_norm(
-            x + out, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], self.eps
+            out, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], self.eps
         )
 
 

@@ -196,7 +196,10 @@ def _alerts_cleared(timeline: Timeline, start: object) -> TimelineEvent | None:
 
 def resolved(timeline: Timeline, mitigated_at: Candidate | None) -> Candidate | None:
     floor = mitigated_at.event.at if mitigated_at else None
-    after = lambda e: floor is None or e.at >= floor
+
+    def after(e: TimelineEvent) -> bool:
+        return floor is None or e.at >= floor
+
     official = [e for e in _status_to(timeline, RESOLVED_STATUS) if after(e)]
     pages = [e for e in timeline.events if e.kind == "page_resolved" and after(e)]
     chat = [e for e in _human_messages(timeline) if after(e) and _affirmative(e, RESOLVE_CUE)]

@@ -169,8 +169,10 @@ def quote(sent: Sentence) -> str:
     text = sent.text.rstrip()
     if text[-1] not in ".!?":
         text += "."
-    who = sent.row.actor or "A responder"
-    who = who if who.startswith(("the ", "a ", "an ")) else f"the {who}" if who else "a responder"
+    who = sent.row.actor or "a responder"
+    is_name = all(w[:1].isupper() and not w.isupper() for w in who.split())
+    if not is_name and not who.startswith(("the ", "a ", "an ")):
+        who = f"the {who}"
     verb = (
         "commented"
         if sent.row.kind == "comment"

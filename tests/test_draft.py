@@ -1,0 +1,152 @@
+"""The draft pipeline end to end: milestones, blameless output, redaction, citations, round trip."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bundle_factory import PEOPLE, SECRET, msg, write_bundle
+from retro.cli.main import cli
+from retro.draft import generate
+from retro.engines.offline import OfflineEngine
+from retro.lint import check_text
+from retro.review import CITATION, read_postmortem, show_json
+
+
+@pytest.fixture()
+def bundle(tmp_path: Path) -> Path:
+    return write_bundle(tmp_path / "bundle")
+
+
+@pytest.fixture()
+def draft(bundle: Path, tmp_path: Path) -> tuple[Path, str]:
+    out = tmp_path / "INC-101.md"
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=out)
+    return out, result.markdown
+
+
+def test_milestones_come_from_the_evidence(draft: tuple[Path, str]) -> None:
+    pm = read_postmortem(draft[0])
+    at = {name: m.at.strftime("%H:%M") for name, m in pm.milestones.items() if m.at}
+    assert at == {"impact_start": "14:00", "detected": "14:00", "acknowledged": "14:03",
+                  "declared": "14:06", "mitigated": "14:24", "resolved": "14:40"}
+    assert pm.metrics.time_to_acknowledge_s == 180
+    assert pm.metrics.time_to_mitigate_s == 24 * 60
+    assert all(m.evidence and m.rule for m in pm.milestones.values())
+
+
+def test_no_name_email_handle_or_secret_appears(draft: tuple[Path, str]) -> None:
+    text = draft[1].casefold()
+    for handle, name, email, _ in PEOPLE.values():
+        for value in (name, email, *name.split()):
+            assert value.casefold() not in text, value
+        assert f"@{handle}" not in text
+    assert SECRET.casefold() not in text
+    assert "1 slack_token" in draft[1]
+
+
+def test_people_appear_as_roles(draft: tuple[Path, str]) -> None:
+    assert "incident commander" in draft[1]
+    assert "database engineer" in draft[1]
+
+
+def test_chat_text_never_steers_the_draft(draft: tuple[Path, str]) -> None:
+    pm = read_postmortem(draft[0])
+    claims = " ".join(c.text for c in pm.summary + pm.root_cause + pm.impact + pm.response)
+    assert "false alarm" not in claims.casefold()
+    assert "ignore all previous" not in claims.casefold()
+    assert pm.root_cause and "pool size" in pm.root_cause[0].text
+
+
+def test_every_citation_resolves_to_a_timeline_row(draft: tuple[Path, str]) -> None:
+    pm = read_postmortem(draft[0])
+    rows = {r["id"] for r in pm.timeline}
+    cited = show_json(pm)["citations"]
+    assert cited and set(cited) <= rows
+    assert not [f for f in check_text(draft[1], "d.md") if f.severity == "error"]
+
+
+def test_action_items_include_stated_follow_ups(draft: tuple[Path, str]) -> None:
+    items = read_postmortem(draft[0]).action_items
+    titles = [i.title.casefold() for i in items]
+    assert any("alert" in t and "pool saturation" in t for t in titles)
+    assert any("canary" in t for t in titles)
+    for item in items:
+        assert item.owner and item.priority in ("P0", "P1", "P2") and item.end_state
+        assert item.status == "proposed" and item.tracking == ""
+
+
+def test_show_json_has_the_documented_keys(draft: tuple[Path, str]) -> None:
+    result = CliRunner().invoke(cli, ["show", str(draft[0]), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("incident_id", "title", "severity", "milestones", "metrics", "timeline", "root_cause",
+                "contributing_factors", "action_items", "open_questions", "citations"):
+        assert key in data
+    assert set(data["milestones"]["mitigated"]) >= {"at", "evidence"}
+    assert set(data["timeline"][0]) == {"id", "at", "source", "kind", "actor", "text"}
+    assert data["metrics"]["time_to_resolve_s"] == 40 * 60
+
+
+def test_editing_a_milestone_moves_the_metrics(draft: tuple[Path, str]) -> None:
+    path, text = draft
+    path.write_text(text.replace("| Mitigated | 2024-05-01 14:24:00 |", "| Mitigated | 2024-05-01 14:30:00 |"))
+    assert read_postmortem(path).metrics.time_to_mitigate_s == 30 * 60
+
+
+def test_regenerate_keeps_human_edits_and_updates_the_rest(bundle: Path, draft: tuple[Path, str]) -> None:
+    path, text = draft
+    edited = re.sub(r"(## Summary\n\n).*?\n", r"\1Our own summary, written by the review meeting. [E732db]\n", text,
+                    count=1, flags=re.S)
+    edited = edited.replace("| Mitigated | 2024-05-01 14:24:00 |", "| Mitigated | 2024-05-01 14:28:00 |")
+    path.write_text(edited)
+    day = next((bundle / "slack" / "inc-101").glob("2024-05-01.json"))
+    messages = json.loads(day.read_text())
+    messages.append(msg("U02", 35, "We need to add a runbook for pool exhaustion on checkout-api"))
+    day.write_text(json.dumps(messages))
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=path)
+    new = path.read_text()
+    assert "Our own summary, written by the review meeting." in new
+    assert "summary" in result.kept_sections
+    assert "runbook for pool exhaustion" in new  # the timeline and action items were updated
+    pm = read_postmortem(path)
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == "14:28"
+    assert pm.metrics.time_to_mitigate_s == 28 * 60
+
+
+def test_rerun_without_changes_is_identical(bundle: Path, draft: tuple[Path, str]) -> None:
+    path, text = draft
+    generate(bundle=bundle, engine=OfflineEngine(), out=path)
+    assert path.read_text() == text
+
+
+def test_detection_gap_is_reported_when_customers_noticed_first(tmp_path: Path) -> None:
+    chat = [
+        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+        msg("U01", 3, "Looking now"),
+        msg("U01", 20, "Restarted the pool, errors are back to normal, we are mitigated"),
+        msg("U01", 30, "Closing the incident"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert "human report" in pm.milestones["detected"].rule
+    assert any(i.type == "detect" for i in pm.action_items)
+    assert any("alert" in q.casefold() for q in pm.open_questions)
+
+
+def test_names_flag_opts_in_to_handles(bundle: Path, tmp_path: Path) -> None:
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "n.md", names=True)
+    assert "Dana Whitfield wrote" in result.markdown
+
+
+def test_generate_cli_prints_path_and_summary(bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli.md"
+    result = CliRunner().invoke(cli, ["generate", "--bundle", str(bundle), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.stdout and "Time to mitigate" in result.stdout
+    assert "action items" in result.stdout
+    assert CITATION.search(out.read_text())

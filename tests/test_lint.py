@@ -1,0 +1,66 @@
+"""`retro check`: a linter for drafts that people edited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bundle_factory import write_bundle
+from retro.cli.main import cli
+from retro.draft import generate
+from retro.engines.offline import OfflineEngine
+from retro.lint import check_text
+
+
+def _draft(tmp_path: Path) -> tuple[Path, str]:
+    out = tmp_path / "d.md"
+    text = generate(bundle=write_bundle(tmp_path / "b"), engine=OfflineEngine(), out=out).markdown
+    return out, text
+
+
+def test_clean_generated_draft_has_no_errors(tmp_path: Path) -> None:
+    out, _ = _draft(tmp_path)
+    result = CliRunner().invoke(cli, ["check", str(out), "--bundle", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+
+
+def test_each_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    out, text = _draft(tmp_path)
+    lines = text.splitlines()
+    summary_at = lines.index("## Summary") + 2
+    lines[summary_at] = "Dana Whitfield should have checked the pool size before deploying. [Edeadbe]"
+    text = "\n".join(lines).replace("## Where we got lucky", "## Luck")
+    text = text.replace("| platform team |", "| Priya Raman |").replace("| database team |", "|  |")
+    text = text.replace("shown by a test firing in staging.", "improve things")
+    out.write_text(text)
+    result = CliRunner().invoke(cli, ["check", str(out), "--bundle", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    report = result.stdout
+    line_no = summary_at + 1
+    assert f"{out}:{line_no}: error: counterfactual wording" in report
+    assert f"{out}:{line_no}: error: citation [Edeadbe] is not an event in the Timeline table" in report
+    assert "name “Dana Whitfield” appears" in report
+    assert "missing section: ## Where we got lucky" in report
+    assert "looks like a person" in report
+    assert "has no owner" in report
+    assert "is not verifiable" in report
+
+
+def test_blame_and_handles_without_a_bundle() -> None:
+    text = "# X\n\n## Summary\n\nThe outage was human error by @jdoe. [E1]\n"
+    found = [f.message for f in check_text(text)]
+    assert any(m.startswith("blame wording") for m in found)
+    assert any("@jdoe" in m for m in found)
+    assert any("citation [E1]" in m for m in found)
+
+
+def test_quoted_evidence_is_not_treated_as_our_own_blame() -> None:
+    text = "## Summary\n\nA responder wrote: “we should have caught this”. [E1]\n"
+    assert not [f for f in check_text(text) if "wording" in f.message]
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "nope.md")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.output
