@@ -67,7 +67,7 @@ def _children(node: dict[str, Any]) -> list[dict[str, Any]]:
 def _block(node: dict[str, Any]) -> str:
     """Text of a node; block nodes end with a newline."""
     kind = node.get("type")
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    attrs = as_dict(node.get("attrs"))
     if kind in ("doc", "panel", "expand", "nestedExpand", "layoutSection", "layoutColumn"):
         title = f"{attrs['title']}\n" if attrs.get("title") else ""
         return title + "".join(_block(c) for c in _children(node))
@@ -118,7 +118,7 @@ def _list(node: dict[str, Any], kind: str, attrs: dict[str, Any]) -> str:
 
 def _inline(node: dict[str, Any]) -> str:
     kind = node.get("type")
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    attrs = as_dict(node.get("attrs"))
     if kind == "text":
         text = str(node.get("text", ""))
         for mark in node.get("marks") or []:
@@ -151,3 +151,8 @@ def _date(stamp: Any) -> str:
         return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC).strftime("%Y-%m-%d")
     except (TypeError, ValueError, OverflowError):
         return str(stamp or "")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """value when it is a JSON object, else an empty dict."""
+    return value if isinstance(value, dict) else {}

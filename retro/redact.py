@@ -8,6 +8,7 @@ See docs/redaction.md for the kinds, the deliberate non-redactions and how to ad
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -272,13 +273,14 @@ _EMAIL = _rule(
     r"(?<![A-Za-z0-9._%+-])(?<!//)(?!git@)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
     r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])",
     ("@",),
+    prefilter=re.compile(r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\."),  # not for <@U024BE7LH> mentions
 )
 # Phone numbers and cards need seven digits close together; most chat lines have none.
 _NUMBERISH = re.compile(r"\d(?:[ ().-]{0,2}\d){6}")
 _CARD = _rule(
     "credit_card",
     # a whole run of digit groups; the check finds the card inside it
-    r"(?<![\w.+/#-])(?P<secret>\d(?:[ -]?\d){12}(?:[ -]?\d)*+)(?![\w-]|[.,]\d)",
+    r"(?<![\w.+/#-])(?P<secret>\d(?:[ -]?\d){12,40})(?![\w-]|[.,]\d)",
     check=_card_check,
     prefilter=_NUMBERISH,
 )
@@ -534,6 +536,27 @@ _SCHEME = re.compile(
 )
 
 
+NeedleIndex = tuple[re.Pattern[str], dict[str, tuple[int, ...]], tuple[int, ...]]
+
+
+@functools.lru_cache(maxsize=32)
+def _needle_index(needles: tuple[tuple[str, ...], ...]) -> NeedleIndex:
+    """One scan of the text says which rules can match: (trigger, needle -> rules, always-run).
+
+    The trigger reports the longest needle starting at every position, and a reported needle
+    also activates every rule whose needle it contains ("sk-ant-" runs the "sk-" rule too), so
+    no needle present in the text goes unreported.
+    """
+    every = sorted({n for ns in needles for n in ns}, key=len, reverse=True)
+    trigger = re.compile("(?=(" + "|".join(map(re.escape, every)) + "))")
+    by_needle = {
+        found: tuple(i for i, ns in enumerate(needles) if any(n in found for n in ns))
+        for found in every
+    }
+    always = tuple(i for i, ns in enumerate(needles) if not ns)
+    return trigger, by_needle, always
+
+
 class Redactor:
     """Replaces secrets and personal data with `[REDACTED:<kind>]` and counts what it replaced."""
 
@@ -548,9 +571,7 @@ class Redactor:
             *email,
             *_BUILTIN_TAIL,
         )
-        self._needles = tuple(
-            (needle, i) for i, rule in enumerate(self._rules) for needle in rule.needles
-        )
+        self._index = _needle_index(tuple(rule.needles for rule in self._rules))
         self._counts: Counter[str] = Counter()
 
     def redact(self, text: str) -> str:
@@ -565,12 +586,13 @@ class Redactor:
         return text
 
     def _pass(self, text: str) -> str:
-        low = text.lower()
-        active = {i for needle, i in self._needles if needle in low}
+        trigger, by_needle, always = self._index
+        active = set(always)
+        for m in trigger.finditer(text.lower()):
+            active.update(by_needle[m.group(1)])
         prefiltered: dict[int, bool] = {}  # rules share prefilters; redaction adds no hits
-        for i, rule in enumerate(self._rules):
-            if rule.needles and i not in active:
-                continue
+        for i in sorted(active):
+            rule = self._rules[i]
             if (pre := rule.prefilter) is not None:
                 hit = prefiltered.get(id(pre))
                 if hit is None:

@@ -52,7 +52,16 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
         groups.setdefault(event.key, []).append(event)
     merged: list[TimelineEvent] = []
     for copies in groups.values():
-        copies.sort(key=lambda e: (e.at, e.provenance.file, e.provenance.record, e.text))
+        copies.sort(
+            key=lambda e: (
+                e.at,
+                e.provenance.file,
+                e.provenance.record,
+                e.kind,
+                e.text,
+                e.model_dump_json(),
+            )
+        )
         kept = copies[0].model_copy(deep=True)
         if len(copies) > 1:
             _count(dropped, f"duplicate {kept.source} records merged", len(copies) - 1)

@@ -14,9 +14,13 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_user_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keys, caches and the default index go to a temp folder, never the real user directory."""
-    if "RETRO_USER_PATH" not in os.environ or not os.environ["RETRO_USER_PATH"].startswith(str(tmp_path_factory.getbasetemp())):
+    if "RETRO_USER_PATH" not in os.environ or not os.environ["RETRO_USER_PATH"].startswith(
+        str(tmp_path_factory.getbasetemp())
+    ):
         monkeypatch.setenv("RETRO_USER_PATH", str(tmp_path_factory.mktemp("retro-user")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

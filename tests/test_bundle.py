@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from bundle_factory import write_bundle
 from click.testing import CliRunner
 
-from bundle_factory import write_bundle
 from retro.cli.main import cli
 
 
@@ -27,7 +27,9 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 def test_timeline_json_lists_events_with_the_documented_keys(tmp_path: Path) -> None:
-    code, out, _ = run("timeline", "--bundle", str(write_bundle(tmp_path / "b")), "--format", "json")
+    code, out, _ = run(
+        "timeline", "--bundle", str(write_bundle(tmp_path / "b")), "--format", "json"
+    )
     assert code == 0
     events = json.loads(out)
     assert {"id", "at", "source", "kind", "actor", "text"} <= set(events[0])
@@ -63,7 +65,9 @@ def test_files_are_recognized_by_content_not_name(tmp_path: Path) -> None:
         ('{"hello": "world"}', ("pagerduty/log_entries.json", "not a PagerDuty file")),
     ],
 )
-def test_bad_files_give_one_clear_line(tmp_path: Path, content: str, needles: tuple[str, ...]) -> None:
+def test_bad_files_give_one_clear_line(
+    tmp_path: Path, content: str, needles: tuple[str, ...]
+) -> None:
     bundle = write_bundle(tmp_path / "b")
     (bundle / "pagerduty" / "log_entries.json").write_text(content)
     code, _, err = run("timeline", "--bundle", str(bundle))
@@ -72,7 +76,9 @@ def test_bad_files_give_one_clear_line(tmp_path: Path, content: str, needles: tu
 
 def test_timestamp_without_zone_is_an_error_unless_timezone_is_set(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "b")
-    (bundle / "events.jsonl").write_text('{"at": "2024-05-01 16:10:00", "source": "argo-cd", "text": "deployed 4812"}\n')
+    (bundle / "events.jsonl").write_text(
+        '{"at": "2024-05-01 16:10:00", "source": "argo-cd", "text": "deployed 4812"}\n'
+    )
     code, _, err = run("timeline", "--bundle", str(bundle))
     assert_one_line_error(code, err, "events.jsonl", "no time zone", "timezone")
     with (bundle / "incident.yaml").open("a") as fh:
@@ -112,7 +118,9 @@ def test_empty_bundle_missing_metadata_and_missing_folder(tmp_path: Path) -> Non
 
 def test_missing_token_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
-    code, _, err = run("harvest", "--incident", "INC-1", "--slack-channel", "inc-1", "--out", str(tmp_path / "o"))
+    code, _, err = run(
+        "harvest", "--incident", "INC-1", "--slack-channel", "inc-1", "--out", str(tmp_path / "o")
+    )
     assert code == 2
     assert "No Slack token" in err and "SLACK_BOT_TOKEN" in err and "Traceback" not in err
 
@@ -122,5 +130,7 @@ def test_help_is_fast_to_import() -> None:
     import sys
 
     code = "import sys, retro.cli.main; print(','.join(m for m in ('torch', 'langchain_core', 'sentence_transformers', 'openai', 'jira', 'slack_sdk') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from bundle_factory import PEOPLE, SECRET, msg, write_bundle
 from click.testing import CliRunner
 
-from bundle_factory import PEOPLE, SECRET, msg, write_bundle
 from retro.cli.main import cli
 from retro.draft import generate
 from retro.engines.offline import OfflineEngine
@@ -32,8 +32,14 @@ def draft(bundle: Path, tmp_path: Path) -> tuple[Path, str]:
 def test_milestones_come_from_the_evidence(draft: tuple[Path, str]) -> None:
     pm = read_postmortem(draft[0])
     at = {name: m.at.strftime("%H:%M") for name, m in pm.milestones.items() if m.at}
-    assert at == {"impact_start": "14:00", "detected": "14:00", "acknowledged": "14:03",
-                  "declared": "14:06", "mitigated": "14:24", "resolved": "14:40"}
+    assert at == {
+        "impact_start": "14:00",
+        "detected": "14:00",
+        "acknowledged": "14:03",
+        "declared": "14:06",
+        "mitigated": "14:24",
+        "resolved": "14:40",
+    }
     assert pm.metrics.time_to_acknowledge_s == 180
     assert pm.metrics.time_to_mitigate_s == 24 * 60
     assert all(m.evidence and m.rule for m in pm.milestones.values())
@@ -84,8 +90,19 @@ def test_show_json_has_the_documented_keys(draft: tuple[Path, str]) -> None:
     result = CliRunner().invoke(cli, ["show", str(draft[0]), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    for key in ("incident_id", "title", "severity", "milestones", "metrics", "timeline", "root_cause",
-                "contributing_factors", "action_items", "open_questions", "citations"):
+    for key in (
+        "incident_id",
+        "title",
+        "severity",
+        "milestones",
+        "metrics",
+        "timeline",
+        "root_cause",
+        "contributing_factors",
+        "action_items",
+        "open_questions",
+        "citations",
+    ):
         assert key in data
     assert set(data["milestones"]["mitigated"]) >= {"at", "evidence"}
     assert set(data["timeline"][0]) == {"id", "at", "source", "kind", "actor", "text"}
@@ -94,15 +111,26 @@ def test_show_json_has_the_documented_keys(draft: tuple[Path, str]) -> None:
 
 def test_editing_a_milestone_moves_the_metrics(draft: tuple[Path, str]) -> None:
     path, text = draft
-    path.write_text(text.replace("| Mitigated | 2024-05-01 14:24:00 |", "| Mitigated | 2024-05-01 14:30:00 |"))
+    path.write_text(
+        text.replace("| Mitigated | 2024-05-01 14:24:00 |", "| Mitigated | 2024-05-01 14:30:00 |")
+    )
     assert read_postmortem(path).metrics.time_to_mitigate_s == 30 * 60
 
 
-def test_regenerate_keeps_human_edits_and_updates_the_rest(bundle: Path, draft: tuple[Path, str]) -> None:
+def test_regenerate_keeps_human_edits_and_updates_the_rest(
+    bundle: Path, draft: tuple[Path, str]
+) -> None:
     path, text = draft
-    edited = re.sub(r"(## Summary\n\n).*?\n", r"\1Our own summary, written by the review meeting. [E732db]\n", text,
-                    count=1, flags=re.S)
-    edited = edited.replace("| Mitigated | 2024-05-01 14:24:00 |", "| Mitigated | 2024-05-01 14:28:00 |")
+    edited = re.sub(
+        r"(## Summary\n\n).*?\n",
+        r"\1Our own summary, written by the review meeting. [E732db]\n",
+        text,
+        count=1,
+        flags=re.S,
+    )
+    edited = edited.replace(
+        "| Mitigated | 2024-05-01 14:24:00 |", "| Mitigated | 2024-05-01 14:28:00 |"
+    )
     path.write_text(edited)
     day = next((bundle / "slack" / "inc-101").glob("2024-05-01.json"))
     messages = json.loads(day.read_text())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bundle_factory import write_bundle
 from click.testing import CliRunner
 
-from bundle_factory import write_bundle
 from retro.cli.main import cli
 from retro.draft import generate
 from retro.engines.offline import OfflineEngine
@@ -29,7 +29,9 @@ def test_each_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     out, text = _draft(tmp_path)
     lines = text.splitlines()
     summary_at = lines.index("## Summary") + 2
-    lines[summary_at] = "Dana Whitfield should have checked the pool size before deploying. [Edeadbe]"
+    lines[summary_at] = (
+        "Dana Whitfield should have checked the pool size before deploying. [Edeadbe]"
+    )
     text = "\n".join(lines).replace("## Where we got lucky", "## Luck")
     text = text.replace("| platform team |", "| Priya Raman |").replace("| database team |", "|  |")
     text = text.replace("shown by a test firing in staging.", "improve things")
@@ -39,7 +41,10 @@ def test_each_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     report = result.stdout
     line_no = summary_at + 1
     assert f"{out}:{line_no}: error: counterfactual wording" in report
-    assert f"{out}:{line_no}: error: citation [Edeadbe] is not an event in the Timeline table" in report
+    assert (
+        f"{out}:{line_no}: error: citation [Edeadbe] is not an event in the Timeline table"
+        in report
+    )
     assert "name “Dana Whitfield” appears" in report
     assert "missing section: ## Where we got lucky" in report
     assert "looks like a person" in report

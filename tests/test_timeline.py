@@ -14,10 +14,23 @@ from retro.timeline import assign_ids, build_timeline, choose_window, link_cross
 T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
 
 
-def ev(key: str, minutes: float, kind: str = "message", source: str = "slack", text: str = "hello",
-       **attrs: object) -> TimelineEvent:
-    return TimelineEvent(key=key, at=T0 + timedelta(minutes=minutes), source=source, kind=kind,  # type: ignore[arg-type]
-                         text=text, provenance=Provenance(file="f.json", record=key), attrs=dict(attrs))
+def ev(
+    key: str,
+    minutes: float,
+    kind: str = "message",
+    source: str = "slack",
+    text: str = "hello",
+    **attrs: object,
+) -> TimelineEvent:
+    return TimelineEvent(
+        key=key,
+        at=T0 + timedelta(minutes=minutes),
+        source=source,
+        kind=kind,  # type: ignore[arg-type]
+        text=text,
+        provenance=Provenance(file="f.json", record=key),
+        attrs=dict(attrs),
+    )
 
 
 def test_repeated_notifications_merge_into_one_event() -> None:
@@ -38,7 +51,11 @@ def test_joins_and_leaves_are_dropped_and_counted() -> None:
 
 def test_ids_are_stable_short_and_independent_of_other_events() -> None:
     a = [ev("slack:C1:1.0", 0), ev("slack:C1:2.0", 1)]
-    b = [ev("slack:C1:2.0", 1), ev("jira:INC-1:created", 2, "ticket_created", "jira"), ev("slack:C1:1.0", 0)]
+    b = [
+        ev("slack:C1:2.0", 1),
+        ev("jira:INC-1:created", 2, "ticket_created", "jira"),
+        ev("slack:C1:1.0", 0),
+    ]
     assign_ids(a)
     assign_ids(b)
     ids_a = {e.key: e.id for e in a}
@@ -49,8 +66,22 @@ def test_ids_are_stable_short_and_independent_of_other_events() -> None:
 
 def test_pagerduty_copy_of_an_alertmanager_alert_is_linked_not_repeated() -> None:
     events = [
-        ev("am:1", 0, "alert_firing", "alertmanager", "[FIRING] HighErrorRate: 5xx above 5%", alertname="HighErrorRate"),
-        ev("pd:1", 1, "alert_firing", "pagerduty", "HighErrorRate firing", summary="[FIRING:1] HighErrorRate checkout"),
+        ev(
+            "am:1",
+            0,
+            "alert_firing",
+            "alertmanager",
+            "[FIRING] HighErrorRate: 5xx above 5%",
+            alertname="HighErrorRate",
+        ),
+        ev(
+            "pd:1",
+            1,
+            "alert_firing",
+            "pagerduty",
+            "HighErrorRate firing",
+            summary="[FIRING:1] HighErrorRate checkout",
+        ),
         ev("pd:2", 40, "alert_firing", "pagerduty", "DiskFull", summary="DiskFull"),
     ]
     assign_ids(events)
@@ -76,8 +107,12 @@ def test_window_runs_from_first_signal_to_resolution_with_margins() -> None:
 
 def test_build_timeline_counts_out_of_window_chatter_per_source() -> None:
     report = SourceReport(name="slack")
-    events = [ev("a", -900, text="unrelated"), ev("alert", 0, "alert_firing", "alertmanager"),
-              ev("b", 5, text="looking"), ev("r", 30, "page_resolved", "pagerduty")]
+    events = [
+        ev("a", -900, text="unrelated"),
+        ev("alert", 0, "alert_firing", "alertmanager"),
+        ev("b", 5, text="looking"),
+        ev("r", 30, "page_resolved", "pagerduty"),
+    ]
     tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[report])
     assert [e.key for e in tl.events] == ["alert", "b", "r"]
     assert tl.dropped["outside the incident window"] == 1
@@ -87,10 +122,16 @@ def test_build_timeline_counts_out_of_window_chatter_per_source() -> None:
 def test_people_join_across_sources_by_email_then_name() -> None:
     events = [
         ev("s1", 0, actor=None),
-        ev("s2", 1), ev("p1", 2, "page_acknowledged", "pagerduty"), ev("j1", 3, "comment", "jira"),
+        ev("s2", 1),
+        ev("p1", 2, "page_acknowledged", "pagerduty"),
+        ev("j1", 3, "comment", "jira"),
     ]
-    events[1].actor = Actor(source="slack", id="U1", name="dana", email="Dana@Example.com", title="SRE")
-    events[2].actor = Actor(source="pagerduty", id="PX1", name="Dana Whitfield", email="dana@example.com")
+    events[1].actor = Actor(
+        source="slack", id="U1", name="dana", email="Dana@Example.com", title="SRE"
+    )
+    events[2].actor = Actor(
+        source="pagerduty", id="PX1", name="Dana Whitfield", email="dana@example.com"
+    )
     events[3].actor = Actor(source="jira", id="acc-9", name="Dana Whitfield")
     tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[])
     keys = {e.actor.person for e in tl.events if e.actor}
@@ -110,7 +151,9 @@ event_strategy = st.builds(
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(event_strategy, max_size=60), st.randoms(use_true_random=False))
-def test_merge_is_order_independent_and_loses_nothing(events: list[TimelineEvent], rnd: random.Random) -> None:
+def test_merge_is_order_independent_and_loses_nothing(
+    events: list[TimelineEvent], rnd: random.Random
+) -> None:
     shuffled = list(events)
     rnd.shuffle(shuffled)
     d1: dict[str, int] = {}

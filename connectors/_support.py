@@ -1,0 +1,165 @@
+"""Helpers the paging connectors share: a retrying JSON client and a keyed event collector."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.base import ReadContext
+from retro.errors import ConnectorError
+from retro.models import SourceReport, TimelineEvent
+
+ErrorFactory = Callable[[httpx.Response, str], ConnectorError]
+
+
+class Collector:
+    """Keeps one event per key; when two records describe one happening, the richer one wins.
+
+    The loser's attrs fill the winner's gaps, so e.g. a log entry's actor and an alert body's
+    tags both survive; `attrs["also_in"]` lists where the merged records were.
+    """
+
+    def __init__(self, ctx: ReadContext) -> None:
+        self.ctx = ctx
+        self.events: dict[str, tuple[int, TimelineEvent]] = {}
+
+    def add(self, event: TimelineEvent, rank: int) -> None:
+        held = self.events.get(event.key)
+        if held is None:
+            self.events[event.key] = (rank, event)
+            return
+        keep, other = (event, held[1]) if rank > held[0] else (held[1], event)
+        # Not a skip: both records went into the event, and `also_in` says where the other was.
+        also = [
+            *other.attrs.get("also_in", []),
+            f"{other.provenance.file} {other.provenance.record}",
+        ]
+        keep.attrs = {
+            **other.attrs,
+            **keep.attrs,
+            "also_in": [*keep.attrs.get("also_in", []), *also],
+        }
+        keep.url = keep.url or other.url
+        keep.actor = keep.actor or other.actor
+        self.events[event.key] = (max(rank, held[0]), keep)
+
+    def sorted(self) -> list[TimelineEvent]:
+        return sorted((e for _, e in self.events.values()), key=lambda e: (e.at, e.key))
+
+
+def retry_after(resp: httpx.Response, names: tuple[str, ...]) -> float | None:
+    """Seconds to wait from the first rate-limit header present (seconds or an HTTP date)."""
+    for name in names:
+        value = resp.headers.get(name)
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+class JsonClient:
+    """httpx GETs with retries: 429 honours the wait headers, 5xx and network errors back off."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        base_url: str,
+        headers: dict[str, str],
+        on_error: ErrorFactory,
+        wait_headers: tuple[str, ...] = ("retry-after",),
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_wait: float = 60.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self.source = source
+        self.on_error = on_error
+        self.wait_headers = wait_headers
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def __enter__(self) -> JsonClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def request(self, path: str, params: Any = None, allow: tuple[int, ...] = ()) -> httpx.Response:
+        """GET path; statuses in `allow` are returned instead of raised."""
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            pause = self.backoff * 2**attempt
+            try:
+                resp = self.client.get(path, params=params)
+            except httpx.TransportError as exc:
+                if last:
+                    raise ConnectorError(
+                        self.source,
+                        f"GET {path} failed: {exc}",
+                        hint="check network access and the API URL",
+                    ) from None
+                time.sleep(pause)
+                continue
+            if resp.status_code == 429 and not last:
+                wait = retry_after(resp, self.wait_headers)
+                time.sleep(min(self.max_wait, pause if wait is None else wait))
+                continue
+            if resp.status_code >= 500 and not last:
+                time.sleep(pause)
+                continue
+            if resp.status_code >= 400 and resp.status_code not in allow:
+                raise self.on_error(resp, path)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get(self, path: str, params: Any = None) -> dict[str, Any]:
+        return self.body(self.request(path, params), path)
+
+    def body(self, resp: httpx.Response, path: str) -> dict[str, Any]:
+        """The response's JSON object, or a ConnectorError naming the malformed body."""
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ConnectorError(
+                self.source,
+                f"GET {path} returned a malformed body (not a JSON object)",
+                hint="retry later; if it persists, check the API URL setting",
+            )
+        return data
+
+
+def error_detail(resp: httpx.Response, *path: str) -> str:
+    """A vendor error message found at `path` inside the JSON body, or ""."""
+    try:
+        node: Any = resp.json()
+    except ValueError:
+        return ""
+    for step in path:
+        node = node.get(step) if isinstance(node, dict) else None
+    return str(node) if isinstance(node, str | int) and node != "" else ""
+
+
+def write_json(folder: Path, name: str, body: Any, report: SourceReport) -> None:
+    """Write one raw vendor body and list it in the report as <source>/<name>."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(
+        json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    report.files.append(f"{folder.name}/{name}")

@@ -1,0 +1,272 @@
+"""Opsgenie: alerts with their logs, and incidents with their timelines, as timeline events.
+
+File mode reads the API's JSON bodies by content (see docs/connectors/opsgenie.md). Live mode
+fetches them with httpx and writes one file per alert, `{"data": {alert}, "logs": {"data":
+[...]}}`, and one per incident, `{"data": {incident}, "timeline": {"data": {"entries": [...]}}}`,
+because a logs or timeline body alone does not say which alert or incident it belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr
+
+from connectors._opsgenie_read import SOURCE, Reader, classify, is_alert, is_incident, records_of
+from connectors._support import JsonClient, error_detail, write_json
+from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
+from retro.errors import BundleError, ConnectorError, MissingCredential
+from retro.models import SourceReport, TimelineEvent
+
+KEY_ENV = "OPSGENIE_API_KEY"
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+class OpsgenieConfig(BaseModel):
+    """Live-mode settings for the Opsgenie REST API."""
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="API key of an API integration (GenieKey) with read access",
+        json_schema_extra={"env": KEY_ENV},
+    )
+    base_url: str = Field(
+        default="https://api.opsgenie.com",
+        description="API base URL; EU accounts use https://api.eu.opsgenie.com",
+        json_schema_extra={"env": "OPSGENIE_API_URL"},
+    )
+    page_size: int = Field(default=100, ge=1, le=100, description="Items per page (max 100)")
+    max_retries: int = Field(default=5, ge=0, description="Retries on 429, 5xx and network errors")
+    backoff: float = Field(default=1.0, ge=0, description="First back-off in seconds; doubles")
+    max_wait: float = Field(default=60.0, ge=0, description="Longest wait honoured for Retry-After")
+    timeout: float = Field(default=30.0, gt=0, description="HTTP timeout in seconds")
+
+
+class OpsgenieConnector(Connector):
+    """Alerts, alert logs, incidents and incident timelines from the Opsgenie REST API."""
+
+    name: ClassVar[str] = SOURCE
+    title: ClassVar[str] = "Opsgenie"
+    Config: ClassVar[type[BaseModel]] = OpsgenieConfig
+    docs_url: ClassVar[str] = "https://docs.opsgenie.com/docs/alert-api"
+
+    def claims(self, doc: Doc) -> bool:
+        if doc.fmt != "json":
+            return False
+        try:
+            return classify(doc.data) is not None
+        except Exception:  # claims must never raise, whatever the file holds
+            return False
+
+    def read_bundle(self, docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
+        reader = Reader(ctx)
+        parsed = [(doc, name) for doc in docs if (name := classify(doc.data))]
+        for doc, name in parsed:  # first pass: users, so every actor gets an email
+            reader.index(name, records_of(doc.data, name))
+        for doc, name in parsed:
+            for rec, record in records_of(doc.data, name):
+                ctx.report.records += 1
+                try:
+                    reader.read(doc, name, rec, record)
+                except BundleError as err:
+                    ctx.reject(err, reason="invalid Opsgenie record")
+        yield from reader.out.sorted()
+
+    def harvest(
+        self,
+        ref: IncidentRef,
+        out: Path,
+        config: BaseModel,
+        progress: Progress = no_progress,
+    ) -> SourceReport:
+        cfg = _config(config)
+        report = SourceReport(name=SOURCE)
+        folder = out / SOURCE
+        total = len(ref.opsgenie_alerts) + len(ref.opsgenie_incidents)
+        with _client(cfg) as api:
+            for n, ident in enumerate(ref.opsgenie_alerts):
+                progress(f"opsgenie alert {ident}", n, total)
+                _harvest_alert(api, cfg, ident, folder, report)
+            for n, ident in enumerate(ref.opsgenie_incidents, start=len(ref.opsgenie_alerts)):
+                progress(f"opsgenie incident {ident}", n, total)
+                _harvest_incident(api, cfg, ident, folder, report)
+        progress("opsgenie", total, total)
+        report.status = "partial" if report.skipped else "ok"
+        if not report.files:
+            report.status = "empty"
+        return report
+
+    def check(self, config: BaseModel) -> list[str]:
+        cfg = _config(config)
+        lines = [f"Opsgenie API at {cfg.base_url}"]
+        with _client(cfg) as api:
+            resp = api.request("/v2/account", allow=(403,))
+            if resp.status_code == 200:
+                account = api.body(resp, "/v2/account").get("data") or {}
+                plan = (account.get("plan") or {}).get("name")
+                lines.append(f"account {account.get('name')} (plan {plan})")
+            else:  # reading alerts does not need configuration access
+                lines.append("account: not readable with this key (no configuration access)")
+            api.get("/v2/alerts", params={"limit": 1})
+            lines.append("alerts: read access verified (GET /v2/alerts)")
+        return lines
+
+
+def _config(config: BaseModel) -> OpsgenieConfig:
+    if isinstance(config, OpsgenieConfig):
+        cfg = config
+    else:
+        cfg = OpsgenieConfig.model_validate(config.model_dump())
+    if cfg.api_key is None and os.environ.get(KEY_ENV):
+        cfg = cfg.model_copy(update={"api_key": SecretStr(os.environ[KEY_ENV])})
+    if cfg.api_key is None or not cfg.api_key.get_secret_value():
+        raise MissingCredential("Opsgenie", KEY_ENV)
+    return cfg
+
+
+# --- HTTP and harvest ---------------------------------------------------------------------------
+
+
+def _client(cfg: OpsgenieConfig) -> JsonClient:
+    assert cfg.api_key is not None
+    return JsonClient(
+        source=SOURCE,
+        base_url=cfg.base_url,
+        headers={
+            "Authorization": f"GenieKey {cfg.api_key.get_secret_value()}",
+            "Accept": "application/json",
+            "User-Agent": "retro-postmortem",
+        },
+        on_error=_error,
+        # Opsgenie throttles per minute; without Retry-After its period header is the wait.
+        wait_headers=("retry-after", "x-ratelimit-period-in-sec"),
+        max_retries=cfg.max_retries,
+        backoff=cfg.backoff,
+        max_wait=cfg.max_wait,
+        timeout=cfg.timeout,
+    )
+
+
+def _error(resp: httpx.Response, path: str) -> ConnectorError:
+    status = resp.status_code
+    detail = error_detail(resp, "message")
+    detail = f": {detail}" if detail else ""
+    if status == 401:
+        hint = f"set {KEY_ENV} to the API key of an Opsgenie API integration"
+        return ConnectorError(SOURCE, f"the API rejected the key (401{detail})", hint=hint)
+    if status == 403:
+        hint = "give the API integration read access (and check EU vs US: OPSGENIE_API_URL)"
+        return ConnectorError(SOURCE, f"the key may not read {path} (403{detail})", hint=hint)
+    if status == 404:
+        hint = "check the id in incident.yaml; EU accounts need OPSGENIE_API_URL=https://api.eu.opsgenie.com"
+        return ConnectorError(SOURCE, f"{path} not found (404{detail})", hint=hint)
+    if status == 422:
+        hint = "use an alert id, a tiny id (digits) or an alias"
+        return ConnectorError(SOURCE, f"Opsgenie refused {path} (422{detail})", hint=hint)
+    if status == 429:
+        hint = "wait a minute and run the harvest again"
+        return ConnectorError(
+            SOURCE, f"still rate limited on {path} after retries (429)", hint=hint
+        )
+    hint = "retry later; Opsgenie may be having trouble"
+    return ConnectorError(SOURCE, f"GET {path} failed with HTTP {status}{detail}", hint=hint)
+
+
+def identifier(ident: str, tiny_ok: bool = True) -> tuple[str, str]:
+    """(value, identifierType) for an id, a tiny id or an alias; `tiny:12`/`alias:x` force one."""
+    kind, _, value = ident.partition(":")
+    if value and kind in ("id", "tiny", "alias"):
+        return value, kind
+    if _UUID.match(ident):
+        return ident, "id"
+    if tiny_ok and ident.isdigit():
+        return ident, "tiny"
+    return ident, "alias"
+
+
+def _next_offset(body: dict[str, Any]) -> str | None:
+    """The offset of the next page, from `paging.next` (alert logs) or `nextOffset` (timelines)."""
+    data = body.get("data")
+    if isinstance(data, dict) and data.get("nextOffset"):
+        return str(data["nextOffset"])
+    nxt = (body.get("paging") or {}).get("next")
+    if not nxt:
+        return None
+    values = parse_qs(urlsplit(str(nxt)).query).get("offset")
+    return values[0] if values else None
+
+
+def _all_pages(api: JsonClient, path: str, params: dict[str, str]) -> tuple[list[Any], int]:
+    """Follow offsets until the last page; items are de-duplicated by offset or id."""
+    items: list[Any] = []
+    seen: set[str] = set()
+    offset: str | None = None
+    pages = 0
+    while True:
+        query = {**params, **({"offset": offset} if offset else {})}
+        body = api.get(path, params=query)
+        pages += 1
+        data = body.get("data")
+        page = data.get("entries") if isinstance(data, dict) else data
+        if not isinstance(page, list):
+            hint = "check OPSGENIE_API_URL points at the Opsgenie API"
+            raise ConnectorError(SOURCE, f"GET {path} returned no list of items", hint=hint)
+        for item in page:
+            mark = str(item.get("offset") or item.get("id") or "") if isinstance(item, dict) else ""
+            if not mark or mark not in seen:
+                items.append(item)
+                seen.add(mark)
+        nxt = _next_offset(body)
+        if not page or not nxt or nxt == offset:
+            return items, pages
+        offset = nxt
+
+
+def _harvest_alert(
+    api: JsonClient, cfg: OpsgenieConfig, ident: str, folder: Path, report: SourceReport
+) -> None:
+    value, kind = identifier(ident)
+    body = api.get(f"/v2/alerts/{value}", params={"identifierType": kind})
+    alert: Any = body.get("data")
+    if not is_alert(alert):
+        hint = "check OPSGENIE_API_URL points at the Opsgenie API"
+        raise ConnectorError(SOURCE, f"GET /v2/alerts/{value} returned no alert", hint=hint)
+    params = {
+        "identifierType": "id",
+        "limit": str(cfg.page_size),
+        "order": "asc",
+        "direction": "next",
+    }
+    logs, _ = _all_pages(api, f"/v2/alerts/{alert['id']}/logs", params)
+    body["logs"] = {"data": logs}
+    write_json(folder, f"alert-{alert['id']}.json", body, report)
+    report.records += 1 + len(logs)
+
+
+def _harvest_incident(
+    api: JsonClient, cfg: OpsgenieConfig, ident: str, folder: Path, report: SourceReport
+) -> None:
+    value, kind = identifier(ident)
+    kind = "id" if kind == "alias" else kind  # incidents have no alias
+    body = api.get(f"/v1/incidents/{value}", params={"identifierType": kind})
+    incident: Any = body.get("data")
+    if not is_incident(incident):
+        hint = "check OPSGENIE_API_URL points at the Opsgenie API"
+        raise ConnectorError(SOURCE, f"GET /v1/incidents/{value} returned no incident", hint=hint)
+    path = f"/v2/incident-timelines/{incident['id']}/entries"
+    try:
+        entries, _ = _all_pages(api, path, {"limit": str(cfg.page_size), "order": "asc"})
+    except ConnectorError as err:
+        if "(403" not in err.message and "(404" not in err.message:
+            raise
+        entries = []  # timelines need Incident Management on the plan; keep the incident
+        report.skip("incident timeline not readable (403/404)")
+    body["timeline"] = {"data": {"entries": entries}}
+    write_json(folder, f"incident-{incident['id']}.json", body, report)
+    report.records += 1 + len(entries)
