@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
 
@@ -38,12 +39,20 @@ MITIGATION_CUE = re.compile(
 )
 RESOLVE_CUE = re.compile(
     r"\b(resolv(ed|ing) (the |this )?incident|incident (is )?(now )?(resolved|closed|over)|clos(e|ing) (out )?(the |this )?incident|"
-    r"marking (it |this )?(as )?resolved|all clear|fully resolved|we are resolved|resolved\b)",
+    r"marking (it |this )?(as )?resolved|all clear|fully resolved|we('re| are) resolved|^resolved\b)",
     re.IGNORECASE,
 )
 NEGATION = re.compile(
-    r"\b(not|n't|no longer|isn'?t|aren'?t|still|yet|if|once|until|whether|before)\b", re.IGNORECASE
+    r"\b(not|n't|no longer|isn'?t|aren'?t|still|yet|if|once|until|till|whether|before|after|when|"
+    r"expect\w*|hope\w*|eta|soon|will|should|almost|close to|wait\w*)\b",
+    re.IGNORECASE,
 )
+STATED_ONSET = re.compile(
+    r"\b(since|started at|starting at|began at|beginning at|step at|spike at|jump at|from|as of|around)\s+"
+    r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)\b",
+    re.IGNORECASE,
+)
+MITIGATION_WINDOW = timedelta(minutes=30)
 RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
 MITIGATED_STATUS = re.compile(r"\b(mitigat\w+|monitoring|recover\w+)\b", re.IGNORECASE)
 
@@ -56,6 +65,11 @@ class Candidate:
     confidence: float
     rule: str
     support: tuple[str, ...] = ()
+    at: datetime | None = None  # when the milestone is earlier than its evidence (a stated time)
+
+    @property
+    def when(self) -> datetime:
+        return self.at or self.event.at
 
 
 def _human_messages(timeline: Timeline) -> list[TimelineEvent]:
@@ -77,7 +91,54 @@ def _alerts(timeline: Timeline) -> list[TimelineEvent]:
     return [e for e in timeline.events if e.kind == "alert_firing" and e.duplicate_of is None]
 
 
+def stated_onset(timeline: Timeline, before: datetime) -> tuple[TimelineEvent, datetime] | None:
+    """An onset time a responder states ("errors since 13:55") that is earlier than `before`.
+
+    Typed times may be UTC or the incident's local zone; a time that lands in the three hours
+    before the first signal, in either reading, is taken.
+    """
+    zones = [UTC, _zone(timeline)]
+    found: list[tuple[TimelineEvent, datetime]] = []
+    for event in timeline.events:
+        if event.kind not in ("message", "comment", "note") or event.is_bot:
+            continue
+        for match in STATED_ONSET.finditer(event.text):
+            explicit_utc = re.match(r"\s*(utc|z|gmt)\b", event.text[match.end() :], re.IGNORECASE)
+            for tz in zones[:1] if explicit_utc else zones:
+                local = event.at.astimezone(tz)
+                stated = local.replace(
+                    hour=int(match["h"]), minute=int(match["m"]), second=0, microsecond=0
+                )
+                stated = stated.astimezone(UTC)
+                if before - timedelta(hours=3) <= stated < before and stated <= event.at:
+                    found.append((event, stated))
+                    break
+    return min(found, key=lambda pair: pair[1], default=None)
+
+
+def _zone(timeline: Timeline) -> tzinfo:
+    """Times people type are in the incident's zone when incident.yaml names one, else UTC."""
+    if timeline.incident.timezone:
+        try:
+            return ZoneInfo(timeline.incident.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return UTC
+
+
 def impact_start(timeline: Timeline, detected: Candidate | None) -> Candidate | None:
+    """The earliest symptom: a stated onset, an alert's startsAt, or an earlier customer report."""
+    first = impact_from_signals(timeline, detected)
+    if first is None:
+        return None
+    onset = stated_onset(timeline, first.event.at)
+    if onset is not None:
+        event, at = onset
+        return Candidate(event, 0.6, f"onset time stated by a responder ({at:%H:%M} UTC)", at=at)
+    return first
+
+
+def impact_from_signals(timeline: Timeline, detected: Candidate | None) -> Candidate | None:
     """The earliest symptom: an alert's startsAt, or a customer report before any alert."""
     alerts = [e for e in _alerts(timeline) if e.source in ("alertmanager", "grafana")] or _alerts(
         timeline
@@ -157,27 +218,49 @@ def _status_to(timeline: Timeline, pattern: re.Pattern[str]) -> list[TimelineEve
 
 
 def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | None:
+    """A responder's or a status's claim of mitigation, checked against the alerts clearing.
+
+    A claim long before every alert cleared is often premature (the fix was undone, or it was
+    "mitigated" in the future tense), so claims near the clearing win over earlier ones.
+    """
     start = detected_at.event.at if detected_at else timeline.events[0].at
-    statuses = [e for e in _status_to(timeline, MITIGATED_STATUS) if e.at >= start]
-    chat = [
-        e for e in _human_messages(timeline) if e.at >= start and _affirmative(e, MITIGATION_CUE)
+    claims = [
+        Candidate(e, 0.75, "status moved to mitigated/monitoring")
+        for e in _status_to(timeline, MITIGATED_STATUS)
+        if e.at >= start
     ]
+    claims += [
+        Candidate(e, 0.7, "responder reported mitigation")
+        for e in _human_messages(timeline)
+        if e.at >= start and _affirmative(e, MITIGATION_CUE)
+    ]
+    claims.sort(key=lambda c: c.event.at)
     cleared = _alerts_cleared(timeline, start)
-    found: list[Candidate] = []
-    if chat:
-        found.append(
-            Candidate(
-                chat[0],
-                0.7,
-                "responder reported mitigation",
-                tuple(e.id for e in ([cleared] if cleared else [])),
-            )
+    if cleared is None:
+        return claims[0] if claims else None
+    near = [
+        c
+        for c in claims
+        if cleared.at - MITIGATION_WINDOW <= c.event.at <= cleared.at + timedelta(minutes=10)
+    ]
+    if near:
+        best = near[0]
+        return Candidate(
+            best.event,
+            min(0.85, best.confidence + 0.1),
+            best.rule + ", as alerts cleared",
+            (cleared.id,),
         )
-    if statuses:
-        found.append(Candidate(statuses[0], 0.75, "status moved to mitigated/monitoring"))
-    if cleared:
-        found.append(Candidate(cleared, 0.6, "all firing alerts cleared"))
-    return min(found, key=lambda c: c.event.at, default=None)
+    early = [c for c in claims if c.event.at < cleared.at - MITIGATION_WINDOW]
+    if early and not _refired_after(timeline, early[0].event.at):
+        return Candidate(
+            early[0].event, 0.5, early[0].rule + " (alerts cleared later)", (cleared.id,)
+        )
+    return Candidate(cleared, 0.6, "all firing alerts cleared")
+
+
+def _refired_after(timeline: Timeline, at: datetime) -> bool:
+    return any(e.kind == "alert_firing" and e.at > at for e in timeline.events)
 
 
 def _alerts_cleared(timeline: Timeline, start: object) -> TimelineEvent | None:
@@ -203,19 +286,19 @@ def resolved(timeline: Timeline, mitigated_at: Candidate | None) -> Candidate | 
     official = [e for e in _status_to(timeline, RESOLVED_STATUS) if after(e)]
     pages = [e for e in timeline.events if e.kind == "page_resolved" and after(e)]
     chat = [e for e in _human_messages(timeline) if after(e) and _affirmative(e, RESOLVE_CUE)]
-    found: list[Candidate] = []
-    if chat:
-        found.append(Candidate(chat[0], 0.7, "responder declared the incident resolved"))
-    if official:
-        found.append(Candidate(official[0], 0.8, "incident ticket or status page resolved"))
+    human_pages = [e for e in pages if e.actor is not None and not e.actor.is_bot and not e.is_bot]
+    found = [Candidate(e, 0.7, "responder declared the incident resolved") for e in chat[:1]]
+    found += [Candidate(e, 0.8, "incident ticket or status page resolved") for e in official[:1]]
+    found += [Candidate(e, 0.75, "page resolved by a responder") for e in human_pages[:1]]
+    if found:
+        # A person's declaration wins over automatic resolution (alerts clearing resolve pages).
+        return min(found, key=lambda c: c.event.at)
     if pages:
-        found.append(Candidate(max(pages, key=lambda e: e.at), 0.75, "last page resolved"))
-    if not found:
-        alerts = [e for e in timeline.events if e.kind == "alert_resolved" and after(e)]
-        if alerts:
-            return Candidate(max(alerts, key=lambda e: e.at), 0.4, "last alert resolved")
-        return None
-    return min(found, key=lambda c: c.event.at)
+        return Candidate(max(pages, key=lambda e: e.at), 0.6, "last page resolved")
+    alerts = [e for e in timeline.events if e.kind == "alert_resolved" and after(e)]
+    if alerts:
+        return Candidate(max(alerts, key=lambda e: e.at), 0.4, "last alert resolved")
+    return None
 
 
 def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
@@ -224,7 +307,7 @@ def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
         return {}
     det = detected(timeline)
     imp = impact_start(timeline, det)
-    if imp and det and imp.event.at > det.event.at:
+    if imp and det and imp.when > det.event.at:
         imp = Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")
     ack = acknowledged(timeline, det)
     dec = declared(timeline)
@@ -244,7 +327,7 @@ def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
         if cand is None:
             out[name] = Milestone(name=name, rule="no evidence found")  # type: ignore[arg-type]
             continue
-        at = cand.event.at
+        at = cand.when
         out[name] = Milestone(
             name=name,
             at=at,

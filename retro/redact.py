@@ -230,7 +230,7 @@ _PREFIXED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "stripe_key",
         _TOK + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}",
-        ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
+        ("_live_", "_test_"),
     ),
     ("stripe_key", _TOK + r"whsec_[A-Za-z0-9+/=]{20,}", ("whsec_",)),
     ("twilio_key", _TOK + r"SK[0-9a-fA-F]{32}(?![\w-])", ("sk",)),
@@ -239,7 +239,7 @@ _PREFIXED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "gitlab_token",
         _TOK + r"gl(?:pat|ptt|dt|rt|cbt|soat|ft|imt|oas)-[A-Za-z0-9_-]{20,}",
-        tuple(f"gl{p}-" for p in ("pat", "ptt", "dt", "rt", "cbt", "soat", "ft", "imt", "oas")),
+        ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glsoat-", "glft-", "glimt-", "gloas-"),
     ),
     ("atlassian_token", _TOK + r"AT[AC]TT3[A-Za-z0-9_=-]{30,}", ("atatt3", "atctt3")),
     ("grafana_token", _TOK + r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}(?![\w-])", ("glsa_",)),
@@ -275,8 +275,8 @@ _EMAIL = _rule(
     ("@",),
     prefilter=re.compile(r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\."),  # not for <@U024BE7LH> mentions
 )
-# Phone numbers and cards need seven digits close together; most chat lines have none.
-_NUMBERISH = re.compile(r"\d(?:[ ().-]{0,2}\d){6}")
+# Phone numbers and cards are runs of 10+ digits and separators; most chat lines have none.
+_NUMBERISH = re.compile(r"\d[\d ().-]{8,}\d")
 _CARD = _rule(
     "credit_card",
     # a whole run of digit groups; the check finds the card inside it
@@ -536,25 +536,29 @@ _SCHEME = re.compile(
 )
 
 
-NeedleIndex = tuple[re.Pattern[str], dict[str, tuple[int, ...]], tuple[int, ...]]
+_GATES = "_-.@+:"  # punctuation inside many needles; a line without "_" skips every "ghp_"
+# (gate char -> root needles, needle -> longer needles containing it, needle -> rules, always)
+NeedleIndex = tuple[
+    tuple[tuple[str, tuple[str, ...]], ...],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[int, ...]],
+    tuple[int, ...],
+]
 
 
 @functools.lru_cache(maxsize=32)
 def _needle_index(needles: tuple[tuple[str, ...], ...]) -> NeedleIndex:
-    """One scan of the text says which rules can match: (trigger, needle -> rules, always-run).
-
-    The trigger reports the longest needle starting at every position, and a reported needle
-    also activates every rule whose needle it contains ("sk-ant-" runs the "sk-" rule too), so
-    no needle present in the text goes unreported.
-    """
-    every = sorted({n for ns in needles for n in ns}, key=len, reverse=True)
-    trigger = re.compile("(?=(" + "|".join(map(re.escape, every)) + "))")
-    by_needle = {
-        found: tuple(i for i, ns in enumerate(needles) if any(n in found for n in ns))
-        for found in every
-    }
+    """Which needles to test: roots first, grouped by a punctuation gate; a longer needle is
+    only tested when a root inside it is present ("sk-ant-" only after "sk")."""
+    every = {n for ns in needles for n in ns}
+    roots = sorted(n for n in every if not any(m != n and m in n for m in every))
+    gated: dict[str, list[str]] = {}
+    for root in roots:
+        gated.setdefault(next((g for g in _GATES if g in root), ""), []).append(root)
+    longer = {r: tuple(n for n in every if n != r and r in n) for r in every}
+    rules = {n: tuple(i for i, ns in enumerate(needles) if n in ns) for n in every}
     always = tuple(i for i, ns in enumerate(needles) if not ns)
-    return trigger, by_needle, always
+    return tuple((g, tuple(rs)) for g, rs in gated.items()), longer, rules, always
 
 
 class Redactor:
@@ -586,10 +590,16 @@ class Redactor:
         return text
 
     def _pass(self, text: str) -> str:
-        trigger, by_needle, always = self._index
+        gated, longer, rules, always = self._index
+        low = text.lower()
         active = set(always)
-        for m in trigger.finditer(text.lower()):
-            active.update(by_needle[m.group(1)])
+        for gate, roots in gated:
+            if gate not in low:  # "" is in every string
+                continue
+            for root in roots:
+                if root in low:
+                    active.update(rules[root])
+                    active.update(i for n in longer[root] if n in low for i in rules[n])
         prefiltered: dict[int, bool] = {}  # rules share prefilters; redaction adds no hits
         for i in sorted(active):
             rule = self._rules[i]

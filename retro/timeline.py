@@ -23,7 +23,6 @@ MARGIN_AFTER = timedelta(minutes=60)
 CHAT_LOOKBACK = timedelta(hours=2)
 LINK_WINDOW = timedelta(minutes=15)
 
-SIGNAL_KINDS = frozenset({"alert_firing", "page_triggered", "ticket_created"})
 RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
 _RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
 _CHAT_SIGNAL = re.compile(
@@ -147,7 +146,7 @@ def choose_window(
     if not events:
         return None
     spec = incident.window
-    signals = [e for e in events if e.kind in SIGNAL_KINDS and e.duplicate_of is None]
+    signals = _signals(events, incident)
     if signals:
         first = min(e.at for e in signals)
         early_chat = [
@@ -170,6 +169,36 @@ def choose_window(
             "incident.yaml window" if spec.start and spec.end else reason + "; incident.yaml bound"
         )
     return Window(start=start, end=end, reason=reason)
+
+
+_INCIDENT_TICKET = re.compile(r"incident|outage|sev|problem|postmortem", re.IGNORECASE)
+SIGNAL_LOOKBACK = timedelta(hours=6)
+
+
+def _signals(events: list[TimelineEvent], incident: IncidentMeta) -> list[TimelineEvent]:
+    """Alerts, pages and incident tickets; alerts long before the page are background noise.
+
+    A change ticket opened the day before, or a warning that has fired for days, is not the
+    start of this incident: signals count only within six hours before the first page or
+    incident ticket, when there is one.
+    """
+    tickets = [
+        e
+        for e in events
+        if e.kind == "ticket_created"
+        and (
+            _INCIDENT_TICKET.search(str(e.attrs.get("issuetype", "")))
+            or str(e.attrs.get("key", "")) in (incident.id, *incident.jira_keys)
+        )
+    ]
+    alerts = [
+        e for e in events if e.kind in ("alert_firing", "page_triggered") and e.duplicate_of is None
+    ]
+    anchors = [e for e in alerts if e.kind == "page_triggered"] + tickets
+    if not anchors:
+        return alerts
+    floor = min(e.at for e in anchors) - SIGNAL_LOOKBACK
+    return [e for e in alerts + tickets if e.at >= floor]
 
 
 def _busiest_chat_start(events: list[TimelineEvent]) -> datetime:

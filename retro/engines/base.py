@@ -55,6 +55,6 @@ class Engine(ABC):
     def draft(self, data: DraftInput, *, progress: Progress = no_progress) -> Postmortem:
         """Return a Postmortem whose claims cite only ids from data.rows."""
 
-    def usage(self) -> dict[str, float]:
+    def usage(self) -> dict[str, float | None]:
         """Tokens and cost of the last draft (LLM engines); empty for offline engines."""
         return {}

@@ -134,7 +134,7 @@ class OpenAIEngine(Engine):
             draft = self._map_reduce(data, comp, progress)
         pm = self._assemble(data, draft)
         repairer = Repairer(self._call, self._count)
-        self._figures["repair"] = repairer.run(pm, data, shown=self._shown)
+        self._figures["repair"] = repairer.run(pm, data)
         self._figures["key_events_kept"] = len(set(comp.key_ids) & self._shown)
         self._figures["prompt_share"] = round(
             self._figures["prompt_tokens"] / max(1, comp.raw_tokens), 4
@@ -171,7 +171,6 @@ class OpenAIEngine(Engine):
             for name, m in data.milestones.items()
         }
         block = {"milestones": milestones, "metrics": data.metrics.model_dump()}
-        self._shown.update(i for m in data.milestones.values() for i in m.evidence)
         return {
             "incident_id": data.incident_id,
             "title": data.title or data.incident_id,
@@ -263,15 +262,9 @@ class OpenAIEngine(Engine):
         self._figures["prompt_tokens"] += (
             self._count(system) + self._count(user) + self._count(json.dumps(tool))
         )
-        hit = self.cache.get(key)
-        if hit is not None:
-            try:
-                out = schema.model_validate(hit["output"])
-            except ValidationError:
-                pass  # a stale entry from an older schema: ask the model again
-            else:
-                self._usage["cached_calls"] += 1
-                return out
+        cached = self._from_cache(key, schema)
+        if cached is not None:
+            return cached
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(user)]
         error = ""
         for _attempt in range(self.output_retries + 1):
@@ -298,6 +291,17 @@ class OpenAIEngine(Engine):
             f"{self.output_retries + 1} times ({error})",
             hint="try a larger model, or --engine offline",
         )
+
+    def _from_cache(self, key: str, schema: type[T]) -> T | None:
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        try:
+            out = schema.model_validate(hit["output"])
+        except ValidationError:
+            return None  # a stale entry from an older schema: ask the model again
+        self._usage["cached_calls"] += 1
+        return out
 
     def _invoke(self, messages: list[BaseMessage], schema: type[BaseModel]) -> BaseMessage:
         bound = self._client().bind_tools(

@@ -83,7 +83,7 @@ class Repairer:
         self.per_claim = per_claim
         self.max_rows = max_rows
 
-    def run(self, pm: Postmortem, data: DraftInput, *, shown: set[str]) -> dict[str, Any]:
+    def run(self, pm: Postmortem, data: DraftInput) -> dict[str, Any]:
         """Repair pm in place; return counts of what was asked, fixed and dropped."""
         valid = {r.id for r in data.rows}
         stats: dict[str, Any] = {
@@ -101,7 +101,6 @@ class Repairer:
             except EngineError as exc:  # a failed repair must not lose the draft: drop instead
                 stats["requests"] = 1
                 stats["error"] = exc.message
-        shown.update(i for refs in bad.values() for i in refs[1])
         self._sweep(pm, valid, stats)
         return stats
 
