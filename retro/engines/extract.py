@@ -26,7 +26,10 @@ INJECTION = re.compile(
 )
 ROOT_CAUSE = re.compile(
     r"\b(root cause|caused by|the cause|culprit|triggered by|due to|because|turn(s|ed)? out|traced (it |this )?(back )?to|"
-    r"the (issue|problem|bug) (was|is)|responsible for|the reason|what happened was|resulted in|led to)\b",
+    r"the (issue|problem|bug) (was|is)|responsible for|the reason|what happened was|resulted in|led to|"
+    r"(suspected |likely |probable )?trigger(ed)?|that'?s why|which explains|explains (the|why)|"
+    r"(lowered|reduced|raised|increased|changed|dropped|bumped|set) [\w.`' -]{1,40} (from|to) [\w.]+|"
+    r"exhaust\w*|starv\w*|too (small|low|high|large|many|few))\b",
     re.IGNORECASE,
 )
 HYPOTHESIS = re.compile(
@@ -59,7 +62,8 @@ NUMBER = re.compile(
 WENT_POORLY = re.compile(
     r"\b(took (too |a )?(long|while)|confus\w+|unclear|couldn'?t find|can'?t find|no runbook|outdated|"
     r"didn'?t know|missing (dashboard|alert|runbook|metric)\w*|hard to|noisy|no alert|nobody (was )?paged|"
-    r"slow to|stale|wrong (dashboard|runbook)|no access|permission denied)\b",
+    r"slow to|stale|wrong (dashboard|runbook)|no access|permission denied|silently|undone|undid|"
+    r"no signal|didn'?t catch|not obvious|wasn'?t obvious|flapp\w*|re-?applied)\b",
     re.IGNORECASE,
 )
 WENT_WELL = re.compile(
@@ -79,6 +83,7 @@ FOLLOW_UP = re.compile(
     r"\bwe(?:'ll| will) (?:add|need|write|create|set up|build)\b)",
     re.IGNORECASE,
 )
+SOURCE_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]+-\d+ (comment|note):\s*")
 FILLER = re.compile(
     r"^(ok(ay)?|so|ah|hm+|well|yeah|yep|alright|right|fyi|update|btw|also|and|ok so)[,:!.\s]+",
     re.IGNORECASE,
@@ -99,7 +104,7 @@ class Sentence:
 def sentences(row: EvidenceRow) -> list[Sentence]:
     """Clean sentences of one row's text, without blame, injection or quoted code noise."""
     out = []
-    for raw in _SENTENCE.split(row.text):
+    for raw in _SENTENCE.split(SOURCE_PREFIX.sub("", row.text)):
         text = FILLER.sub("", raw.strip(" \t-*>•")).strip()
         text = re.sub(r"\s+", " ", text)
         if len(text) < 12 or len(text) > 400 or text.startswith("```"):

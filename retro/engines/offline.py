@@ -121,7 +121,7 @@ def summary(f: _Facts, pm: Postmortem) -> list[Claim]:
         )
         out.append(
             _claim(
-                f"On {imp:%Y-%m-%d}, {f.services()} was impaired {span}.",
+                f"On {imp:%Y-%m-%d}, {f.services()} {'were' if len(f.data.services) > 1 else 'was'} impaired {span}.",
                 f.ev("impact_start", "mitigated"),
             )
         )
@@ -130,7 +130,11 @@ def summary(f: _Facts, pm: Postmortem) -> list[Claim]:
         out.append(pm.trigger[0])
     elif pm.root_cause:
         out.append(pm.root_cause[0])
-    if pm.recovery:
+    mit = f.ms.get("mitigated")
+    row = f.by_id.get(mit.evidence[0]) if mit and mit.evidence else None
+    if row is not None and ex.usable(row) and (said := ex.sentences(row)):
+        out.append(_claim(ex.quote(said[0]), [row.id]))
+    elif pm.recovery:
         out.append(pm.recovery[0])
     if res:
         out.append(_claim(f"The incident was resolved at {hhmm(res)}.", f.ev("resolved")))
@@ -296,7 +300,9 @@ def contributing(f: _Facts) -> list[Claim]:
         f.rows,
         re.compile(
             r"\b(also|contribut\w+|made (it|this|things) worse|compound\w+|on top of|"
-            r"no canary|without (a )?(canary|review|test)|wasn'?t caught|missing|lack of)\b",
+            r"no canary|without (a )?(canary|review|test|load test)|wasn'?t caught|missing|lack of|"
+            r"could never|no signal|at once|untested|not tested|assum\w+|silently|undone|undid|"
+            r"re-?applied|no (alert|monitoring|runbook))\b",
             re.I,
         ),
         boost=ex.TECH,
