@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 
 from retro.models import Actor, Person, TimelineEvent, stable_hash
 
@@ -20,6 +21,7 @@ _IC_OTHER = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)
 def normalize_name(name: str | None) -> str:
     """Casefolded, accent-free, single-spaced name, for matching across sources."""
     if not name:

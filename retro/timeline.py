@@ -51,6 +51,9 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
         groups.setdefault(event.key, []).append(event)
     merged: list[TimelineEvent] = []
     for copies in groups.values():
+        if len(copies) == 1:
+            merged.append(copies[0])
+            continue
         copies.sort(
             key=lambda e: (
                 e.at,
@@ -61,13 +64,12 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
                 e.model_dump_json(),
             )
         )
-        kept = copies[0].model_copy(deep=True)
-        if len(copies) > 1:
-            _count(dropped, f"duplicate {kept.source} records merged", len(copies) - 1)
-            kept.attrs["repeats"] = len(copies)
-            edited = [e for e in copies if e.edited]
-            if edited and not kept.edited:
-                kept.text, kept.edited = edited[-1].text, True
+        kept = copies[0].model_copy(update={"attrs": dict(copies[0].attrs)})
+        _count(dropped, f"duplicate {kept.source} records merged", len(copies) - 1)
+        kept.attrs["repeats"] = len(copies)
+        edited = [e for e in copies if e.edited]
+        if edited and not kept.edited:
+            kept.text, kept.edited = edited[-1].text, True
         merged.append(kept)
     return sorted(merged, key=sort_key)
 
