@@ -29,15 +29,21 @@ def main() -> None:
         bundle = synth.write(Path(tmp) / "bundle", args.events)
         retro = Path(sys.executable).parent / "retro"
         start = time.perf_counter()
-        done = subprocess.run([str(retro), "timeline", "--bundle", str(bundle), "--format", args.format],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            [str(retro), "timeline", "--bundle", str(bundle), "--format", args.format],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
             sys.exit(f"retro timeline failed: {done.stderr.strip()}")
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     rate = args.events / elapsed
-    print(f"retro timeline, {args.events:,} events ({args.format}): {elapsed:.2f} s, "
-          f"{rate:,.0f} events/s (target >= 50,000), peak RSS {peak_mb:.0f} MB (target < 500)")
+    print(
+        f"retro timeline, {args.events:,} events ({args.format}): {elapsed:.2f} s, "
+        f"{rate:,.0f} events/s (target >= 50,000), peak RSS {peak_mb:.0f} MB (target < 500)"
+    )
 
 
 if __name__ == "__main__":

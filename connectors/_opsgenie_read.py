@@ -1,4 +1,4 @@
-"""Reading Opsgenie alert, alert-log, incident and timeline bodies into timeline events."""
+"""Reading Opsgenie alert, alert-log, alert-note, incident and timeline bodies into events."""
 
 from __future__ import annotations
 
@@ -76,7 +76,9 @@ TIMELINE_SLOTS = {
     "IncidentResolved": "resolved",
 }
 
-RANK_BODY, RANK_WEBHOOK, RANK_LOG = 1, 2, 3
+# A notes body holds the note's own text, so it beats the "AddNote" log line for the same note.
+RANK_BODY, RANK_WEBHOOK, RANK_LOG, RANK_NOTE = 1, 2, 3, 4
+UNLINKED_NOTE = "alert note without its alert (event kept, not linked)"
 
 
 # --- recognizing documents -----------------------------------------------------------------------
@@ -104,6 +106,10 @@ def _is_log(obj: Any) -> bool:
     return isinstance(obj, dict) and {"log", "offset", "createdAt"} <= obj.keys()
 
 
+def _is_note(obj: Any) -> bool:
+    return isinstance(obj, dict) and {"note", "offset", "createdAt"} <= obj.keys()
+
+
 def _is_recipient(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("user"), dict) and "state" in obj
 
@@ -119,6 +125,7 @@ def _is_team(obj: Any) -> bool:
 
 _LIST_TESTS = {
     "logs": _is_log,
+    "notes": _is_note,
     "incidents": is_incident,
     "alerts": is_alert,
     "recipients": _is_recipient,
@@ -244,11 +251,13 @@ class Reader:
             raise shape_error(doc, record, what, EXPORT_HINT)
         if name in ("alert", "alerts"):
             self.alert(doc, rec, record)
-            logs = doc.data.get("logs") if name == "alert" else None
-            if logs is not None:
-                self.logs(doc, rec, logs, "logs")
+            for part in ("logs", "notes") if name == "alert" else ():
+                if doc.data.get(part) is not None:
+                    self.entries(doc, rec, doc.data[part], part)
         elif name == "logs":
             self.log(doc, None, rec, record)
+        elif name == "notes":
+            self.note(doc, None, rec, record)
         elif name in ("incident", "incidents"):
             self.incident(doc, rec, record)
         elif name == "timeline":
@@ -321,21 +330,55 @@ class Reader:
                     attrs=attrs,
                 )
 
-    def logs(self, doc: Doc, alert: dict[str, Any], body: Any, where: str) -> None:
+    def entries(self, doc: Doc, alert: dict[str, Any], body: Any, where: str) -> None:
+        """The logs or notes embedded in an alert file, under `where` ("logs" or "notes")."""
         entries = body.get("data") if isinstance(body, dict) else body
         if not isinstance(entries, list):
-            raise shape_error(doc, where, "logs hold no `data` list", EXPORT_HINT)
+            raise shape_error(doc, where, f"{where} hold no `data` list", EXPORT_HINT)
         seen_slots: set[str] = set()
         for i, entry in enumerate(entries):
             self.ctx.report.records += 1
+            record = f"{where}.data[{i}]"
             try:
                 if not isinstance(entry, dict):
-                    raise shape_error(
-                        doc, f"{where}.data[{i}]", "log is not an object", EXPORT_HINT
-                    )
-                self.log(doc, alert, entry, f"{where}.data[{i}]", seen_slots)
+                    raise shape_error(doc, record, f"{where[:-1]} is not an object", EXPORT_HINT)
+                if where == "notes":
+                    self.note(doc, alert, entry, record)
+                else:
+                    self.log(doc, alert, entry, record, seen_slots)
             except BundleError as err:
                 self.ctx.reject(err, reason="invalid Opsgenie record")
+
+    def note_key(self, alert: dict[str, Any] | None, at: datetime, owner: Any) -> str:
+        """One key for a note, whether it came from a notes body or an "AddNote" log line."""
+        # Owner and creation time (to the ms) are all the two records share: offsets differ in
+        # form and the log text wraps the note ("Added note: ...").
+        mark = stable_hash(str(owner or "").lower(), str(round(at.timestamp() * 1000)))
+        return f"opsgenie:note:{mark}" if alert is None else f"opsgenie:{alert['id']}:note:{mark}"
+
+    def note(
+        self, doc: Doc, alert: dict[str, Any] | None, entry: dict[str, Any], record: str
+    ) -> None:
+        text = entry.get("note")
+        if not isinstance(text, str):
+            raise shape_error(doc, record, "note has no `note` text", EXPORT_HINT)
+        at = self.time(entry.get("createdAt"), doc, record, "createdAt")
+        attrs: dict[str, Any] = {"offset": str(entry.get("offset") or "")}
+        if alert is None:
+            self.ctx.report.skip(UNLINKED_NOTE)
+        else:
+            attrs = {**self.alert_attrs(alert), **attrs}
+        self.emit(
+            doc,
+            record,
+            RANK_NOTE,
+            key=self.note_key(alert, at, entry.get("owner")),
+            at=at,
+            kind="note",
+            actor=self.people.actor(entry.get("owner")),
+            text=text,
+            attrs=attrs,
+        )
 
     def log(
         self,
@@ -362,6 +405,8 @@ class Reader:
                 seen_slots.add(slot)
                 key = f"opsgenie:{alert['id']}:{slot}"
             label = f"Alert #{alert.get('tinyId')}"
+        if kind == "note":  # the same note may also come from a notes body
+            key = self.note_key(alert, at, entry.get("owner"))
         actor = self.people.actor(entry.get("owner"))
         shown = text
         if alert is not None and kind in SLOTS:

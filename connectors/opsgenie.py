@@ -1,16 +1,18 @@
-"""Opsgenie: alerts with their logs, and incidents with their timelines, as timeline events.
+"""Opsgenie: alerts with their logs and notes, and incidents with their timelines, as events.
 
 File mode reads the API's JSON bodies by content (see docs/connectors/opsgenie.md). Live mode
 fetches them with httpx and writes one file per alert, `{"data": {alert}, "logs": {"data":
-[...]}}`, and one per incident, `{"data": {incident}, "timeline": {"data": {"entries": [...]}}}`,
-because a logs or timeline body alone does not say which alert or incident it belongs to.
+[...]}, "notes": {"data": [...]}}`, and one per incident, `{"data": {incident}, "timeline":
+{"data": {"entries": [...]}}}`, because a logs, notes or timeline body alone does not say which
+alert or incident it belongs to.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -49,7 +51,7 @@ class OpsgenieConfig(BaseModel):
 
 
 class OpsgenieConnector(Connector):
-    """Alerts, alert logs, incidents and incident timelines from the Opsgenie REST API."""
+    """Alerts, alert logs and notes, incidents and incident timelines from the Opsgenie API."""
 
     name: ClassVar[str] = SOURCE
     title: ClassVar[str] = "Opsgenie"
@@ -202,8 +204,20 @@ def _next_offset(body: dict[str, Any]) -> str | None:
     return values[0] if values else None
 
 
-def _all_pages(api: JsonClient, path: str, params: dict[str, str]) -> tuple[list[Any], int]:
-    """Follow offsets until the last page; items are de-duplicated by offset or id."""
+def _mark(item: Any) -> str:
+    """What makes a log (offset) or a timeline entry (id) unique."""
+    return str(item.get("offset") or item.get("id") or "") if isinstance(item, dict) else ""
+
+
+def _note_mark(item: Any) -> str:
+    # A note's offset is its creation time, which two notes can share; the whole note cannot.
+    return json.dumps(item, sort_keys=True)
+
+
+def _all_pages(
+    api: JsonClient, path: str, params: dict[str, str], mark: Callable[[Any], str] = _mark
+) -> tuple[list[Any], int]:
+    """Follow offsets until the last page; items are de-duplicated by `mark`."""
     items: list[Any] = []
     seen: set[str] = set()
     offset: str | None = None
@@ -218,10 +232,10 @@ def _all_pages(api: JsonClient, path: str, params: dict[str, str]) -> tuple[list
             hint = "check OPSGENIE_API_URL points at the Opsgenie API"
             raise ConnectorError(SOURCE, f"GET {path} returned no list of items", hint=hint)
         for item in page:
-            mark = str(item.get("offset") or item.get("id") or "") if isinstance(item, dict) else ""
-            if not mark or mark not in seen:
+            seen_as = mark(item)
+            if not seen_as or seen_as not in seen:
                 items.append(item)
-                seen.add(mark)
+                seen.add(seen_as)
         nxt = _next_offset(body)
         if not page or not nxt or nxt == offset:
             return items, pages
@@ -244,9 +258,11 @@ def _harvest_alert(
         "direction": "next",
     }
     logs, _ = _all_pages(api, f"/v2/alerts/{alert['id']}/logs", params)
+    notes, _ = _all_pages(api, f"/v2/alerts/{alert['id']}/notes", params, _note_mark)
     body["logs"] = {"data": logs}
+    body["notes"] = {"data": notes}
     write_json(folder, f"alert-{alert['id']}.json", body, report)
-    report.records += 1 + len(logs)
+    report.records += 1 + len(logs) + len(notes)
 
 
 def _harvest_incident(

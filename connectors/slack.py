@@ -1,8 +1,10 @@
 """Slack: workspace exports and Web API bodies (file mode); a slack_sdk harvest (live mode).
 
 File mode reads an export folder (users.json, channels.json, <channel>/<YYYY-MM-DD>.json) or the
-raw bodies of conversations.history/replies, users.list/info and conversations.info/list. Live
-mode (connectors/slack_live.py) writes the export layout, so a harvest reads back identically.
+raw bodies of conversations.history/replies, users.list/info and conversations.info/list; the
+export's other files (integration_logs.json, canvases.json, content_flags.json) are claimed and
+counted as skipped. Live mode (connectors/slack_live.py) writes the export layout, so a harvest
+reads back identically.
 """
 
 from __future__ import annotations
@@ -26,10 +28,19 @@ SlackConfig = slack_live.SlackConfig
 _TS = re.compile(r"^\d{9,11}(\.\d{1,6})?$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _USER_ID = re.compile(r"^[UWB][A-Z0-9]{2,}$")
+# Files of a workspace export that hold no timeline data, as Slack's help article "How to read
+# Slack data exports" lists them; each shape maps to the reason its records are skipped.
+_ASIDE = {
+    "integration_logs": "integration_logs.json: app activity log, not timeline data",
+    "canvases": "canvases.json: canvas links, not timeline data",
+    "content_flags": "content_flags.json: content flags, not timeline data",
+}
 # An empty list has no content to recognize; these export names are the only hint there is.
 _EXPORT_LISTS = frozenset(
     {"users.json", "channels.json", "groups.json", "dms.json", "mpims.json", "org_users.json"}
+    | {f"{name}.json" for name in _ASIDE}
 )
+_LOG_APP_KEYS = ("service_id", "service_type", "app_id", "app_type")
 _SAMPLE = 20  # claims() looks at this many items, so it stays cheap on big day files
 
 MEMBERSHIP_SUBTYPES = frozenset({"channel_join", "channel_leave", "group_join", "group_leave"})
@@ -74,10 +85,35 @@ def _is_channel(item: Any) -> bool:
     )
 
 
+def _is_integration_log(item: Any) -> bool:
+    """An entry of integration_logs.json (team.integrationLogs): who changed which app, when."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("change_type"), str)
+        and "date" in item
+        and ("user_id" in item or "user_name" in item)
+        and any(k in item for k in _LOG_APP_KEYS)
+    )
+
+
+def _aside_shape(data: list[Any], name: str) -> str | None:
+    """Which non-message export file this is, or None."""
+    if all(_is_integration_log(x) for x in data):
+        return "integration_logs"
+    # Slack does not document the items of these two, so the export name has to say it.
+    stem = name.removesuffix(".json")
+    if stem in ("canvases", "content_flags") and all(isinstance(x, dict) for x in data):
+        return stem
+    return None
+
+
 def _list_shape(data: list[Any], rel: str) -> str | None:
+    name = PurePosixPath(rel).name
     if not data:
-        return "empty" if PurePosixPath(rel).name in _EXPORT_LISTS else None
+        return "empty" if name in _EXPORT_LISTS else None
     sample = data[:_SAMPLE]
+    if aside := _aside_shape(sample, name):
+        return aside
     # One real message and no other kind of object: a bad ts or a stray value in a day file is
     # then reported by read_bundle with its record, instead of the file going unrecognized.
     if any(_is_message(x) for x in sample) and all(
@@ -111,6 +147,9 @@ def _dict_shape(data: dict[str, Any]) -> str | None:
         return "api_channel"
     if isinstance(data.get("channels"), list):
         return "api_channels"
+    logs = data.get("logs")
+    if isinstance(logs, list) and all(_is_integration_log(x) for x in logs[:_SAMPLE]):
+        return "api_integration_logs"
     return None
 
 
@@ -487,6 +526,10 @@ def _batches(docs: list[Doc], ws: _Workspace, ctx: ReadContext) -> list[_Batch]:
             batches.append(_Batch(doc, "", [data], folder, single=True))
         elif shape == "api_error":
             _reject_error_body(doc, ctx)
+        elif shape in _ASIDE or shape == "api_integration_logs":
+            items = data["logs"] if shape == "api_integration_logs" else data
+            ctx.report.records += len(items)
+            ctx.report.skip(_ASIDE[shape.removeprefix("api_")], len(items))
     for batch in batches:
         ws.add_profiles(batch.items)
     return batches

@@ -225,8 +225,9 @@ def set_cells(line: str, columns: dict[str, int], values: dict[str, str]) -> str
     for index in sorted(wanted, reverse=True):
         start, end = spans[index]
         old = body[start:end]
-        lead = old[: len(old) - len(old.lstrip())] or " "
-        trail = old[len(old.rstrip()) :] or " "
+        # Keep the cell's own padding; a blank cell gets one space each side.
+        lead = old[: len(old) - len(old.lstrip())] if old.strip() else " "
+        trail = old[len(old.rstrip()) :] if old.strip() else " "
         text = wanted[index].replace("|", "\\|")
         body = body[:start] + lead + text + trail + body[end:]
     return body + cr
@@ -251,25 +252,30 @@ def replace_text(path: Path, text: str) -> None:
         raise
 
 
-def update_row(
-    path: Path, *, find: Any, values: dict[str, str], what: str
-) -> ActionRow:
-    """Re-read the file, change the cells of the first row `find(row)` accepts, write it back."""
+def update_row(path: Path, row: ActionRow, values: dict[str, str], *, find: Any) -> None:
+    """Re-read the file and change cells of the row `find(row)` accepts; write it back."""
     text = read_file(path)
-    pm = load(path, text)
-    row = next((r for r in pm.rows if find(r)), None)
-    if row is None:
+    lines = text.split("\n")
+    found: ActionRow | None = None
+    if row.line < len(lines):
+        # Fast path: the row is still on its line (only cells changed since it was read).
+        line = lines[row.line].rstrip("\r")
+        same = ActionRow(
+            row.line, [line[a:b] for a, b in split_cells(line)], row.columns, row.incident_id
+        )
+        found = same if line.lstrip().startswith("|") and find(same) else None
+    if found is None:
+        found = next((r for r in load(path, text).rows if find(r)), None)
+    if found is None:
         raise BundleError(
             path,
-            f"cannot find the action item row for {what} any more",
+            f"cannot find the row of action item “{row.title}” any more",
             hint="was the file edited during the run? run the command again",
         )
-    lines = text.split("\n")
-    lines[row.line] = set_cells(lines[row.line], row.columns, values)
+    lines[found.line] = set_cells(lines[found.line], found.columns, values)
     new = "\n".join(lines)
     if new != text:
         replace_text(path, new)
-    return row
 
 
 def update_rows(path: Path, changes: list[tuple[str, dict[str, str]]]) -> None:
@@ -285,3 +291,207 @@ def update_rows(path: Path, changes: list[tuple[str, dict[str, str]]]) -> None:
     new = "\n".join(lines)
     if new != text:
         replace_text(path, new)
+
+
+# --- matching action items across incidents --------------------------------------------------
+
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "from",
+        "into",
+        "is",
+        "are",
+        "be",
+        "this",
+        "that",
+        "it",
+        "its",
+        "as",
+    ]
+)
+
+
+def incident_label(incident_id: str) -> str:
+    """The incident id as a Jira label: labels cannot contain whitespace."""
+    return re.sub(r"\s+", "-", incident_id.strip())[:255] or "incident"
+
+
+def tokens(text: str) -> set[str]:
+    """Content words of a summary, lightly stemmed (plural s)."""
+    words = re.findall(r"[a-z0-9]+", text.casefold())
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOPWORDS}
+
+
+def similarity(a: str, b: str) -> float:
+    """Token Jaccard of two summaries, 0..1."""
+    ta, tb = tokens(a), tokens(b)
+    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
+
+
+# --- one action item as a Jira issue description (ADF for REST v3, wiki markup for v2) ----------
+
+EMAIL = re.compile(r"[^@\s<>()|]+@[^@\s<>()|]+\.[A-Za-z]{2,}")
+_WIKI_SPECIAL = re.compile(r"([\\{}\[\]|*_^~+!#])")
+
+
+@dataclass
+class Brief:
+    """What an issue description says about one action item."""
+
+    title: str
+    end_state: str
+    kind: str
+    priority: str
+    owner: str
+    incident_id: str
+    incident_title: str
+    postmortem: str
+    postmortem_url: str | None
+    evidence: list[tuple[str, str, str]]  # (event id, "YYYY-MM-DD HH:MM:SS UTC", text)
+    marker: str
+
+    @classmethod
+    def of(cls, pm: PostmortemFile, row: ActionRow, url: str | None) -> Brief:
+        evidence = []
+        for event_id in row.citations:
+            event = pm.timeline.get(event_id)
+            if event is None:
+                evidence.append((event_id, "", "(not in the Timeline table)"))
+                continue
+            when = str(event.get("at", "")).replace("T", " ").removesuffix("Z")
+            evidence.append((event_id, f"{when} UTC", str(event.get("text", ""))))
+        return cls(
+            title=row.title,
+            end_state=row.get("end_state"),
+            kind=row.get("type"),
+            priority=row.priority,
+            owner=row.get("owner"),
+            incident_id=pm.incident_id,
+            incident_title=pm.incident_title,
+            postmortem=shown_path(pm.path),
+            postmortem_url=url,
+            evidence=evidence,
+            marker=row.marker,
+        )
+
+    def details(self) -> list[tuple[str, str]]:
+        pairs = [("Type", self.kind), ("Priority", self.priority), ("Owner", self.owner)]
+        return [(k, v) for k, v in pairs if v and v != "-"]
+
+
+def shown_path(path: Path) -> str:
+    """The postmortem's path relative to its git repository (absolute paths mean little)."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix()
+    return path.as_posix()
+
+
+def summary(title: str) -> str:
+    """A Jira summary: one line, at most 255 characters."""
+    one = " ".join(title.split())
+    return one if len(one) <= 255 else one[:254] + "…"
+
+
+def _t(text: str, *marks: str, href: str | None = None) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "text", "text": text}
+    kinds: list[dict[str, Any]] = [{"type": m} for m in marks]
+    if href:
+        kinds.append({"type": "link", "attrs": {"href": href}})
+    if kinds:
+        node["marks"] = kinds
+    return node
+
+
+def _p(*inline: dict[str, Any]) -> dict[str, Any]:
+    # Jira Cloud rejects empty text nodes.
+    return {"type": "paragraph", "content": [n for n in inline if n.get("text")]}
+
+
+def _h(text: str) -> dict[str, Any]:
+    return {"type": "heading", "attrs": {"level": 3}, "content": [_t(text)]}
+
+
+def _ul(items: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "type": "bulletList",
+        "content": [{"type": "listItem", "content": [_p(*i)]} for i in items],
+    }
+
+
+def adf(brief: Brief) -> dict[str, Any]:
+    """The description as an Atlassian Document (Jira Cloud, REST v3)."""
+    where = [_t(brief.postmortem, "code")]
+    if brief.postmortem_url:
+        where += [_t(" — "), _t(brief.postmortem_url, href=brief.postmortem_url)]
+    evidence = [
+        [_t(i, "code"), _t(f" {when} — {text}" if when else f" {text}")]
+        for i, when, text in brief.evidence
+    ]
+    content = [
+        _p(
+            _t("Action item from the postmortem of "),
+            _t(f"{brief.incident_id}: {brief.incident_title}", "strong"),
+            _t("."),
+        ),
+        _h("Done when"),
+        _p(_t(brief.end_state or "(no end state written yet)")),
+    ]
+    if brief.details():
+        content.append(_ul([[_t(f"{k}: ", "strong"), _t(v)] for k, v in brief.details()]))
+    content += [_h("Postmortem"), _p(*where), _h("Evidence")]
+    content.append(_ul(evidence) if evidence else _p(_t("No timeline events cited.")))
+    content.append(
+        _p(
+            _t(
+                f"Filed by retro. The label {brief.marker} lets retro find this issue again; keep it.",
+                "em",
+            )
+        )
+    )
+    return {"type": "doc", "version": 1, "content": content}
+
+
+def wiki_escape(text: str) -> str:
+    """Text with Jira wiki markup characters escaped, so it shows as written."""
+    return _WIKI_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def wiki(brief: Brief) -> str:
+    """The description in Jira wiki markup (Jira Server/Data Center, REST v2)."""
+    e = wiki_escape
+    where = "{{" + e(brief.postmortem) + "}}"
+    if brief.postmortem_url:
+        where += f" — [{e(brief.postmortem_url)}|{brief.postmortem_url}]"
+    lines = [
+        f"Action item from the postmortem of *{e(brief.incident_id)}: {e(brief.incident_title)}*.",
+        "",
+        "h3. Done when",
+        e(brief.end_state) or "(no end state written yet)",
+        "",
+    ]
+    lines += [f"* *{k}:* {e(v)}" for k, v in brief.details()]
+    lines += ["", "h3. Postmortem", where, "", "h3. Evidence"]
+    lines += [
+        "* {{" + i + "}} " + (f"{e(when)} — {e(text)}" if when else e(text))
+        for i, when, text in brief.evidence
+    ] or ["No timeline events cited."]
+    lines += [
+        "",
+        f"_Filed by retro. The label {e(brief.marker)} lets retro find this issue again; keep it._",
+    ]
+    return "\n".join(lines)

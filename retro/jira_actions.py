@@ -16,8 +16,8 @@ that a re-run adopts instead of duplicating. Never set it outside tests.
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,17 +27,23 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from connectors.jira_live import JiraConfig, call, make_client, translate
-from retro import jira_text
+from connectors.jira_live import JiraConfig, call, linked_keys, make_client, translate
 from retro.actions_md import (
+    EMAIL,
     JIRA_KEY,
     ActionRow,
+    Brief,
     PostmortemFile,
+    incident_label,
     is_open,
     load,
+    similarity,
     update_row,
     update_rows,
 )
+from retro.actions_md import adf as adf_description
+from retro.actions_md import summary as one_line_summary
+from retro.actions_md import wiki as wiki_description
 from retro.errors import ConfigError, ConnectorError
 
 if TYPE_CHECKING:
@@ -55,9 +61,6 @@ SETTLE_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0)  # marker searches after a 
 CRASH_HOOK = "RETRO_TEST_CRASH_AFTER_CREATE"
 WONTFIX_RESOLUTIONS = frozenset({"won't do", "won't fix", "wont do", "wont fix", "duplicate"})
 CATEGORY_STATUS = {"new": "open", "indeterminate": "in_progress", "done": "done"}
-_STOPWORDS = frozenset(
-    "a an the and or of for to in on at by with from into is are be this that it its as".split()
-)
 
 
 class FileOptions(BaseModel):
@@ -99,36 +102,6 @@ class SyncResult(BaseModel):
     note: str = ""
 
 
-def parse_priority_map(value: str | dict[str, Any] | None) -> dict[str, str]:
-    """`P0=Blocker,P1=Critical` (or a TOML table) merged over the defaults."""
-    out = dict(DEFAULT_PRIORITY_MAP)
-    if not value:
-        return out
-    pairs: list[tuple[str, str]] = []
-    if isinstance(value, dict):
-        pairs = [(str(k), str(v)) for k, v in value.items()]
-    else:
-        for part in str(value).split(","):
-            name, eq, jira_name = part.partition("=")
-            if not eq or not jira_name.strip():
-                raise ConfigError(
-                    f"bad priority map entry {part.strip()!r}", hint="write P0=Blocker,P1=Critical"
-                )
-            pairs.append((name, jira_name))
-    for name, jira_name in pairs:
-        if name.strip().upper() not in PRIORITIES:
-            raise ConfigError(
-                f"bad priority map key {name.strip()!r}", hint="map only P0, P1 and P2"
-            )
-        out[name.strip().upper()] = jira_name.strip()
-    return out
-
-
-def incident_label(incident_id: str) -> str:
-    """The incident id as a Jira label: labels cannot contain whitespace."""
-    return re.sub(r"\s+", "-", incident_id.strip())[:255] or "incident"
-
-
 # --- the Jira site ------------------------------------------------------------------------------
 
 
@@ -162,15 +135,11 @@ class Site:
         return [i.raw for i in issues]  # type: ignore[union-attr]
 
     def exists(self, key: str) -> bool:
-        from jira import JIRAError
-
         try:
             self.client.issue(key, fields="summary")
-        except JIRAError as exc:
-            if exc.status_code == 404:
-                return False
-            raise translate(exc, f"issue {key}", self.config) from None
         except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return False
             raise translate(exc, f"issue {key}", self.config) from None
         return True
 
@@ -250,16 +219,12 @@ def _issue_type(project: dict[str, Any], wanted: str) -> tuple[str, str]:
 
 def _create_meta(site: Site, key: str, type_id: str) -> dict[str, dict[str, Any]] | None:
     """The create screen's fields (id -> meta); None when the site lacks this endpoint."""
-    from jira import JIRAError
-
     path = f"issue/createmeta/{key}/issuetypes/{type_id}"
     try:
         body = site.client._get_json(path, params={"maxResults": 500})
-    except JIRAError as exc:
-        if exc.status_code in (404, 405):
-            return None  # Jira Server before 8.4 has only the old createmeta
-        raise translate(exc, f"create metadata of {key}", site.config) from None
     except Exception as exc:
+        if getattr(exc, "status_code", None) in (404, 405):
+            return None  # Jira Server before 8.4 has only the old createmeta
         raise translate(exc, f"create metadata of {key}", site.config) from None
     # Server/DC answers {"values": [...]}, Cloud {"fields": [...]}.
     values = body.get("values") or body.get("fields") or [] if isinstance(body, dict) else []
@@ -327,7 +292,9 @@ def _check_rows(
             try:
                 date.fromisoformat(row.due)
             except ValueError:
-                raise ConfigError(f"{where}: due date {row.due!r}", hint="write YYYY-MM-DD") from None
+                raise ConfigError(
+                    f"{where}: due date {row.due!r}", hint="write YYYY-MM-DD"
+                ) from None
         for field, present in (("components", row.components), ("duedate", row.due)):
             if present and screen is not None and field not in screen:
                 log(f"{where}: {field} is not on the create screen of {key}; not set")
@@ -362,12 +329,12 @@ def issue_fields(
     site: Site, target: Target, pm: PostmortemFile, row: ActionRow, options: FileOptions, log: Log
 ) -> dict[str, Any]:
     """The create payload's `fields` for one action item."""
-    brief = jira_text.Brief.of(pm, row, options.postmortem_url)
+    brief = Brief.of(pm, row, options.postmortem_url)
     fields: dict[str, Any] = {
         "project": {"key": target.project},
         "issuetype": {"id": target.issue_type_id},
-        "summary": jira_text.summary(row.title),
-        "description": jira_text.adf(brief) if site.adf else jira_text.wiki(brief),
+        "summary": one_line_summary(row.title),
+        "description": adf_description(brief) if site.adf else wiki_description(brief),
         "labels": ["postmortem", incident_label(pm.incident_id), row.marker],
     }
     if target.priorities:
@@ -379,7 +346,7 @@ def issue_fields(
     if row.due and on_screen("duedate"):
         fields["duedate"] = row.due
     owner = row.get("assignee") or row.get("owner")
-    if jira_text.EMAIL.fullmatch(owner) and on_screen("assignee"):
+    if EMAIL.fullmatch(owner) and on_screen("assignee"):
         assignee = _assignee(site, owner, log)
         if assignee:
             fields["assignee"] = assignee
@@ -421,18 +388,6 @@ def open_postmortem_issues(site: Site, project: str) -> list[dict[str, Any]]:
     return site.search(jql, ["summary", "labels", "status"])
 
 
-def tokens(text: str) -> set[str]:
-    """Content words of a summary, lightly stemmed (plural s)."""
-    words = re.findall(r"[a-z0-9]+", text.casefold())
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOPWORDS}
-
-
-def similarity(a: str, b: str) -> float:
-    """Token Jaccard of two summaries, 0..1."""
-    ta, tb = tokens(a), tokens(b)
-    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
-
-
 def best_duplicate(
     title: str, candidates: list[dict[str, Any]], threshold: float, own_label: str
 ) -> tuple[dict[str, Any], float] | None:
@@ -460,7 +415,11 @@ def file_actions(
     for n, row in enumerate(pm.rows, start=1):
         if row.tracking:
             results[n] = FileResult(
-                number=n, title=row.title, key=row.tracking, action="skipped", note="already tracked"
+                number=n,
+                title=row.title,
+                key=row.tracking,
+                action="skipped",
+                note="already tracked",
             )
         elif not is_open(row):
             results[n] = FileResult(
@@ -468,10 +427,11 @@ def file_actions(
             )
         else:
             pending.append(row)
+    base = config.base_url.rstrip("/")
+    for r in results.values():
+        r.url = f"{base}/browse/{r.key}" if r.key and base else None
     if pending:
         site = connect(config)
-        for r in results.values():
-            r.url = site.url(r.key) if r.key else None
         target = prepare(site, options, pm, pending, log)
         candidates = open_postmortem_issues(site, target.project)
         for row in pending:
@@ -499,7 +459,9 @@ def _file_one(
             log(f"several issues carry {row.marker}: adopting {found[0]['key']}; also {others}")
         result.action, result.key = "adopted", str(found[0]["key"])
         result.note = f"already filed (label {row.marker})"
-    elif dup := best_duplicate(row.title, candidates, options.threshold, _own(pm)):
+    elif dup := best_duplicate(
+        row.title, candidates, options.threshold, incident_label(pm.incident_id)
+    ):
         issue, score = dup
         result.action, result.key = "linked-duplicate", str(issue["key"])
         summary = str(issue["fields"].get("summary", ""))
@@ -517,19 +479,15 @@ def _file_one(
     result.url = site.url(result.key) if result.key else None
     if dry or result.key is None:
         return result
-    _ensure_link(site, target, result.key, log)
+    _ensure_link(site, target, result.key, log, fresh=result.action == "created")
     marker = row.marker
     update_row(
         pm.path,
+        row,
+        {"tracking": result.key, "status": "open"},
         find=lambda r: r.marker == marker and not r.tracking,
-        values={"tracking": result.key, "status": "open"},
-        what=f"“{row.title}”",
     )
     return result
-
-
-def _own(pm: PostmortemFile) -> str:
-    return incident_label(pm.incident_id)
 
 
 def _create(site: Site, fields: dict[str, Any], row: ActionRow, log: Log) -> tuple[str, str]:
@@ -558,7 +516,8 @@ def _create(site: Site, fields: dict[str, Any], row: ActionRow, log: Log) -> tup
     raise ConnectorError(
         "jira",
         err.message.removeprefix("jira: "),
-        hint="nothing was filed for it; run again later (a committed create is adopted)",
+        hint="Jira may or may not have created it; run again in a minute: a committed create "
+        f"is found by its label {row.marker} and adopted, never filed twice",
     )
 
 
@@ -580,21 +539,21 @@ def _refused(exc: Any, row: ActionRow, site: Site) -> ConnectorError:
     )
 
 
-def _ensure_link(site: Site, target: Target, key: str, log: Log) -> None:
-    """`key` relates to the incident ticket, once."""
+def _ensure_link(site: Site, target: Target, key: str, log: Log, *, fresh: bool) -> None:
+    """`key` relates to the incident ticket, once; a fresh issue has no links to check."""
     ticket = target.incident_ticket
     if not ticket or not target.link_type or ticket == key:
         return
-    issue = site.read(f"issue {key}", lambda: site.client.issue(key, fields="issuelinks"))
-    for link in issue.raw.get("fields", {}).get("issuelinks") or []:
-        other = link.get("outwardIssue") or link.get("inwardIssue") or {}
-        if other.get("key") == ticket:
+    if not fresh:
+        issue = site.read(f"issue {key}", lambda: site.client.issue(key, fields="issuelinks"))
+        if ticket in linked_keys(issue.raw):
             return
-    from jira import JIRAError
-
+    body = {"type": {"name": target.link_type}, "inwardIssue": {"key": key}}
+    body["outwardIssue"] = {"key": ticket}
     try:
-        site.client.create_issue_link(target.link_type, key, ticket)
-    except JIRAError as exc:
+        # client.create_issue_link would fetch the link types again for every link.
+        site.client._session.post(site.client._get_url("issueLink"), data=json.dumps(body))
+    except Exception as exc:
         raise translate(exc, f"link {key} to {ticket}", site.config) from None
     log(f"linked {key} relates to {ticket}")
 
@@ -611,9 +570,7 @@ def status_from(fields: dict[str, Any]) -> str | None:
     return CATEGORY_STATUS.get(str(category))
 
 
-def sync_actions(
-    path: Path, config: JiraConfig, *, log: Log = lambda _m: None
-) -> list[SyncResult]:
+def sync_actions(path: Path, config: JiraConfig, *, log: Log = lambda _m: None) -> list[SyncResult]:
     """Read status, assignee and resolution of every tracked item; update the Status cells."""
     from jira import JIRAError
 

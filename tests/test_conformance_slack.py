@@ -182,3 +182,12 @@ def test_error_examples_are_reported() -> None:
         sample = doc(path.name)
         with pytest.raises(BundleError, match=str(sample.data["error"])):
             read([sample])
+
+
+def test_no_sample_is_taken_for_a_non_message_export_file() -> None:
+    aside = {"integration_logs", "canvases", "content_flags", "api_integration_logs"}
+    for path in sorted((SHARED / "fixtures").rglob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert doc_shape(Doc(rel=path.name, data=data)) not in aside, path
+        # integration logs are recognized by content, whatever the file is called
+        assert doc_shape(Doc(rel="integration_logs.json", data=data)) != "integration_logs", path

@@ -12,6 +12,7 @@ import pytest
 
 from connectors.base import Doc, IncidentRef, ReadContext
 from connectors.opsgenie import OpsgenieConfig, OpsgenieConnector, identifier
+from retro import registry
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.opsgenie import FIXTURES, OpsgenieEmulator
@@ -59,7 +60,7 @@ def kinds(events: list[TimelineEvent], kind: str) -> list[TimelineEvent]:
 
 def test_alert_body_alone_gives_created_ack_and_close() -> None:
     body = load(ALERT_FILE)
-    del body["logs"]
+    del body["logs"], body["notes"]
     events = read(make_ctx(), doc("a.json", body))
     assert [(e.kind, e.key.rsplit(":", 1)[1]) for e in events] == [
         ("alert_firing", "created"),
@@ -96,9 +97,70 @@ def test_alert_and_its_logs_collapse_to_one_event_per_happening() -> None:
     assert ack.key == f"opsgenie:{AID}:ack" and ack.provenance.record == "logs.data[3]"
     assert ack.text.startswith("Alert #512 acknowledged by ana.ruiz@example.com")
     assert ack.attrs["tinyId"] == "512"  # the alert body's attrs merged in
-    assert ctx.report.records == 9  # 1 alert + 8 logs
+    assert ctx.report.records == 10  # 1 alert + 8 logs + 1 note
     assert ack.attrs["also_in"] == [f"{ALERT_FILE} data.report.ackTime"]
     assert not ctx.report.skipped
+
+
+def test_note_from_notes_and_from_its_addnote_log_is_one_event() -> None:
+    events = read(make_ctx(), doc(ALERT_FILE, load(ALERT_FILE)))
+    (note,) = kinds(events, "note")
+    assert note.text == "Rolling back checkout-api to v2024.05.01-2"  # the note, not the log line
+    assert note.key.startswith(f"opsgenie:{AID}:note:")
+    assert note.provenance.record == "notes.data[0]"
+    assert note.attrs["also_in"] == [f"{ALERT_FILE} logs.data[5]"]
+    assert note.attrs["tinyId"] == "512" and note.attrs["offset"] == "1714572725000"
+    assert note.actor is not None and note.actor.email == "bo.chen@example.com"
+    assert note.at.isoformat() == "2024-05-01T14:12:05+00:00"
+
+
+def test_notes_only_alert_file_keeps_notes_the_logs_do_not_have() -> None:
+    body = load(ALERT_FILE)
+    del body["logs"]
+    extra = {"note": "Paged DBA", "owner": "ana.ruiz@example.com", "offset": "1714572730000"}
+    body["notes"]["data"].append({**extra, "createdAt": "2024-05-01T14:12:10Z"})
+    events = kinds(read(make_ctx(), doc("a.json", body)), "note")
+    assert [e.text for e in events] == ["Rolling back checkout-api to v2024.05.01-2", "Paged DBA"]
+    assert len({e.key for e in events}) == 2
+
+
+def test_bare_notes_body_is_read_and_counted_as_unlinked() -> None:
+    notes = load(ALERT_FILE)["notes"]["data"]
+    paging = {"first": "https://api.opsgenie.com/v2/alerts/x/notes?offset=1"}
+    body = {"data": notes, "paging": paging, "took": 0.1, "requestId": "r"}
+    ctx = make_ctx()
+    events = read(ctx, doc("notes.json", body))
+    assert [(e.kind, e.text, e.provenance.record) for e in events] == [
+        ("note", "Rolling back checkout-api to v2024.05.01-2", "data[0]")
+    ]
+    assert events[0].key.startswith("opsgenie:note:") and ctx.report.records == 1
+    assert ctx.report.skipped == {"alert note without its alert (event kept, not linked)": 1}
+
+
+def test_bare_notes_and_bare_logs_bodies_collapse_the_same_note() -> None:
+    full = load(ALERT_FILE)
+    logs = {"data": full["logs"]["data"], "took": 0.1, "requestId": "r"}
+    notes = {"data": full["notes"]["data"], "took": 0.1, "requestId": "r"}
+    events = read(make_ctx(), doc("logs.json", logs), doc("notes.json", notes))
+    (note,) = kinds(events, "note")
+    assert note.text == "Rolling back checkout-api to v2024.05.01-2"
+    assert note.attrs["also_in"] == ["logs.json data[5]"]
+
+
+def test_only_opsgenie_claims_a_notes_body() -> None:
+    body = {"data": load(ALERT_FILE)["notes"]["data"], "took": 0.1, "requestId": "r"}
+    claimants = [c.name for c in registry.connectors() if c.claims(doc("notes.json", body))]
+    assert claimants == ["opsgenie"]
+
+
+def test_note_without_text_is_a_bundle_error() -> None:
+    body = load(ALERT_FILE)
+    body["notes"]["data"][0]["note"] = None
+    with pytest.raises(BundleError, match=r"notes\.data\[0\]: note has no `note` text"):
+        read(make_ctx(), doc("a.json", body))
+    ctx = make_ctx(lenient=True)
+    assert len(kinds(read(ctx, doc("a.json", body)), "note")) == 1  # the log line still counts
+    assert any(k.startswith("invalid Opsgenie record") for k in ctx.report.skipped)
 
 
 def test_users_list_gives_actors_names_and_emails() -> None:
@@ -238,6 +300,11 @@ def test_harvest_round_trips_to_the_same_events(emulator: OpsgenieEmulator, tmp_
     assert summary(read_dir(tmp_path / "opsgenie")) == summary(read(make_ctx(), *fixture_docs()))
     logs = [r for r in emulator.log if r.path.endswith("/logs")]
     assert len(logs) == 3 and all(r.q("order") == "asc" for r in logs)
+    notes = [r for r in emulator.log if r.path.endswith("/notes")]
+    assert len(notes) == 1 and notes[0].q("order") == "asc"
+    body = json.loads((tmp_path / "opsgenie" / ALERT_FILE).read_text())
+    assert body["notes"] == load(ALERT_FILE)["notes"]
+    assert report.records == 1 + 8 + 1 + 1 + 7  # alert, logs, note, incident, timeline
     timeline = [r.q("offset") for r in emulator.log if "incident-timelines" in r.path]
     assert timeline == [None, "3", "6"]
 
@@ -258,6 +325,29 @@ def test_429_mid_pagination_is_retried_without_loss(
     assert offsets == [e["offset"] for e in load(ALERT_FILE)["logs"]["data"]]
     asked = [r.q("offset") for r in emulator.log if r.path.endswith("/logs")]
     assert asked[1] == asked[2] == third and len(asked) == 4
+
+
+def test_notes_are_paged_and_a_429_loses_and_duplicates_nothing(
+    emulator: OpsgenieEmulator, tmp_path: Path
+) -> None:
+    notes = [
+        {
+            "note": f"note {n}",
+            "owner": "ana.ruiz@example.com",
+            "createdAt": f"2024-05-01T14:2{n}:00.000Z",
+            "offset": str(1714573200000 + n * 60000),
+        }
+        for n in range(7)
+    ]
+    emulator.notes[AID] = notes
+    emulator.throttle_note_offsets = {notes[2]["offset"]}
+    harvest(emulator, tmp_path, page_size=3)
+    body = json.loads((tmp_path / "opsgenie" / ALERT_FILE).read_text())
+    assert body["notes"]["data"] == notes
+    asked = [r.q("offset") for r in emulator.log if r.path.endswith("/notes")]
+    assert asked == [None, notes[2]["offset"], notes[2]["offset"], notes[5]["offset"]]
+    events = [e for e in read_dir(tmp_path / "opsgenie") if e.provenance.record.startswith("notes")]
+    assert [e.text for e in events] == [f"note {n}" for n in range(7)]
 
 
 def test_500_then_success(emulator: OpsgenieEmulator, tmp_path: Path) -> None:

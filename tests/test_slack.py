@@ -15,6 +15,8 @@ from connectors.base import Doc, IncidentRef
 from connectors.slack import SlackConnector, doc_shape
 from connectors.slack_live import SlackConfig
 from connectors.slack_text import render_mrkdwn
+from retro import registry
+from retro.bundle import load as load_bundle
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import SourceReport, TimelineEvent
 from tests.emulators.slack import ALL_SCOPES, SlackEmulator
@@ -306,6 +308,100 @@ def test_claims_is_precise(rel: str, data: Any) -> None:
 def test_claims_empty_export_lists_and_csv() -> None:
     assert SlackConnector().claims(Doc(rel="slack/dms.json", data=[]))
     assert not SlackConnector().claims(Doc(rel="slack/users.csv", data=users(), fmt="csv"))
+
+
+INTEGRATION_LOGS = [
+    {
+        "service_id": "1234567890",
+        "service_type": "Google Drive",
+        "user_id": "U01ALICE",
+        "user_name": "alice",
+        "channel": "inc-42-checkout",
+        "date": "1714570000",
+        "change_type": "added",
+        "scope": "incoming-webhook",
+    },
+    {
+        "app_id": "A0GRAFANA",
+        "app_type": "Grafana",
+        "user_id": "U02BOB",
+        "user_name": "bob",
+        "date": "1714571000",
+        "change_type": "disabled",
+        "reason": "user",
+        "scope": "chat:write",
+    },
+]
+CANVASES = [{"id": "F07CANVAS1", "title": "Runbook", "url_private": "https://x.slack.com/docs/F1"}]
+CONTENT_FLAGS = [{"id": "Fl01", "channel": "C01INC42", "ts": "1714571000.000100"}]
+
+
+def write_aside_files(root: Path) -> None:
+    """The non-message files a real workspace export also holds."""
+    for name, data in (
+        ("integration_logs.json", INTEGRATION_LOGS),
+        ("canvases.json", CANVASES),
+        ("content_flags.json", CONTENT_FLAGS),
+    ):
+        (root / name).write_text(json.dumps(data))
+
+
+def test_non_message_export_files_are_claimed_and_counted_as_skipped(tmp_path: Path) -> None:
+    plain, plain_report = read(docs_from(write_export(tmp_path / "plain")))
+    root = write_export(tmp_path / "slack")
+    write_aside_files(root)
+    docs = docs_from(root)
+    assert all(SlackConnector().claims(d) for d in docs)
+    events, report = read(docs)
+    assert [e.model_dump() for e in events] == [e.model_dump() for e in plain]
+    assert report.records == plain_report.records + 4
+    assert report.skipped["integration_logs.json: app activity log, not timeline data"] == 2
+    assert report.skipped["canvases.json: canvas links, not timeline data"] == 1
+    assert report.skipped["content_flags.json: content flags, not timeline data"] == 1
+    assert {"integration_logs.json", "canvases.json", "content_flags.json"} <= set(report.files)
+
+
+def test_integration_logs_api_body_and_empty_export_files_are_claimed() -> None:
+    body = {"ok": True, "logs": INTEGRATION_LOGS, "paging": {"count": 100, "total": 2}}
+    assert doc_shape(Doc(rel="team.integrationLogs.json", data=body)) == "api_integration_logs"
+    assert doc_shape(Doc(rel="a/integration_logs.json", data=INTEGRATION_LOGS)) == (
+        "integration_logs"
+    )
+    for name in ("integration_logs.json", "canvases.json", "content_flags.json"):
+        assert doc_shape(Doc(rel=f"slack/{name}", data=[])) == "empty"
+    _, report = read([Doc(rel="logs.json", data=body)])
+    assert report.skipped == {"integration_logs.json: app activity log, not timeline data": 2}
+
+
+@pytest.mark.parametrize(
+    ("rel", "data"),
+    [
+        ("integration_logs.json", [{"change_type": "added", "date": "1714570000"}]),
+        ("integration_logs.json", [*INTEGRATION_LOGS, "not a log"]),
+        ("integration_logs.json", [{"anything": 1}]),
+        ("x.json", CANVASES),
+        ("x.json", CONTENT_FLAGS),
+        ("canvases.json", ["F07CANVAS1"]),
+        ("content_flags.json", {"flags": CONTENT_FLAGS}),
+        ("x.json", {"ok": True, "logs": [{"change_type": "added"}]}),
+    ],
+)
+def test_non_message_export_files_are_claimed_only_in_their_shapes(rel: str, data: Any) -> None:
+    assert not SlackConnector().claims(Doc(rel=rel, data=data))
+
+
+def test_strict_bundle_with_a_full_slack_export_loads(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    write_aside_files(write_export(bundle / "slack"))
+    (bundle / "incident.yaml").write_text("id: INC-42\n")
+    raw = load_bundle(bundle, connectors=registry.connectors())
+    assert not raw.bundle_report.skipped
+    (slack,) = raw.reports
+    assert slack.skipped["canvases.json: canvas links, not timeline data"] == 1
+    for data in (INTEGRATION_LOGS, CANVASES, CONTENT_FLAGS):
+        doc = Doc(rel="slack/canvases.json", data=data)
+        claimants = [c.name for c in registry.connectors() if c.claims(doc)]
+        assert claimants == ["slack"]
 
 
 def test_event_times_are_utc_and_ids_are_left_to_the_timeline(tmp_path: Path) -> None:

@@ -6,6 +6,10 @@ with comments, changelog, links, remote links and properties. Every route is ser
 and v3 refuses string bodies on writes, as Jira Cloud does. Errors use Jira's shape
 `{"errorMessages": [...], "errors": {...}}`.
 
+`emu.projects["OPS"].priorities = ["High", "Medium"]` restricts a project's priority scheme
+(createmeta and create validation follow it); `emu.index_lag_s = 60` hides issues younger than
+that from search, like Jira Cloud's search index right after a create.
+
     emu = JiraEmulator(deployment="Cloud").start()
     key = emu.seed_issue("OPS", "Checkout 500s", issuetype="Incident", created="2024-05-01T14:03:00Z",
                          history=[("2024-05-01T14:10:00Z", "bob", [("status", "To Do", "In Progress")])],
@@ -60,6 +64,7 @@ class JiraEmulator(IssueHandlers, MetaHandlers, Emulator):
         self.custom_fields: dict[str, str] = {"customfield_10010": "Incident key"}
         self.comment_embed_limit = 5000  # fields.comment holds at most this many
         self.changelog_embed_limit = 100  # expand=changelog holds at most this many (Cloud)
+        self.index_lag_s = 0.0  # search finds an issue only this long after its create
         self._ids = {
             "issue": 10000,
             "comment": 20000,
@@ -84,6 +89,14 @@ class JiraEmulator(IssueHandlers, MetaHandlers, Emulator):
         )
         self.add_project("CHG", "Change Management", issue_types=["Change", "Task"], components=[])
         self._register()
+
+    def start(self) -> JiraEmulator:
+        super().start()
+        assert self._server is not None
+        # Headers and body go out as two writes; with Nagle on, each keep-alive request then
+        # waits ~40 ms for the client's delayed ACK.
+        self._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+        return self
 
     # -- seeding -----------------------------------------------------------------------------
     def _next(self, kind: str) -> str:

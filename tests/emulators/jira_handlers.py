@@ -112,6 +112,7 @@ class Project:
     issue_types: list[str]
     components: list[str]
     next_number: int = 1
+    priorities: list[str] | None = None  # the project's priority scheme; None: all priorities
 
 
 @dataclass
@@ -173,6 +174,7 @@ class StateMixin:
     hidden_projects: set[str]
     denied_permissions: set[str]
     custom_fields: dict[str, str]
+    index_lag_s: float
 
 
 class IssueHandlers(StateMixin):
@@ -226,6 +228,8 @@ class IssueHandlers(StateMixin):
         if name == "priority":
             ref = _ref(value)
             match = next((n for n, pid in PRIORITIES if ref in (n, pid)), None)
+            if project is not None and project.priorities is not None:
+                match = match if match in project.priorities else None
             return (
                 (None, match)
                 if match

@@ -210,7 +210,11 @@ class MetaHandlers(StateMixin):
                 "Priority",
                 False,
                 {"type": "priority", "system": "priority"},
-                [self.priority_json(n, v) for n, _ in PRIORITIES],
+                [
+                    self.priority_json(n, v)
+                    for n, _ in PRIORITIES
+                    if project.priorities is None or n in project.priorities
+                ],
             ),
             meta(
                 "labels", "Labels", False, {"type": "array", "items": "string", "system": "labels"}
@@ -293,10 +297,13 @@ class MetaHandlers(StateMixin):
 
     def _run_jql(self, jql: str) -> list[Issue]:
         query = jira_jql.parse(jql or "")
+        # Like Jira's search index, issues younger than index_lag_s are not found yet.
+        now = datetime.now(UTC)
         found = [
             i
             for i in self.issues.values()
             if i.project not in self.hidden_projects
+            and (now - i.created).total_seconds() >= self.index_lag_s
             and jira_jql.matches(query, lambda name, i=i: self._values_of(i, name))
         ]
         key = jira_jql.sort_key(query.order_by)

@@ -1,9 +1,9 @@
-"""An Opsgenie REST API emulator: alerts, alert logs, incidents, incident timelines, account.
+"""An Opsgenie REST API emulator: alerts, alert logs and notes, incidents, timelines, account.
 
 It answers with the vendor's shapes: `GenieKey` auth, `{"message", "took", "requestId"}` error
-bodies (401, 404, 422), alert-log paging through `paging.next` URLs carrying the last log's
-offset, and timeline paging through `data.nextOffset`. Data is seeded from a folder of API
-bodies (by default tests/fixtures/opsgenie, in the layout the connector's harvest writes).
+bodies (401, 404, 422), alert-log and alert-note paging through `paging.next` URLs carrying the
+last item's offset, and timeline paging through `data.nextOffset`. Data is seeded from a folder
+of API bodies (by default tests/fixtures/opsgenie, in the layout the connector's harvest writes).
 """
 
 from __future__ import annotations
@@ -25,21 +25,24 @@ class OpsgenieEmulator(Emulator):
         self.key = key
         self.alerts: dict[str, dict[str, Any]] = {}
         self.logs: dict[str, list[dict[str, Any]]] = {}
+        self.notes: dict[str, list[dict[str, Any]]] = {}
         self.incidents: dict[str, dict[str, Any]] = {}
         self.timelines: dict[str, list[dict[str, Any]]] = {}
         self.config_access = True
         self.timeline_forbidden = False
         self.throttle_log_offsets: set[str] = set()  # one 429 on the logs page after this offset
+        self.throttle_note_offsets: set[str] = set()  # the same for notes
         self.load(fixtures)
         self.route("GET", "/v2/alerts", self.list_alerts)
         self.route("GET", r"/v2/alerts/(?P<id>[^/]+)", self.get_alert)
         self.route("GET", r"/v2/alerts/(?P<id>[^/]+)/logs", self.alert_logs)
+        self.route("GET", r"/v2/alerts/(?P<id>[^/]+)/notes", self.alert_notes)
         self.route("GET", r"/v1/incidents/(?P<id>[^/]+)", self.get_incident)
         self.route("GET", r"/v2/incident-timelines/(?P<id>[^/]+)/entries", self.timeline)
         self.route("GET", "/v2/account", self.account)
 
     def load(self, folder: Path) -> None:
-        """Seed from harvest-shaped files: {data: alert, logs} and {data: incident, timeline}."""
+        """Seed from harvest-shaped files: {data: alert, logs, notes} or {data: incident, ...}."""
         for path in sorted(folder.glob("*.json")):
             body = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(body, dict):
@@ -48,6 +51,7 @@ class OpsgenieEmulator(Emulator):
             if "logs" in body:
                 self.alerts[data["id"]] = data
                 self.logs[data["id"]] = list(body["logs"]["data"])
+                self.notes[data["id"]] = list((body.get("notes") or {"data": []})["data"])
             if "timeline" in body:
                 self.incidents[data["id"]] = data
                 self.timelines[data["id"]] = list(body["timeline"]["data"]["entries"])
@@ -89,17 +93,30 @@ class OpsgenieEmulator(Emulator):
         return self._denied(req) or err or (200, self._envelope(alert), {})
 
     def alert_logs(self, req: Request) -> Response:
+        return self._alert_items(req, "logs", self.logs, self.throttle_log_offsets)
+
+    def alert_notes(self, req: Request) -> Response:
+        return self._alert_items(req, "notes", self.notes, self.throttle_note_offsets)
+
+    def _alert_items(
+        self,
+        req: Request,
+        what: str,
+        store: dict[str, list[dict[str, Any]]],
+        throttle: set[str],
+    ) -> Response:
+        """A page of an alert's logs or notes, ordered and paged by offset as Opsgenie does."""
         alert, err = self._find_alert(req)
         if self._denied(req) or err:
             return self._denied(req) or err  # type: ignore[return-value]
         assert alert is not None
         after = req.q("offset")
-        if after in self.throttle_log_offsets:
-            self.throttle_log_offsets.discard(after)
+        if after in throttle:
+            throttle.discard(after)
             status, body, _ = self._error(429, "Rate limit exceeded")
             return status, body, {"X-RateLimit-State": "THROTTLED", "Retry-After": "1"}
         limit = min(int(req.q("limit", "20") or 20), 100)
-        entries = sorted(self.logs.get(alert["id"], []), key=lambda e: e["offset"])
+        entries = sorted(store.get(alert["id"], []), key=lambda e: e["offset"])
         if req.q("order", "desc") == "desc":
             entries.reverse()
         if after:
@@ -107,7 +124,7 @@ class OpsgenieEmulator(Emulator):
             entries = [e for e in entries if e["offset"] != after and (e["offset"] > after) == asc]
         page = entries[:limit]
         query = {"identifierType": "id", "limit": limit, "order": req.q("order", "desc")}
-        base = f"{self.url}/v2/alerts/{alert['id']}/logs?"
+        base = f"{self.url}/v2/alerts/{alert['id']}/{what}?"
         paging: dict[str, str] = {"first": base + urlencode(query)}
         if len(entries) > limit:
             paging["next"] = base + urlencode(
