@@ -12,7 +12,7 @@ from connectors.base import Progress, no_progress
 from retro import __version__
 from retro.engines.base import DraftInput, Engine, EvidenceRow
 from retro.engines.extract import BLAME, INJECTION
-from retro.evidence import assign_roles, name_patterns, prepare, scrub_names
+from retro.evidence import NameScrubber, assign_roles, name_patterns, prepare, scrub_names
 from retro.milestones import compute_metrics, infer_milestones
 from retro.models import Claim, Milestone, Postmortem, Timeline
 from retro.pipeline import read_timeline
@@ -76,15 +76,15 @@ def table_rows(data: DraftInput, cited: set[str]) -> list[dict[str, Any]]:
     rows = data.rows
     if len(rows) > TABLE_LIMIT:
         important = [
-            r
+            r.id
             for r in rows
             if r.key_event or r.id in cited or r.kind not in ("message", "bot_message")
         ]
-        rest = [r for r in rows if r not in important and r.kind == "message"]
-        keep = {r.id for r in important[:TABLE_LIMIT]} | {
-            r.id for r in rest[: max(0, TABLE_LIMIT - len(important))]
-        }
-        keep |= cited
+        taken = set(important)
+        rest = [r.id for r in rows if r.id not in taken and r.kind == "message"]
+        keep = (
+            set(important[:TABLE_LIMIT]) | set(rest[: max(0, TABLE_LIMIT - len(important))]) | cited
+        )
         shown = [r for r in rows if r.id in keep]
         omitted = len(rows) - len(shown)
     else:
@@ -108,16 +108,16 @@ def _row(r: EvidenceRow) -> dict[str, Any]:
 
 def _scrub_output(pm: Postmortem, timeline: Timeline, redactor: Redactor, names: bool) -> None:
     """LLMs can echo names or secrets; scrub every claim the engine wrote, as the evidence was."""
-    patterns = [] if names else name_patterns(timeline.people, assign_roles(timeline))
+    patterns = NameScrubber() if names else name_patterns(timeline.people, assign_roles(timeline))
     for name in CLAIM_FIELDS:
         for claim in getattr(pm, name):
-            claim.text = redactor.redact(scrub_names(claim.text, patterns))
+            claim.text = scrub_names(redactor.redact(claim.text), patterns)
     for item in pm.action_items:
-        item.title = redactor.redact(scrub_names(item.title, patterns))
+        item.title = scrub_names(redactor.redact(item.title), patterns)
         item.owner = scrub_names(item.owner, patterns).removeprefix("the ")
-        item.end_state = redactor.redact(scrub_names(item.end_state, patterns))
-    pm.open_questions = [redactor.redact(scrub_names(q, patterns)) for q in pm.open_questions]
-    pm.title = redactor.redact(scrub_names(pm.title, patterns))
+        item.end_state = scrub_names(redactor.redact(item.end_state), patterns)
+    pm.open_questions = [scrub_names(redactor.redact(q), patterns) for q in pm.open_questions]
+    pm.title = scrub_names(redactor.redact(pm.title), patterns)
 
 
 def build_postmortem(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 
 from retro.engines.base import DraftInput, EvidenceRow
 from retro.models import Metrics, Milestone, Person, Timeline
@@ -119,42 +120,53 @@ def assign_roles(timeline: Timeline) -> dict[str, str]:
     return labels
 
 
-def name_patterns(
-    people: dict[str, Person], labels: dict[str, str]
-) -> list[tuple[re.Pattern[str], str]]:
-    """Regexes that find each person's names, handles and emails in free text."""
+@dataclass
+class NameScrubber:
+    """Replaces every known name, handle and email of a person with their role, in one pass."""
+
+    pattern: re.Pattern[str] | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, text: str) -> str:
+        if self.pattern is None or not text:
+            return text
+        return self.pattern.sub(lambda m: self.roles.get(m.group(1).casefold(), m.group(0)), text)
+
+
+def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScrubber:
+    """A scrubber for each person's names, handles and emails in free text."""
     first_names = Counter(
         p.name.split()[0].casefold() for p in people.values() if p.name and not p.is_bot
     )
-    out: list[tuple[str, str]] = []
+    roles: dict[str, str] = {}
     for key, person in people.items():
         if person.is_bot:
             continue
-        role = labels.get(key, "responder")
+        role = f"the {labels.get(key, 'responder')}"
         variants = {person.name, person.handle, *person.emails}
-        if person.name and len(person.name.split()) > 1:
-            first = person.name.split()[0]
+        parts = person.name.split() if person.name else []
+        if len(parts) > 1:
+            first = parts[0]
             if (
                 first_names[first.casefold()] == 1
                 and len(first) > 2
                 and first.casefold() not in COMMON_WORDS
             ):
                 variants.add(first)
-            variants.add(person.name.split()[-1]) if len(person.name.split()[-1]) > 3 else None
+            if len(parts[-1]) > 3 and parts[-1].casefold() not in COMMON_WORDS:
+                variants.add(parts[-1])
         for variant in variants:
             if variant and len(variant) > 2:
-                out.append((variant, role))
-    out.sort(key=lambda pair: -len(pair[0]))
-    return [
-        (re.compile(r"@?(?<![\w.])" + re.escape(v) + r"(?![\w])", re.IGNORECASE), f"the {r}")
-        for v, r in out
-    ]
+                roles.setdefault(variant.casefold(), role)
+    if not roles:
+        return NameScrubber()
+    alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
+    pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-])", re.IGNORECASE)
+    return NameScrubber(pattern, roles)
 
 
-def scrub_names(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
-    for pattern, replacement in patterns:
-        text = pattern.sub(replacement, text)
-    return text
+def scrub_names(text: str, scrubber: NameScrubber | None) -> str:
+    return scrubber(text) if scrubber else text
 
 
 def known_names(people: dict[str, Person]) -> list[str]:
@@ -181,7 +193,7 @@ def prepare(
     """Build what an engine sees. With names=False (the default) people appear as roles."""
     redactor = redactor or Redactor()
     labels = assign_roles(timeline)
-    patterns = [] if names else name_patterns(timeline.people, labels)
+    patterns = NameScrubber() if names else name_patterns(timeline.people, labels)
     key_ids = {i for m in milestones.values() for i in m.evidence}
     id_of_key = {e.key: e.id for e in timeline.events}
     rows = []
@@ -194,7 +206,7 @@ def prepare(
             actor = labels.get(
                 person or "", event.actor.name if event.actor and event.actor.is_bot else ""
             )
-        text = redactor.redact(scrub_names(event.text, patterns))
+        text = scrub_names(redactor.redact(event.text), patterns)
         rows.append(
             EvidenceRow(
                 id=event.id,
@@ -211,7 +223,7 @@ def prepare(
     meta = timeline.incident
     return DraftInput(
         incident_id=meta.id,
-        title=redactor.redact(scrub_names(meta.title or "", patterns)) or None,
+        title=scrub_names(redactor.redact(meta.title or ""), patterns) or None,
         severity=meta.severity,
         services=list(meta.services),
         rows=rows,

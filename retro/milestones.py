@@ -18,7 +18,8 @@ MONITORS = ("alertmanager", "grafana", "pagerduty", "opsgenie")
 
 CUSTOMER_REPORT = re.compile(
     r"\b(customers?|users?|clients?|merchants?|tenants?|support|tickets?|zendesk|complain\w*|report\w*)\b"
-    r".{0,80}\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|not (working|loading))\b",
+    r".{0,80}\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|"
+    r"stopped|not (working|loading|showing|updating|arriving))\b",
     re.IGNORECASE,
 )
 ACK_CUE = re.compile(
@@ -34,7 +35,10 @@ MITIGATION_CUE = re.compile(
     r"\b(mitigat\w+|rolled back|rollback (is )?(complete|done|finished)|revert(ed)? (is )?(out|deployed|done|live)|"
     r"back to normal|recover(ed|ing)|error rates? (is |are )?(back|down|dropp\w+|normal)|stabili[sz]ed|"
     r"service (is )?restored|restored service|traffic (is )?(back|flowing)|green again|healthy again|fix (is )?(out|deployed|live)|"
-    r"failover (is )?(complete|done)|workaround (is )?(in place|live|applied))\b",
+    r"(synced|deployed|applied|rolled out|shipped) the (revert|rollback|fix|hotfix)|"
+    r"(revert|rollback|fix|hotfix) (has been |was |is )?(synced|deployed|applied|rolled out|live|out)|"
+    r"failover (is )?(complete|done)|workaround (is )?(in place|live|applied)|(flowing|working|serving) again|"
+    r"(is|are) back (up|online)|impact\b[^.]{0,30}?\b(is|has been|has) (now )?(over|ended|stopped)|no (more|longer) (errors|failing))\b",
     re.IGNORECASE,
 )
 RESOLVE_CUE = re.compile(
@@ -47,8 +51,16 @@ NEGATION = re.compile(
     r"expect\w*|hope\w*|eta|soon|will|should|almost|close to|wait\w*)\b",
     re.IGNORECASE,
 )
+FAILURE = re.compile(
+    r"\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|"
+    r"stopped|not (working|loading|showing|updating|arriving)|unavailable|degraded)\b",
+    re.IGNORECASE,
+)
+ENDED = re.compile(
+    r"\b(stopped|ended|over|resolved|recovered|back to normal|mitigated|fixed|cleared)\b", re.I
+)
 STATED_ONSET = re.compile(
-    r"\b(since|started at|starting at|began at|beginning at|step at|spike at|jump at|from|as of|around)\s+"
+    r"\b(since|started at|starting at|began at|beginning at|step at|spike at|jump at|from)\s+"
     r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)\b",
     re.IGNORECASE,
 )
@@ -103,6 +115,9 @@ def stated_onset(timeline: Timeline, before: datetime) -> tuple[TimelineEvent, d
         if event.kind not in ("message", "comment", "note") or event.is_bot:
             continue
         for match in STATED_ONSET.finditer(event.text):
+            sentence = _sentence_at(event.text, match.start())
+            if ENDED.search(sentence):  # "impact has stopped as of 10:04" states an end
+                continue
             explicit_utc = re.match(r"\s*(utc|z|gmt)\b", event.text[match.end() :], re.IGNORECASE)
             for tz in zones[:1] if explicit_utc else zones:
                 local = event.at.astimezone(tz)
@@ -114,6 +129,25 @@ def stated_onset(timeline: Timeline, before: datetime) -> tuple[TimelineEvent, d
                     found.append((event, stated))
                     break
     return min(found, key=lambda pair: pair[1], default=None)
+
+
+def _sentence_at(text: str, pos: int) -> str:
+    start = max(text.rfind(".", 0, pos), text.rfind("\n", 0, pos)) + 1
+    ends = [i for i in (text.find(".", pos), text.find("\n", pos)) if i >= 0]
+    return text[start : min(ends) if ends else len(text)]
+
+
+def human_reports(timeline: Timeline) -> list[TimelineEvent]:
+    """Reports of customer-facing symptoms: chat messages, and support tickets about failures."""
+    chat = [e for e in _human_messages(timeline) if CUSTOMER_REPORT.search(e.text)]
+    tickets = [
+        e
+        for e in timeline.events
+        if e.kind == "ticket_created"
+        and "incident" not in str(e.attrs.get("issuetype", "")).casefold()
+        and FAILURE.search(e.text)
+    ]
+    return sorted(chat + tickets, key=lambda e: e.at)
 
 
 def _zone(timeline: Timeline) -> tzinfo:
@@ -143,7 +177,7 @@ def impact_from_signals(timeline: Timeline, detected: Candidate | None) -> Candi
     alerts = [e for e in _alerts(timeline) if e.source in ("alertmanager", "grafana")] or _alerts(
         timeline
     )
-    reports = [e for e in _human_messages(timeline) if CUSTOMER_REPORT.search(e.text)]
+    reports = human_reports(timeline)
     first_alert = min(alerts, key=lambda e: e.at, default=None)
     first_report = min(reports, key=lambda e: e.at, default=None)
     if first_alert and (first_report is None or first_alert.at <= first_report.at):
@@ -164,7 +198,7 @@ def detected(timeline: Timeline) -> Candidate | None:
         for e in timeline.events
         if e.duplicate_of is None and (e.kind == "alert_firing" or (e.kind == "page_triggered"))
     ]
-    reports = [e for e in _human_messages(timeline) if CUSTOMER_REPORT.search(e.text)]
+    reports = human_reports(timeline)
     first_signal = min(signals, key=lambda e: e.at, default=None)
     first_report = min(reports, key=lambda e: e.at, default=None)
     if first_signal and (first_report is None or first_signal.at <= first_report.at):
@@ -217,11 +251,21 @@ def _status_to(timeline: Timeline, pattern: re.Pattern[str]) -> list[TimelineEve
     ]
 
 
-def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | None:
-    """A responder's or a status's claim of mitigation, checked against the alerts clearing.
+REGRESSION = re.compile(
+    r"\b(going back up|back up again|(errors?|5xx|latency|alerts?) (are |is )?(back|climbing|rising|spiking)|"
+    r"still (seeing|failing|broken|down|erroring)|not (fixed|mitigated|resolved|recovered)|regress\w*|"
+    r"undone|undid|re-?applied|flipped back|came back|returned|relapsed|again,? (errors|failing|down))\b",
+    re.IGNORECASE,
+)
 
-    A claim long before every alert cleared is often premature (the fix was undone, or it was
-    "mitigated" in the future tense), so claims near the clearing win over earlier ones.
+
+def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | None:
+    """The first claim of mitigation that nothing later contradicts.
+
+    Claims come from responders ("rolled back, error rate back to normal") and statuses
+    (Mitigated, Monitoring). A claim that responders contradict within 30 minutes ("errors going
+    back up") was premature, and the next one is taken. With no claim, the time every firing
+    alert cleared.
     """
     start = detected_at.event.at if detected_at else timeline.events[0].at
     claims = [
@@ -236,31 +280,32 @@ def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | 
     ]
     claims.sort(key=lambda c: c.event.at)
     cleared = _alerts_cleared(timeline, start)
-    if cleared is None:
-        return claims[0] if claims else None
-    near = [
-        c
-        for c in claims
-        if cleared.at - MITIGATION_WINDOW <= c.event.at <= cleared.at + timedelta(minutes=10)
-    ]
-    if near:
-        best = near[0]
-        return Candidate(
-            best.event,
-            min(0.85, best.confidence + 0.1),
-            best.rule + ", as alerts cleared",
-            (cleared.id,),
-        )
-    early = [c for c in claims if c.event.at < cleared.at - MITIGATION_WINDOW]
-    if early and not _refired_after(timeline, early[0].event.at):
-        return Candidate(
-            early[0].event, 0.5, early[0].rule + " (alerts cleared later)", (cleared.id,)
-        )
-    return Candidate(cleared, 0.6, "all firing alerts cleared")
+    for claim in claims:
+        if _contradicted(timeline, claim.event.at):
+            continue
+        if (
+            cleared is not None
+            and claim.event.at <= cleared.at <= claim.event.at + MITIGATION_WINDOW
+        ):
+            return Candidate(
+                claim.event,
+                min(0.85, claim.confidence + 0.1),
+                claim.rule + ", as alerts cleared",
+                (cleared.id,),
+            )
+        return claim
+    return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
 
 
-def _refired_after(timeline: Timeline, at: datetime) -> bool:
-    return any(e.kind == "alert_firing" and e.at > at for e in timeline.events)
+def _contradicted(timeline: Timeline, at: datetime) -> bool:
+    """Responders report the problem back within 30 minutes after `at`."""
+    return any(
+        e.kind == "message"
+        and not e.is_bot
+        and at < e.at <= at + MITIGATION_WINDOW
+        and REGRESSION.search(e.text)
+        for e in timeline.events
+    )
 
 
 def _alerts_cleared(timeline: Timeline, start: object) -> TimelineEvent | None:

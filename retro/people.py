@@ -146,6 +146,18 @@ def _group(actors: list[Actor]) -> dict[int, list[int]]:
     return groups
 
 
+def looks_like_system(actor: Actor) -> bool:
+    """A name-only actor outside chat with a one-word name ("payouts-gateway", "Alertmanager").
+
+    People in pagers and trackers carry emails or full names; integrations and services carry
+    one token. Slack actors keep their flag from the workspace's users list.
+    """
+    if actor.is_bot or actor.source == "slack" or actor.email:
+        return actor.is_bot
+    name = (actor.name or "").strip()
+    return bool(name) and " " not in name
+
+
 def _person(members: list[Actor]) -> Person:
     emails = sorted({a.email.casefold() for a in members if a.email})
     names = Counter(a.name for a in members if a.name)
@@ -171,7 +183,7 @@ def _person(members: list[Actor]) -> Person:
         emails=emails,
         titles=titles,
         accounts=accounts,
-        is_bot=all(a.is_bot for a in members),
+        is_bot=all(looks_like_system(a) for a in members),
     )
 
 

@@ -21,6 +21,7 @@ from retro.redact_patterns import (
     EMAIL,
     MARKER_PREFIX,
     MARKER_RE,
+    PERSON_NEAR_EMAIL,
     SCHEME,
     LabelledRule,
     Rule,
@@ -76,7 +77,7 @@ class Redactor:
         self, *, extra_patterns: dict[str, str] | None = None, keep_emails: bool = False
     ) -> None:
         extras = tuple(_compile_extra(k, p) for k, p in (extra_patterns or {}).items())
-        email = () if keep_emails else (EMAIL,)
+        email = () if keep_emails else (PERSON_NEAR_EMAIL, EMAIL)
         self._rules: tuple[Rule | LabelledRule, ...] = (
             *extras,
             *BUILTIN_HEAD,

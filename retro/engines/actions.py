@@ -103,29 +103,71 @@ def title_from(sentence: str) -> str | None:
     return text[0].upper() + text[1:]
 
 
-def stated(data: DraftInput) -> list[ActionItem]:
-    """Follow-ups that responders stated during or right after the incident."""
-    items: list[ActionItem] = []
+FOLLOW_UP_ROOT = re.compile(
+    r"\b(follow[- ]?ups?|action items?|postmortem items?|to-?dos?|next steps)\b", re.I
+)
+_LIST_HEAD = re.compile(r"\b(follow[- ]?ups?|action items?|next steps|to-?dos?)\s*:", re.I)
+_BULLET = re.compile(r"(?:^|\n|\s)(?:[-*•]|\d+[.)])\s+(?=\S)")
+_LEAD_NOISE = re.compile(r"^(and|also|plus|then|ok|\+1)\b[\s:,-]*", re.I)
+_ACK_ONLY = re.compile(r"^(\+1|agreed|yes|yep|ack|noted|same|thanks|thank you|done|ok)\b", re.I)
+
+
+def imperative(text: str) -> str | None:
+    """A filing-ready title from a follow-up written as a bare phrase ("load test pool settings")."""
+    text = _LEAD_NOISE.sub("", text.strip(" -*•.:;")).strip()
+    text = re.sub(
+        r"^(?:it'?s |also )?worth (?:asking|checking|understanding|finding out) (why|whether|how)\b",
+        r"Determine \1",
+        text,
+        flags=re.I,
+    )
+    text = re.split(r"(?<=[a-z0-9)])[.!?;](\s|$)", text)[0].strip(" .,:;")
+    if _ACK_ONLY.match(text) or len(text.split()) < 3 or VAGUE.search(text) or text.endswith("?"):
+        return None
+    text = " ".join(text.split()[:18])
+    return text[0].upper() + text[1:]
+
+
+def _candidates(data: DraftInput) -> list[tuple[str, EvidenceRow]]:
+    """(title, row) for each follow-up: cue phrases, replies in a follow-ups thread, listed items."""
+    roots = {r.id for r in data.rows if r.kind == "message" and FOLLOW_UP_ROOT.search(r.text)}
+    out: list[tuple[str, EvidenceRow]] = []
     for row in data.rows:
         if not usable(row):
             continue
+        if (head := _LIST_HEAD.search(row.text)) is not None:
+            for item in _BULLET.split(row.text[head.end() :])[1:]:
+                if (title := imperative(item.split("\n")[0])) is not None:
+                    out.append((title, row))
         for sent in sentences(row):
             title = title_from(sent.text)
-            if title is None or any(_similar(title, i.title) for i in items):
-                continue
-            kind = classify(title)
-            items.append(
-                ActionItem(
-                    title=title,
-                    type=kind,
-                    priority="P1" if kind != "process" else "P2",
-                    owner=owner_for(title, data.services),
-                    end_state=_END_STATES[kind],
-                    citations=[row.id],
-                    origin="stated",
-                )
+            if title is None and row.thread in roots and row.id not in roots:
+                title = imperative(sent.text)
+            if title is not None:
+                out.append((title, row))
+                break
+    return out
+
+
+def stated(data: DraftInput) -> list[ActionItem]:
+    """Follow-ups that responders stated during or right after the incident."""
+    items: list[ActionItem] = []
+    for title, row in _candidates(data):
+        if any(_similar(title, i.title) for i in items):
+            continue
+        kind = classify(title)
+        items.append(
+            ActionItem(
+                title=title,
+                type=kind,
+                priority="P1" if kind != "process" else "P2",
+                owner=owner_for(title, data.services),
+                end_state=_END_STATES[kind],
+                citations=[row.id],
+                origin="stated",
             )
-    return items[:8]
+        )
+    return items[:10]
 
 
 def _similar(a: str, b: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from retro.engines.base import EvidenceRow
 
@@ -92,7 +93,21 @@ NEGATED = re.compile(
     r"\b(not|isn'?t|wasn'?t|ruled out|unrelated|no sign|red herring)\b", re.IGNORECASE
 )
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Za-z0-9\"'(\[@#`])|\n+")
+_ABBREVIATION = re.compile(
+    r"\b(e\.g|i\.e|vs|etc|approx|incl|no|fig|cf|mr|ms|dr|st)\.$", re.IGNORECASE
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences, also when people skip the capital letter after a full stop ("done. next")."""
+    parts: list[str] = []
+    for piece in _SENTENCE.split(text):
+        if parts and _ABBREVIATION.search(parts[-1]):
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return parts
 
 
 @dataclass(frozen=True)
@@ -103,26 +118,33 @@ class Sentence:
 
 def sentences(row: EvidenceRow) -> list[Sentence]:
     """Clean sentences of one row's text, without blame, injection or quoted code noise."""
+    return [Sentence(row, text) for text in _clean_sentences(row.text)]
+
+
+@lru_cache(maxsize=131072)
+def _clean_sentences(text: str) -> tuple[str, ...]:
     out = []
-    for raw in _SENTENCE.split(SOURCE_PREFIX.sub("", row.text)):
-        text = FILLER.sub("", raw.strip(" \t-*>•")).strip()
-        text = re.sub(r"\s+", " ", text)
-        if len(text) < 12 or len(text) > 400 or text.startswith("```"):
+    for raw in split_sentences(SOURCE_PREFIX.sub("", text)):
+        clean = FILLER.sub("", raw.strip(" \t-*>•")).strip()
+        clean = re.sub(r"\s+", " ", clean)
+        if len(clean) < 12 or len(clean) > 400 or clean.startswith("```"):
             continue
-        if BLAME.search(text) or INJECTION.search(text):
+        if BLAME.search(clean) or INJECTION.search(clean):
             continue
-        out.append(Sentence(row, text[0].upper() + text[1:]))
-    return out
+        out.append(clean[0].upper() + clean[1:])
+    return tuple(out)
 
 
 def usable(row: EvidenceRow) -> bool:
     """Rows whose words can be quoted as evidence: people's messages and comments."""
-    return row.kind in (
-        "message",
-        "comment",
-        "note",
-        "status_page_update",
-    ) and not INJECTION.search(row.text)
+    return row.kind in ("message", "comment", "note", "status_page_update") and not _injected(
+        row.text
+    )
+
+
+@lru_cache(maxsize=131072)
+def _injected(text: str) -> bool:
+    return INJECTION.search(text) is not None
 
 
 def rank(

@@ -1,0 +1,620 @@
+"""Similar past incidents: what gets indexed, hybrid search with RRF, why it matched, repeats.
+
+Each incident is indexed as a few texts ("chunks"), one vector each:
+- summary: the title and the summary,
+- impact: the impact and the detection (symptoms),
+- root_cause: the root cause, the trigger and the contributing factors,
+- context: services, alert names and action items.
+A corpus record without those fields is indexed as its title and text, split into passages.
+
+Search runs a lexical ranking (FTS5 bm25 or PostgreSQL ts_rank) and a vector ranking (cosine),
+each with one entry per incident, and fuses them with reciprocal rank fusion.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from retro.embeddings import Embedder, content_hash
+from retro.errors import BundleError, ConfigError
+from retro.models import ALERT_KINDS, Claim, Postmortem, SimilarIncident
+from retro.store.base import Chunk, Hit, IncidentRecord, IndexedAction, SearchFilter, Store
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Mode = Literal["hybrid", "lexical", "vector"]
+FIELD_LABELS = {
+    "summary": "summary",
+    "impact": "impact",
+    "root_cause": "root cause",
+    "context": "services, alerts and actions",
+    "text": "text",
+}
+PASSAGE_WORDS = 180  # MiniLM reads 256 word pieces; 180 words stay under that for English
+RRF_K = 10  # chosen by the sweep in evals/retrieval.py (60, the textbook value, tied); see docs
+ROOT_CAUSE_MATCH = 0.6  # cosine between root causes above which an incident "repeats" another
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Fusion:
+    """How rankings are fused: RRF constant, weights, and how deep each ranking is read."""
+
+    k: int = RRF_K
+    lexical_weight: float = 1.0
+    vector_weight: float = 1.0
+    depth: int = 50
+
+
+@dataclass
+class IndexReport:
+    incidents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+# --- what gets indexed -----------------------------------------------------------------------------
+
+
+def split_passages(text: str, words: int = PASSAGE_WORDS) -> list[str]:
+    """Split a long text into passages of at most `words` words."""
+    tokens = text.split()
+    if not tokens:
+        return []
+    return [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+def _alert_names(pm: Postmortem) -> list[str]:
+    names: dict[str, None] = {}
+    for row in pm.timeline:
+        if row.get("kind") in ALERT_KINDS or row.get("kind") == "page_triggered":
+            text = str(row.get("text") or "").strip().splitlines()
+            if text:
+                names.setdefault(text[0][:120], None)
+    return list(names)
+
+
+def postmortem_chunks(pm: Postmortem) -> list[Chunk]:
+    """The texts indexed for a postmortem: summary, impact, root cause, context."""
+    claims = lambda items: " ".join(c.text for c in items)  # noqa: E731
+    fields = {
+        "summary": _join(pm.title + ".", claims(pm.summary)),
+        "impact": _join(claims(pm.impact), claims(pm.detection)),
+        "root_cause": _join(
+            claims(pm.root_cause), claims(pm.trigger), claims(pm.contributing_factors)
+        ),
+        "context": _context_text(pm.services, _alert_names(pm), [a.title for a in pm.action_items]),
+    }
+    return _chunks_from_fields(fields)
+
+
+def _context_text(services: Sequence[str], alerts: Sequence[str], actions: Sequence[str]) -> str:
+    parts = []
+    if services:
+        parts.append("Services: " + ", ".join(services) + ".")
+    if alerts:
+        parts.append("Alerts: " + "; ".join(alerts) + ".")
+    if actions:
+        parts.append("Action items: " + "; ".join(actions) + ".")
+    return " ".join(parts)
+
+
+def _chunks_from_fields(fields: dict[str, str]) -> list[Chunk]:
+    chunks = []
+    for name, text in fields.items():
+        for seq, passage in enumerate(split_passages(text)):
+            chunks.append(Chunk(field=name, seq=seq, text=passage))
+    return chunks
+
+
+def postmortem_record(
+    pm: Postmortem, *, source: str = "", url: str | None = None
+) -> IncidentRecord:
+    """The record kept for a postmortem: enough to explain a match and warn about repeats."""
+    return IncidentRecord(
+        id=pm.incident_id,
+        title=pm.title,
+        url=url,
+        started=pm.started,
+        severity=pm.severity,
+        services=list(pm.services),
+        source=source,
+        root_cause=" ".join(c.text for c in pm.root_cause),
+        action_items=[
+            IndexedAction(title=a.title, status=a.status, tracking=a.tracking)
+            for a in pm.action_items
+        ],
+    )
+
+
+def corpus_chunks(record: IncidentRecord, text: str, fields: dict[str, str]) -> list[Chunk]:
+    """Chunks of a corpus record: its named fields if any, else its title and text."""
+    named = {k: v for k, v in fields.items() if v.strip()}
+    if named:
+        if "summary" in named or not text.strip():
+            named["summary"] = _join(record.title + ".", named.get("summary", ""))
+        else:
+            named = {"text": _join(record.title + ".", text), **named}
+        return _chunks_from_fields(named)
+    return _chunks_from_fields({"text": _join(record.title + ".", text)})
+
+
+# --- indexing ----------------------------------------------------------------------------------
+
+
+def index_incidents(
+    items: Iterable[tuple[IncidentRecord, list[Chunk]]],
+    *,
+    store: Store,
+    embedder: Embedder,
+    progress: Callable[[int], None] | None = None,
+    batch_texts: int = 256,
+) -> IndexReport:
+    """Embed and store incidents; texts whose content hash is already stored are not embedded."""
+    report = IndexReport()
+    pending: list[tuple[IncidentRecord, list[Chunk]]] = []
+    for record, chunks in items:
+        for c in chunks:
+            c.hash = content_hash(embedder.model_id, c.text)
+        pending.append((record, chunks))
+        if sum(len(c) for _, c in pending) >= batch_texts:
+            _flush(pending, store, embedder, report, progress)
+            pending = []
+    _flush(pending, store, embedder, report, progress)
+    return report
+
+
+def _flush(
+    pending: list[tuple[IncidentRecord, list[Chunk]]],
+    store: Store,
+    embedder: Embedder,
+    report: IndexReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    import numpy as np
+
+    if not pending:
+        return
+    hashes = [c.hash for _, chunks in pending for c in chunks]
+    known = store.vectors_by_hash(hashes)
+    todo = list(dict.fromkeys(h for h in hashes if h not in known))
+    texts = {c.hash: c.text for _, chunks in pending for c in chunks}
+    if todo:
+        vectors = embedder.embed([texts[h] for h in todo])
+        store.bind_model(embedder.model_id, int(vectors.shape[1]))
+        known.update(zip(todo, vectors, strict=True))
+    report.embedded += len(todo)
+    report.reused += len(hashes) - len(todo)
+    for record, chunks in pending:
+        dim = embedder.dim or (len(next(iter(known.values()))) if known else 0)
+        rows = (
+            np.stack([known[c.hash] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+        )
+        store.upsert(record, chunks, rows)
+        report.incidents += 1
+        report.chunks += len(chunks)
+        if progress is not None:
+            progress(1)
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
+    """Reciprocal rank fusion: sum over rankings of weight / (k + rank), rank from 1."""
+    fused: dict[str, float] = {}
+    for ids, weight in rankings:
+        for rank, doc in enumerate(ids, start=1):
+            fused[doc] = fused.get(doc, 0.0) + weight / (k + rank)
+    return fused
+
+
+@dataclass
+class _Ranked:
+    id: str
+    score: float
+    lexical: Hit | None
+    lexical_rank: int | None
+    vector: Hit | None
+    vector_rank: int | None
+
+
+def _fuse(lex: list[Hit], vec: list[Hit], mode: Mode, fusion: Fusion) -> list[_Ranked]:
+    rankings: list[tuple[Sequence[str], float]] = []
+    if mode in ("hybrid", "lexical"):
+        rankings.append(([h.incident_id for h in lex], fusion.lexical_weight))
+    if mode in ("hybrid", "vector"):
+        rankings.append(([h.incident_id for h in vec], fusion.vector_weight))
+    fused = rrf(rankings, fusion.k)
+    # Scale so that first place in every ranking scores 1.0.
+    best = sum(w for _, w in rankings) / (fusion.k + 1) or 1.0
+    lex_at = {h.incident_id: (i, h) for i, h in enumerate(lex, start=1)}
+    vec_at = {h.incident_id: (i, h) for i, h in enumerate(vec, start=1)}
+    out = []
+    for doc, score in fused.items():
+        li, lh = lex_at.get(doc, (None, None))
+        vi, vh = vec_at.get(doc, (None, None))
+        out.append(_Ranked(doc, score / best, lh, li, vh, vi))
+    # Ties (common with few rankings) break on cosine, then id, so results are stable.
+    out.sort(key=lambda r: (-r.score, -(r.vector.score if r.vector else -2.0), r.id))
+    return out
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[:width].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def _why(
+    r: _Ranked, texts: dict[tuple[str, str, int], str], query_fields: Sequence[str]
+) -> list[str]:
+    why = []
+    if r.vector is not None:
+        h = r.vector
+        label = FIELD_LABELS.get(h.field, h.field)
+        if query_fields:
+            qlabel = FIELD_LABELS.get(query_fields[h.query_row], query_fields[h.query_row])
+            label = f"{qlabel} ~ its {label}"
+        snip = _snippet(texts.get((h.incident_id, h.field, h.seq), ""))
+        why.append(f"meaning: {label} (cosine {h.score:.2f}, rank {r.vector_rank}): {snip}")
+    if r.lexical is not None:
+        h = r.lexical
+        label = FIELD_LABELS.get(h.field, h.field)
+        why.append(f"words: {label} (rank {r.lexical_rank}): {_snippet(h.snippet, 200)}")
+    return why
+
+
+def _run(
+    *,
+    store: Store,
+    text: str,
+    vectors: np.ndarray | None,
+    k: int,
+    flt: SearchFilter,
+    mode: Mode,
+    fusion: Fusion,
+    query_fields: Sequence[str] = (),
+    exclude: str | None = None,
+) -> list[tuple[_Ranked, list[str]]]:
+    depth = max(fusion.depth, k * 4)
+    extra = 1 if exclude else 0
+    lex = store.lexical(text, flt, depth + extra) if mode != "vector" else []
+    vec = (
+        store.vector(vectors, flt, depth + extra)
+        if mode != "lexical" and vectors is not None
+        else []
+    )
+    if exclude:
+        lex = [h for h in lex if h.incident_id != exclude][:depth]
+        vec = [h for h in vec if h.incident_id != exclude][:depth]
+    ranked = _fuse(lex, vec, mode, fusion)[:k]
+    keys = [(r.vector.incident_id, r.vector.field, r.vector.seq) for r in ranked if r.vector]
+    texts = store.chunk_texts(keys)
+    return [(r, _why(r, texts, query_fields)) for r in ranked]
+
+
+def _results(store: Store, ranked: list[tuple[_Ranked, list[str]]]) -> list[SimilarIncident]:
+    records = store.get([r.id for r, _ in ranked])
+    out = []
+    for r, why in ranked:
+        rec = records.get(r.id)
+        out.append(
+            SimilarIncident(
+                id=r.id,
+                title=rec.title if rec else r.id,
+                score=round(r.score, 4),
+                url=rec.url if rec else None,
+                why=why,
+            )
+        )
+    return out
+
+
+def search(
+    query: str,
+    *,
+    store: Store,
+    embedder: Embedder | None,
+    k: int = 5,
+    flt: SearchFilter | None = None,
+    mode: Mode = "hybrid",
+    fusion: Fusion | None = None,
+    exclude: str | None = None,
+) -> list[SimilarIncident]:
+    """Past incidents that match a free-text query, best first; `exclude` drops one id."""
+    vectors = embedder.embed([query]) if embedder is not None and mode != "lexical" else None
+    ranked = _run(
+        store=store,
+        text=query,
+        vectors=vectors,
+        k=k,
+        flt=flt or SearchFilter(),
+        mode=mode,
+        fusion=fusion or Fusion(),
+        exclude=exclude,
+    )
+    return _results(store, ranked)
+
+
+def postmortem_query_text(pm: Postmortem) -> str:
+    """The words of a postmortem that feed the lexical ranking, most telling first."""
+    return " ".join(
+        c.text for c in postmortem_chunks(pm) if c.field in ("summary", "root_cause", "impact")
+    )
+
+
+def find_similar(
+    pm: Postmortem,
+    *,
+    store: Store,
+    embedder: Embedder,
+    k: int = 5,
+    flt: SearchFilter | None = None,
+    fusion: Fusion | None = None,
+) -> list[SimilarIncident]:
+    """Past incidents like this postmortem; open action items where the root cause repeats."""
+    chunks = [c for c in postmortem_chunks(pm) if c.seq == 0]
+    if not chunks:
+        return []
+    vectors = embedder.embed([c.text for c in chunks])
+    ranked = _run(
+        store=store,
+        text=postmortem_query_text(pm) or pm.title,
+        vectors=vectors,
+        k=k,
+        flt=flt or SearchFilter(),
+        mode="hybrid",
+        fusion=fusion or Fusion(),
+        query_fields=[c.field for c in chunks],
+        exclude=pm.incident_id,
+    )
+    results = _results(store, ranked)
+    root = [v for c, v in zip(chunks, vectors, strict=True) if c.field == "root_cause"]
+    if root:
+        _mark_repeats(results, root[0], store)
+    return results
+
+
+def _mark_repeats(results: list[SimilarIncident], root_vec: np.ndarray, store: Store) -> None:
+    import numpy as np
+
+    records = store.get([r.id for r in results])
+    for res in results:
+        rec = records.get(res.id)
+        if rec is None:
+            continue
+        past = [v for c, v in store.chunk_vectors(res.id) if c.field == "root_cause"]
+        if not past:
+            continue
+        cos = float(np.max(np.stack(past) @ root_vec))
+        if cos < ROOT_CAUSE_MATCH:
+            continue
+        res.why.insert(0, f"root cause matches (cosine {cos:.2f}): {_snippet(rec.root_cause)}")
+        res.open_action_items = [
+            f"{a.tracking}: {a.title}" if a.tracking else a.title
+            for a in rec.action_items
+            if a.is_open
+        ]
+
+
+def repeat_warnings(similar: Iterable[SimilarIncident]) -> list[str]:
+    """Plain sentences for the draft: this repeats X; its action item Y is still open."""
+    lines = []
+    for s in similar:
+        for item in s.open_action_items:
+            lines.append(f"This repeats {s.id} ({s.title}); its action item {item} is still open.")
+    return lines
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def first_sentence(text: str, limit: int = 100) -> str:
+    """A title for a record that has none."""
+    head = _SENTENCE.split(text.strip(), maxsplit=1)[0]
+    return _snippet(head, limit)
+
+
+# --- reading files to index ------------------------------------------------------------------------
+
+_LIST_KEYS = ("incidents", "entries", "items", "records", "postmortems")
+
+
+def _corpus_rows(path: Path) -> list[tuple[str, object]]:
+    """(record label, value) of every record of a JSON or JSONL corpus file."""
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for n, line in enumerate(raw.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append((f"line {n}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise BundleError(
+                        path,
+                        f"invalid JSON: {exc.msg}",
+                        record=f"line {n}",
+                        hint="each line must be one JSON object",
+                    ) from exc
+        return rows
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            path,
+            f"invalid JSON at line {exc.lineno}: {exc.msg}",
+            hint="fix the file or export it again",
+        ) from exc
+    if isinstance(data, dict):
+        data = next((data[k] for k in _LIST_KEYS if isinstance(data.get(k), list)), [data])
+    if not isinstance(data, list):
+        raise BundleError(path, "expected a list of incidents", hint="see docs/similarity.md")
+    return [(f"[{i}]", v) for i, v in enumerate(data)]
+
+
+def _parse_date(value: object, path: Path, where: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BundleError(
+            path,
+            f"date {value!r} is not ISO-8601",
+            record=where,
+            hint="write dates as 2024-05-01 or 2024-05-01T12:00:00Z",
+        ) from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _text_list(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [str(v.get("title", "")) if isinstance(v, dict) else str(v) for v in value]
+    return []
+
+
+def corpus_item(obj: object, path: Path, where: str) -> tuple[IncidentRecord, list[Chunk]]:
+    """One {id, title, text, url, date, ...} record as an incident record and its chunks."""
+    if not isinstance(obj, dict) or obj.get("id") in (None, ""):
+        raise BundleError(
+            path,
+            "a record needs an object with an id",
+            record=where,
+            hint="each record is {id, title, text, url, date, ...}",
+        )
+    text = str(obj.get("text") or obj.get("description") or "")
+    title = str(obj.get("title") or first_sentence(text) or obj["id"])
+    actions = [
+        IndexedAction(
+            title=str(a.get("title", "")),
+            status=str(a.get("status", "open")),
+            tracking=str(a.get("tracking", "")),
+        )
+        if isinstance(a, dict)
+        else IndexedAction(title=str(a))
+        for a in (obj.get("action_items") or [])
+    ]
+    known = {
+        "id",
+        "title",
+        "text",
+        "description",
+        "url",
+        "date",
+        "started",
+        "severity",
+        "services",
+        "summary",
+        "impact",
+        "root_cause",
+        "alerts",
+        "action_items",
+    }
+    record = IncidentRecord(
+        id=str(obj["id"]),
+        title=title,
+        url=obj.get("url") or None,
+        started=_parse_date(obj.get("date") or obj.get("started"), path, where),
+        severity=str(obj["severity"]) if obj.get("severity") else None,
+        services=_text_list(obj.get("services")),
+        source=str(path),
+        root_cause=" ".join(_text_list(obj.get("root_cause"))),
+        action_items=actions,
+        extra={k: v for k, v in obj.items() if k not in known},
+    )
+    fields = {
+        "summary": " ".join(_text_list(obj.get("summary"))),
+        "impact": " ".join(_text_list(obj.get("impact"))),
+        "root_cause": record.root_cause,
+        "context": _context_text(
+            record.services, _text_list(obj.get("alerts")), [a.title for a in actions]
+        ),
+    }
+    return record, corpus_chunks(record, text, fields)
+
+
+def markdown_item(path: Path) -> tuple[IncidentRecord, list[Chunk]]:
+    """A Markdown postmortem, read back with the review round trip."""
+    try:
+        from retro.review import read_postmortem
+    except ImportError as exc:
+        raise ConfigError(
+            f"Cannot index {path}: this build cannot read Markdown postmortems yet",
+            hint="index a JSON/JSONL corpus instead",
+        ) from exc
+    pm = read_postmortem(path)
+    resolved = str(path.resolve())
+    return postmortem_record(pm, source=resolved, url=resolved), postmortem_chunks(pm)
+
+
+def iter_path(path: Path) -> Iterator[tuple[IncidentRecord, list[Chunk]]]:
+    """Incidents in a file (.md, .json, .jsonl) or, recursively, a folder of them."""
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and child.suffix.lower() in (".md", ".json", ".jsonl"):
+                yield from iter_path(child)
+        return
+    if not path.exists():
+        raise ConfigError(
+            f"No such file: {path}", hint="pass Markdown postmortems or JSON/JSONL corpora"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".md":
+        yield markdown_item(path)
+    elif suffix in (".json", ".jsonl"):
+        for where, obj in _corpus_rows(path):
+            yield corpus_item(obj, path, where)
+    else:
+        raise ConfigError(
+            f"Cannot index {path}: unknown file type {suffix or '(none)'}",
+            hint="pass .md postmortems or .json/.jsonl corpora",
+        )
+
+
+def postmortem_from_file(path: Path) -> Postmortem:
+    """The postmortem to compare: a Markdown draft, or one {id, title, text, ...} JSON record."""
+    if path.suffix.lower() == ".md":
+        try:
+            from retro.review import read_postmortem
+        except ImportError as exc:
+            raise ConfigError(
+                f"Cannot read {path}: this build cannot read Markdown postmortems yet",
+                hint="pass one JSON record instead",
+            ) from exc
+        return read_postmortem(path)
+    rows = _corpus_rows(path) if path.suffix.lower() in (".json", ".jsonl") else []
+    if len(rows) != 1:
+        raise ConfigError(
+            f"Cannot compare {path}: expected one postmortem",
+            hint="pass a Markdown postmortem or a JSON file holding one record",
+        )
+    record, chunks = corpus_item(rows[0][1], path, rows[0][0])
+    claims = lambda field: [Claim(text=c.text) for c in chunks if c.field == field]  # noqa: E731
+    return Postmortem(
+        incident_id=record.id,
+        title=record.title,
+        severity=record.severity,
+        services=record.services,
+        started=record.started,
+        summary=claims("summary") + claims("text"),
+        impact=claims("impact"),
+        root_cause=claims("root_cause"),
+    )
