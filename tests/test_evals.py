@@ -229,10 +229,8 @@ def test_invented_hosts_services_numbers_and_names_are_unsupported() -> None:
 
 
 def test_known_entities_english_compounds_and_action_targets_pass() -> None:
-    assert (
-        found("The on-call saw customer-facing errors on checkout-api and db-1.acme.example.")
-        == set()
-    )
+    text = "The on-call saw customer-facing errors, e.g. on checkout-api and db-1.acme.example."
+    assert found(text) == set()
     target = "A test page is acknowledged within 15 minutes on checkout-api"
     assert found(target, check_figures=False) == set()
     assert ("number", "15 minutes") in found(target)

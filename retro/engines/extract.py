@@ -30,7 +30,10 @@ ROOT_CAUSE = re.compile(
     r"the (issue|problem|bug) (was|is)|responsible for|the reason|what happened was|resulted in|led to|"
     r"(suspected |likely |probable )?trigger(ed)?|that'?s why|which explains|explains (the|why)|"
     r"(lowered|reduced|raised|increased|changed|dropped|bumped|set) [\w.`' -]{1,40} (from|to) [\w.]+|"
-    r"exhaust\w*|starv\w*|too (small|low|high|large|many|few))\b",
+    r"exhaust\w*|starv\w*|too (small|low|high|large|many|few)|caus(e|ed|es|ing)|expired|expiry|"
+    r"ran [\w -]{0,30}against|(was|were|got|been) (deleted|dropped|truncated|overwritten|wiped)|"
+    r"filled( up)?|ran out of|out of (memory|disk|space)|no space left|leak\w*|misconfigur\w+|"
+    r"bug in|broke|faulty|partition(ed)?)\b",
     re.IGNORECASE,
 )
 HYPOTHESIS = re.compile(
@@ -90,7 +93,14 @@ FILLER = re.compile(
     re.IGNORECASE,
 )
 NEGATED = re.compile(
-    r"\b(not|isn'?t|wasn'?t|ruled out|unrelated|no sign|red herring)\b", re.IGNORECASE
+    r"\b(ruled out|unrelated|no sign|red herring|not (the|a) (cause|culprit|issue|problem)|"
+    r"(isn'?t|wasn'?t|is not|was not) (it|the (cause|culprit|issue|problem)))\b",
+    re.IGNORECASE,
+)
+RESOLUTION_TALK = re.compile(
+    r"\b((is|has been|been) (resolved|fixed|mitigated)|monitoring the results|we are monitoring|"
+    r"back to normal|all clear)\b",
+    re.IGNORECASE,
 )
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Za-z0-9\"'(\[@#`])|\n+")

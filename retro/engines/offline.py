@@ -272,10 +272,32 @@ def trigger(f: _Facts) -> list[Claim]:
 
 
 def root_cause(f: _Facts) -> list[Claim]:
-    return [
-        _claim(ex.quote(s), [s.row.id])
-        for s in ex.rank(f.rows, ex.ROOT_CAUSE, boost=ex.TECH, limit=2)
-    ]
+    """The stated mechanism: cue sentences from people's words, else the best-supported hypothesis."""
+    rows = [r for r in f.rows if r.kind != "status_page_update"]
+    picked = [
+        s
+        for s in ex.rank(rows, ex.ROOT_CAUSE, boost=ex.TECH, limit=4)
+        if not ex.RESOLUTION_TALK.search(s.text)
+    ][:2]
+    if not picked:
+        picked = ex.rank(rows, ex.HYPOTHESIS, boost=ex.TECH, limit=1)
+    claims = [_claim(ex.quote(s), [s.row.id]) for s in picked]
+    ticket = _incident_ticket(f)
+    if ticket is not None and ex.ROOT_CAUSE.search(ticket.text):
+        claims.append(
+            _claim(f"The incident ticket names it: “{_ticket_title(ticket.text)}”", [ticket.id])
+        )
+    return claims
+
+
+def _incident_ticket(f: _Facts) -> EvidenceRow | None:
+    tickets = [r for r in f.rows if r.kind == "ticket_created"]
+    own = [r for r in tickets if r.text.startswith(f"{f.data.incident_id} ")]
+    return (own or tickets or [None])[0]
+
+
+def _ticket_title(text: str) -> str:
+    return re.sub(r"^[A-Z][A-Z0-9_]+-\d+ created:\s*", "", text)[:200]
 
 
 def contributing(f: _Facts) -> list[Claim]:

@@ -1,0 +1,1 @@
+"""Golden incidents, the scorer and the report: `python -m evals` or `retro eval`."""
