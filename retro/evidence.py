@@ -201,11 +201,10 @@ def prepare(
         person = event.actor.person if event.actor else None
         if names and person in timeline.people:
             p = timeline.people[person]
-            actor = p.handle or p.name or labels.get(person, "")
+            actor = p.handle or p.name or labels.get(person, "") or ""
         else:
-            actor = labels.get(
-                person or "", event.actor.name if event.actor and event.actor.is_bot else ""
-            )
+            bot_name = event.actor.name if event.actor and event.actor.is_bot else None
+            actor = labels.get(person or "") or bot_name or ""
         text = scrub_names(redactor.redact(event.text), patterns)
         rows.append(
             EvidenceRow(

@@ -220,12 +220,12 @@ def _actions(doc: Document) -> list[Finding]:
                     f"{label} end state “{end[:60]}” is not verifiable: say how anyone can tell it is done",
                 )
             )
-        if VAGUE.search(item.title):
+        if (vague := VAGUE.search(item.title)) is not None:
             out.append(
                 Finding(
                     line,
                     "warning",
-                    f"{label} title is vague (“{VAGUE.search(item.title).group(0)}”): name the concrete change",
+                    f"{label} title is vague (“{vague.group(0)}”): name the concrete change",
                 )
             )  # type: ignore[union-attr]
     return out

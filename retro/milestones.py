@@ -374,7 +374,7 @@ def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
             continue
         at = cand.when
         out[name] = Milestone(
-            name=name,
+            name=name,  # type: ignore[arg-type]
             at=at,
             evidence=[cand.event.id, *cand.support],  # type: ignore[arg-type]
             confidence=round(cand.confidence, 2),

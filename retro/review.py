@@ -167,7 +167,7 @@ def milestones_of(section: Section | None) -> dict[str, Milestone]:
         except ValueError:
             confidence = 0.0
         out[name] = Milestone(
-            name=name,
+            name=name,  # type: ignore[arg-type]
             at=_time(row[1]),
             evidence=evidence,  # type: ignore[arg-type]
             confidence=min(max(confidence, 0.0), 1.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from retro.models import (
     CHAT_KINDS,
@@ -92,10 +93,10 @@ _NAME_SPLIT = re.compile(r"[^a-z0-9]+")
 def alert_name(event: TimelineEvent) -> str:
     """A comparable alert name: alertname label, else the title text."""
     attrs = event.attrs
-    labels = attrs.get("labels") if isinstance(attrs.get("labels"), dict) else {}
+    labels: dict[str, Any] = attrs["labels"] if isinstance(attrs.get("labels"), dict) else {}
     name = attrs.get("alertname") or labels.get("alertname") or attrs.get("alert_name")
     if not name:
-        details = attrs.get("details") if isinstance(attrs.get("details"), dict) else {}
+        details: dict[str, Any] = attrs["details"] if isinstance(attrs.get("details"), dict) else {}
         name = details.get("alertname") or attrs.get("summary") or attrs.get("title") or event.text
     return "".join(_NAME_SPLIT.split(str(name).casefold()))
 

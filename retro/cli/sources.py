@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -28,7 +29,7 @@ def connectors_list(as_json: bool) -> None:
     from retro import registry
     from retro.config import field_env
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cls in registry.connector_classes().items():
         settings = [
             {

@@ -9,7 +9,7 @@ from retro.engines.extract import FOLLOW_UP, VAGUE, Sentence, sentences, usable
 from retro.models import ActionItem, ActionType, Priority
 
 _TYPE_RULES: tuple[tuple[re.Pattern[str], ActionType], ...] = tuple(
-    (re.compile(p, re.IGNORECASE), t)
+    (re.compile(p, re.IGNORECASE), t)  # type: ignore[misc]
     for p, t in (
         (
             r"\b(alert\w*|monitor\w*|dashboard|page (on|when)|detect\w*|synthetic|probe|slo|burn.?rate|metric)\b",

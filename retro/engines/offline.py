@@ -130,8 +130,8 @@ def summary(f: _Facts, pm: Postmortem) -> list[Claim]:
         out.append(pm.trigger[0])
     elif pm.root_cause:
         out.append(pm.root_cause[0])
-    mit = f.ms.get("mitigated")
-    row = f.by_id.get(mit.evidence[0]) if mit and mit.evidence else None
+    mitigation = f.ms.get("mitigated")
+    row = f.by_id.get(mitigation.evidence[0]) if mitigation and mitigation.evidence else None
     if row is not None and ex.usable(row) and (said := ex.sentences(row)):
         out.append(_claim(ex.quote(said[0]), [row.id]))
     elif pm.recovery:
@@ -293,7 +293,8 @@ def root_cause(f: _Facts) -> list[Claim]:
 def _incident_ticket(f: _Facts) -> EvidenceRow | None:
     tickets = [r for r in f.rows if r.kind == "ticket_created"]
     own = [r for r in tickets if r.text.startswith(f"{f.data.incident_id} ")]
-    return (own or tickets or [None])[0]
+    found = own or tickets
+    return found[0] if found else None
 
 
 def _ticket_title(text: str) -> str:
