@@ -10,9 +10,15 @@ from retro.redact import Redactor, redact_text
 @pytest.mark.parametrize(
     ("text", "name"),
     [
-        ('pasting: "Penelope Hargreaves (p.h@school.example): my whole class lost work"', "Penelope Hargreaves"),
+        (
+            'pasting: "Penelope Hargreaves (p.h@school.example): my whole class lost work"',
+            "Penelope Hargreaves",
+        ),
         ("> From: Ingrid Solberg <ingrid.solberg@northfjordbank.example>", "Ingrid Solberg"),
-        ("Hi, Benedikt Sarkar here (benedikt.sarkar@stratocloud.example). We found it", "Benedikt Sarkar"),
+        (
+            "Hi, Benedikt Sarkar here (benedikt.sarkar@stratocloud.example). We found it",
+            "Benedikt Sarkar",
+        ),
         ("escalated by Jan van Dijk <jan@vendor.example>", "Jan van Dijk"),
     ],
 )
