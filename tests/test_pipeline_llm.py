@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from retro.cli.main import cli
 from retro.cli.draft import sample_bundle
+from retro.cli.main import cli
 from retro.draft import generate
 from retro.engines.llm import OpenAIEngine
 from retro.engines.llm_cache import ResponseCache
