@@ -88,6 +88,24 @@ def _text_list(value: object) -> list[str]:
     return []
 
 
+_KNOWN = frozenset(
+    {
+        *("id", "title", "text", "description", "url", "date", "started", "severity"),
+        *("services", "summary", "impact", "root_cause", "alerts", "action_items"),
+    }
+)
+
+
+def _action(value: object) -> IndexedAction:
+    if isinstance(value, dict):
+        return IndexedAction(
+            title=str(value.get("title", "")),
+            status=str(value.get("status", "open")),
+            tracking=str(value.get("tracking", "")),
+        )
+    return IndexedAction(title=str(value))
+
+
 def corpus_item(obj: object, path: Path, where: str) -> tuple[IncidentRecord, list[Chunk]]:
     """One {id, title, text, url, date, ...} record as an incident record and its chunks."""
     if not isinstance(obj, dict) or obj.get("id") in (None, ""):
@@ -99,32 +117,7 @@ def corpus_item(obj: object, path: Path, where: str) -> tuple[IncidentRecord, li
         )
     text = str(obj.get("text") or obj.get("description") or "")
     title = str(obj.get("title") or first_sentence(text) or obj["id"])
-    actions = [
-        IndexedAction(
-            title=str(a.get("title", "")),
-            status=str(a.get("status", "open")),
-            tracking=str(a.get("tracking", "")),
-        )
-        if isinstance(a, dict)
-        else IndexedAction(title=str(a))
-        for a in (obj.get("action_items") or [])
-    ]
-    known = {
-        "id",
-        "title",
-        "text",
-        "description",
-        "url",
-        "date",
-        "started",
-        "severity",
-        "services",
-        "summary",
-        "impact",
-        "root_cause",
-        "alerts",
-        "action_items",
-    }
+    actions = [_action(a) for a in (obj.get("action_items") or [])]
     record = IncidentRecord(
         id=str(obj["id"]),
         title=title,
@@ -135,7 +128,7 @@ def corpus_item(obj: object, path: Path, where: str) -> tuple[IncidentRecord, li
         source=str(path),
         root_cause=" ".join(_text_list(obj.get("root_cause"))),
         action_items=actions,
-        extra={k: v for k, v in obj.items() if k not in known},
+        extra={k: v for k, v in obj.items() if k not in _KNOWN},
     )
     fields = {
         "summary": " ".join(_text_list(obj.get("summary"))),

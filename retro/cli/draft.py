@@ -42,13 +42,10 @@ def sample_bundle() -> Path:
 
 
 def _similar_finder() -> Any:
-    """A function that fills "Similar past incidents" when an index exists, else None."""
-    try:
-        from retro import similarity
-    except ImportError:
-        return None
-    finder = getattr(similarity, "finder_if_indexed", None)
-    return finder() if finder else None
+    """A function that fills "Similar past incidents" from the index; [] when there is none."""
+    from retro.similarity import similar_from_index
+
+    return similar_from_index
 
 
 def summary_lines(pm: Postmortem, path: Path | None) -> list[str]:

@@ -122,7 +122,8 @@ def index_add(paths: tuple[Path, ...], db: str | None, embedder: str | None) -> 
     Example:
       retro index add postmortems/ past-incidents.jsonl
     """
-    from retro.similarity import index_incidents, iter_path
+    from retro.corpus import iter_path
+    from retro.similarity import index_incidents
     from retro.store import open_store
 
     started = time.monotonic()
@@ -270,7 +271,8 @@ def similar(
     Example:
       retro similar postmortems/INC-42.md --json
     """
-    from retro.similarity import find_similar, postmortem_from_file
+    from retro.corpus import postmortem_from_file
+    from retro.similarity import find_similar
 
     pm = postmortem_from_file(file)
     with _open_existing(db) as store:

@@ -35,6 +35,7 @@ __all__ = [
     "StoreError",
     "StoreStats",
     "default_index_path",
+    "index_exists",
     "open_store",
     "resolve_url",
     "user_dir",

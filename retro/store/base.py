@@ -138,7 +138,9 @@ def load_migrations(dialect: Dialect) -> list[tuple[int, str, str]]:
 
 def split_sql(script: str) -> list[str]:
     """Statements of a migration script; triggers keep their inner semicolons."""
-    statements, current, depth = [], [], 0
+    statements: list[str] = []
+    current: list[str] = []
+    depth = 0
     for line in script.splitlines():
         stripped = line.split("--", 1)[0].strip()
         if not stripped and not current:

@@ -264,9 +264,8 @@ class PostgresStore(Store):
 
     def stats(self) -> StoreStats:
         bound = self.model()
-        oldest, newest = self.conn.execute(
-            "SELECT MIN(started), MAX(started) FROM incidents"
-        ).fetchone()
+        span = self.conn.execute("SELECT MIN(started), MAX(started) FROM incidents").fetchone()
+        oldest, newest = span if span else (None, None)
         by_field = self.conn.execute(
             "SELECT field, COUNT(*) FROM chunks GROUP BY field ORDER BY field"
         )

@@ -270,12 +270,12 @@ class SQLiteStore(Store):
         """
         if len(terms) <= 1:
             return terms
-        self._ensure_vocab()
         df = {t: self._doc_freq(t) for t in terms}
         total = sum(df.values())
         if total <= LEXICAL_BUDGET:
             return terms
-        kept, used = [], 0
+        kept: list[str] = []
+        used = 0
         for t in sorted(terms, key=lambda t: df[t]):
             if kept and used + df[t] > LEXICAL_BUDGET:
                 break
@@ -306,6 +306,7 @@ class SQLiteStore(Store):
         cached = self._df_cache.get(term)
         if cached is not None and cached[0] == self._meta("generation"):
             return cached[1]
+        self._ensure_vocab()
         self.conn.execute("DELETE FROM temp._qterm")
         self.conn.execute("INSERT INTO temp._qterm (text) VALUES (?)", (term,))
         row = self.conn.execute(
