@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bundle_factory import write_bundle
 from click.testing import CliRunner
 
-from bundle_factory import write_bundle
 from retro.cli.draft import sample_bundle
 from retro.cli.main import cli
 
