@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from connectors.base import ReadContext
+from connectors.base import Doc, ReadContext
 from retro.errors import ConnectorError
 from retro.models import SourceReport, TimelineEvent
 
 ErrorFactory = Callable[[httpx.Response, str], ConnectorError]
+
+# The ISO 8601 forms that exports use most: parse_time only rewrites their zone (Z, +0000)
+# into a form datetime.fromisoformat has read since Python 3.11 anyway.
+_PLAIN_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:?\d\d)")
+
+
+def read_time(ctx: ReadContext, value: Any, *, doc: Doc, record: str, field_name: str) -> datetime:
+    """ctx.time(value, ...), with a fast path for plain aware ISO 8601 strings."""
+    if type(value) is str and _PLAIN_ISO.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass  # e.g. month 13: ctx.time raises the BundleError that explains it
+    return ctx.time(value, doc=doc, record=record, field_name=field_name)
 
 
 class Collector:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, Field, SecretStr
 
+from connectors._support import read_time
 from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
 from retro.errors import BundleError, ConfigError, ConnectorError
 from retro.models import Provenance, Source, SourceReport, TimelineEvent, stable_hash
@@ -90,10 +91,12 @@ def alert_events(alert: Any, actx: AlertContext, ctx: ReadContext) -> list[Timel
         ctx.reject(BundleError(doc.rel, "alert has no labels object", record=record, hint=hint))
         return []
     try:
-        starts = ctx.time(alert.get("startsAt"), doc=doc, record=record, field_name="startsAt")
+        starts = read_time(
+            ctx, alert.get("startsAt"), doc=doc, record=record, field_name="startsAt"
+        )
         ends = None
         if not is_zero_time(alert.get("endsAt")):
-            ends = ctx.time(alert["endsAt"], doc=doc, record=record, field_name="endsAt")
+            ends = read_time(ctx, alert["endsAt"], doc=doc, record=record, field_name="endsAt")
     except BundleError as err:
         ctx.reject(err, reason="bad alert time")
         return []

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from connectors._support import read_time
 from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
 from connectors.jira_adf import adf_to_text, as_dict
 from connectors.jira_live import JiraConfig, check_jira, harvest_jira, make_client
@@ -86,6 +87,10 @@ def site_of(url: Any) -> str | None:
     if isinstance(url, str) and "/rest/api/" in url:
         return url.split("/rest/api/", 1)[0]
     return None
+
+
+# Every field of a Jira user object that actor_of reads.
+_ACTOR_FIELDS = ("accountId", "name", "key", "displayName", "emailAddress", "accountType")
 
 
 def actor_of(user: Any) -> Actor | None:
@@ -242,6 +247,18 @@ class _Reader:
         self.ctx = ctx
         self.index = index
         self.seen: set[str] = set()
+        self.actors: dict[tuple[str | None, ...], Actor | None] = {}
+
+    def _actor(self, user: Any) -> Actor | None:
+        """actor_of(user), shared by every record of one user: big changelogs repeat authors."""
+        if not isinstance(user, dict):
+            return None
+        key = tuple(user.get(k) for k in _ACTOR_FIELDS)
+        if not all(v is None or type(v) is str for v in key):
+            return actor_of(user)  # odd values: no cache key that is sure to mean the same actor
+        if key not in self.actors:
+            self.actors[key] = actor_of(user)
+        return self.actors[key]
 
     def extras(self, doc: Doc) -> Iterator[TimelineEvent]:
         """Events of bodies that are not issues: webhook changelog, comment and changelog pages."""
@@ -316,7 +333,8 @@ class _Reader:
 
     def _created(self, issue: _Issue) -> TimelineEvent:
         fields = issue.fields
-        at = self.ctx.time(
+        at = read_time(
+            self.ctx,
             fields.get("created"),
             doc=issue.doc,
             record=issue.path("fields.created"),
@@ -341,7 +359,7 @@ class _Reader:
             at=at,
             source="jira",
             kind="ticket_created",
-            actor=actor_of(fields.get("reporter")) or actor_of(fields.get("creator")),
+            actor=self._actor(fields.get("reporter")) or self._actor(fields.get("creator")),
             text=f"{issue.key} created: {summary}" if summary else f"{issue.key} created",
             url=self._url(issue.key),
             provenance=Provenance(file=issue.doc.rel, record=issue.record or "(issue)"),
@@ -389,7 +407,9 @@ class _Reader:
                 record=record,
                 hint="each item needs field, fromString and toString",
             )
-        at = self.ctx.time(history.get("created"), doc=doc, record=record, field_name="created")
+        at = read_time(
+            self.ctx, history.get("created"), doc=doc, record=record, field_name="created"
+        )
         field_name = str(item.get("field") or item.get("fieldId"))
         before, after = item.get("fromString"), item.get("toString")
         kind, text = self._classify(key, field_name, before, after)
@@ -407,7 +427,7 @@ class _Reader:
             at=at,
             source="jira",
             kind=kind,
-            actor=actor_of(history.get("author")),
+            actor=self._actor(history.get("author")),
             text=text,
             url=self._url(key),
             provenance=Provenance(file=doc.rel, record=record),
@@ -449,7 +469,7 @@ class _Reader:
                 record=record,
                 hint="save comments as GET /rest/api/3/issue/<KEY>/comment returns them",
             )
-        at = self.ctx.time(item.get("created"), doc=doc, record=record, field_name="created")
+        at = read_time(self.ctx, item.get("created"), doc=doc, record=record, field_name="created")
         body = adf_to_text(item.get("body"))
         cid = str(item["id"])
         parent = (
@@ -464,7 +484,7 @@ class _Reader:
             at=at,
             source="jira",
             kind="comment",
-            actor=actor_of(item.get("author")),
+            actor=self._actor(item.get("author")),
             text=f"{_label(key)} comment: {body}",
             url=self._url(key, cid),
             parent=parent,

@@ -23,6 +23,9 @@ def render_mrkdwn(text: str, *, user: NameLookup, channel: NameLookup) -> str:
     if not text:
         return ""
 
+    if "<" not in text:  # most messages have no tokens; skip building the closure
+        return _unescape(text)
+
     def replace(match: re.Match[str]) -> str:
         return _render_token(match.group(1), user=user, channel=channel)
 
@@ -66,6 +69,8 @@ def _render_command(command: str, label: str) -> str:
 
 
 def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
     # &amp; last, so "&amp;lt;" stays the literal text "&lt;" as Slack meant it.
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 

@@ -222,7 +222,10 @@ def load(
         )
     events: list[TimelineEvent] = []
     reports: list[SourceReport] = []
-    for name, docs in claimed.items():
+    while claimed:
+        # Pop each source's documents, so their parsed JSON is freed once they are read.
+        name, docs = next(iter(claimed.items()))
+        del claimed[name]
         report = SourceReport(name=name, files=[d.rel for d in docs])
         ctx = ReadContext(
             bundle=path, incident=incident, report=report, tz=tz, lenient=lenient, progress=progress

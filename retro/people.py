@@ -72,6 +72,8 @@ MENTION_KEYS = (
 
 def mentioned(event: TimelineEvent) -> list[Actor]:
     """People an event names in its attrs without being their actor."""
+    if event.kind != "assignee_change" and not any(k in event.attrs for k in MENTION_KEYS):
+        return []  # the common case, checked cheaply: most events name nobody else
     out: list[Actor] = []
     for key in MENTION_KEYS:
         value = event.attrs.get(key)
@@ -102,12 +104,14 @@ def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
     """Give every event's actor a `person` key; return the people by key."""
     actors: list[Actor] = []
     index: dict[tuple[str, str, str, bool], int] = {}
+    # Connectors share one Actor object among an author's events, so identities are computed
+    # once per object; the events keep every object alive, so ids stay unique meanwhile.
+    slot: dict[int, int] = {}
     for event in events:
-        for actor in ([event.actor] if event.actor else []) + mentioned(event):
-            ident = _identity(actor)
-            if ident not in index:
-                index[ident] = len(actors)
-                actors.append(actor)
+        if event.actor is not None and id(event.actor) not in slot:
+            slot[id(event.actor)] = _index_of(event.actor, index, actors)
+        for actor in mentioned(event):
+            _index_of(actor, index, actors)
     groups = _group(actors)
     people: dict[str, Person] = {}
     member_key: dict[int, str] = {}
@@ -117,10 +121,23 @@ def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
         for i in members:
             member_key[i] = person.key
     for event in events:
-        if event.actor is not None:
-            event.actor.person = member_key[index[_identity(event.actor)]]
+        if event.actor is not None and event.actor.person != (
+            key := member_key[slot[id(event.actor)]]
+        ):
+            event.actor.person = key
     detect_roles(events, people)
     return people
+
+
+def _index_of(
+    actor: Actor, index: dict[tuple[str, str, str, bool], int], actors: list[Actor]
+) -> int:
+    """The position of actor's identity in actors, appending it when new."""
+    ident = _identity(actor)
+    if ident not in index:
+        index[ident] = len(actors)
+        actors.append(actor)
+    return index[ident]
 
 
 def _group(actors: list[Actor]) -> dict[int, list[int]]:
@@ -196,7 +213,7 @@ def detect_roles(events: list[TimelineEvent], people: dict[str, Person]) -> None
         key: str | None = None
         if _IC_SELF.search(event.text):
             key = event.actor.person
-        elif match := _IC_OTHER.search(event.text):
+        elif "@" in event.text and (match := _IC_OTHER.search(event.text)):  # both forms need @
             who = normalize_name(match.group("who") or match.group("who2"))
             key = by_name.get(who)
         if key and "incident commander" not in people[key].roles:

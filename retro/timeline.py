@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from hashlib import sha1
+from operator import attrgetter
 from typing import Any
 
 from retro.models import (
@@ -15,7 +17,6 @@ from retro.models import (
     Timeline,
     TimelineEvent,
     Window,
-    stable_hash,
 )
 from retro.people import join_people
 
@@ -78,8 +79,8 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
 def assign_ids(events: list[TimelineEvent]) -> None:
     """Ids derive from keys alone, so they survive re-runs and new data arriving."""
     taken: set[str] = set()
-    for event in sorted(events, key=lambda e: e.key):
-        digest = stable_hash(event.key, length=40)
+    for event in sorted(events, key=attrgetter("key")):
+        digest = sha1(event.key.encode("utf-8")).hexdigest()  # stable_hash(key), inlined
         length = 5
         while "E" + digest[:length] in taken:
             length += 1

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,47 @@ def event_row(event: TimelineEvent, timeline: Timeline) -> dict[str, Any]:
         "duplicate_of": event.duplicate_of,
         "provenance": f"{event.provenance.file} {event.provenance.record}",
     }
+
+
+_ROWS_PER_CHUNK = 2000
+
+
+def _json_value(value: Any) -> str:
+    """One row value as `json.dumps(rows, indent=2)` writes it two levels deep."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if isinstance(value, list) and not value:
+        return "[]"
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+
+
+def json_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The text of `json.dumps(list(rows), indent=2, ensure_ascii=False)`, in pieces.
+
+    json.dumps falls back to its pure-Python encoder when indenting, which is slow and holds
+    the whole document in memory; rows are flat, so they are laid out here instead.
+    """
+    opened = False
+    pending: list[str] = []
+    keys: dict[str, str] = {}  # key -> its encoded, indented prefix; rows share their keys
+    for row in rows:
+        fields = ",\n".join(
+            [
+                (keys.get(k) or keys.setdefault(k, f"    {encode_basestring(k)}: "))
+                + (encode_basestring(v) if type(v) is str else _json_value(v))
+                for k, v in row.items()
+            ]
+        )
+        pending.append("  {\n" + fields + "\n  }" if fields else "  {}")
+        if len(pending) == _ROWS_PER_CHUNK:
+            yield ("," if opened else "[") + "\n" + ",\n".join(pending)
+            opened, pending = True, []
+    if pending:
+        yield ("," if opened else "[") + "\n" + ",\n".join(pending)
+        opened = True
+    yield "\n]" if opened else "[]"
 
 
 def render_markdown(timeline: Timeline) -> str:
@@ -113,10 +158,12 @@ def timeline(bundle_dir: Path, fmt: str, lenient: bool) -> None:
     """
     from retro.pipeline import read_timeline
 
-    with progress_bar() as progress:
+    with progress_bar() as progress, _no_cyclic_gc():
         tl = read_timeline(bundle_dir, lenient=lenient, progress=progress)
     if fmt == "json":
-        click.echo(json.dumps([event_row(e, tl) for e in tl.events], indent=2, ensure_ascii=False))
+        for chunk in json_chunks(event_row(e, tl) for e in tl.events):
+            click.echo(chunk, nl=False)
+        click.echo()
     elif fmt == "csv":
         click.echo(render_csv(tl), nl=False)
     else:
@@ -126,6 +173,23 @@ def timeline(bundle_dir: Path, fmt: str, lenient: bool) -> None:
             f"{len(tl.events)} events in window; dropped: "
             + (", ".join(f"{n} {r}" for r, n in tl.dropped.items()) or "none")
         )
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector while a bundle is read.
+
+    Reading builds millions of small acyclic objects (parsed JSON, events), and the collector
+    rescanning them costs about a fifth of the run on big bundles; reference counting still
+    frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse_when(value: str | None) -> datetime | None:
