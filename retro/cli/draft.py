@@ -149,9 +149,8 @@ def _incident_id(bundle_dir: Path) -> str:
     if not bundle_dir.is_dir():
         from retro.errors import BundleError
 
-        raise BundleError(
-            bundle_dir, "is not a folder", hint="pass the bundle folder with --bundle"
-        )
+        what = "is not a folder" if bundle_dir.exists() else "does not exist"
+        raise BundleError(bundle_dir, what, hint="pass the bundle folder with --bundle")
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in read_incident(bundle_dir).id)
 
 
