@@ -217,6 +217,7 @@ def prepare(
                 thread=id_of_key.get(event.thread or ""),
                 key_event=event.id in key_ids,
                 linked=list(event.links),
+                duplicate=event.duplicate_of is not None,
             )
         )
     meta = timeline.incident

@@ -27,6 +27,7 @@ class EvidenceRow(BaseModel):
     thread: str | None = Field(default=None, description="Id of the thread's first message")
     key_event: bool = Field(default=False, description="Evidence for a milestone")
     linked: list[str] = Field(default_factory=list)
+    duplicate: bool = Field(default=False, description="Another source's copy of a linked event")
 
 
 class DraftInput(BaseModel):

@@ -163,6 +163,7 @@ def rank(
     *,
     boost: re.Pattern[str] | None = None,
     skip_negated: bool = True,
+    require_boost: bool = False,
     limit: int = 3,
 ) -> list[Sentence]:
     """The sentences matching a cue, best first, one per row, distinct text."""
@@ -175,7 +176,10 @@ def rank(
             hits = len(cue.findall(sent.text))
             if not hits or (skip_negated and NEGATED.search(sent.text) and cue is not WENT_POORLY):
                 continue
-            score = hits * 2.0 + (len(boost.findall(sent.text)) if boost else 0)
+            boosts = len(boost.findall(sent.text)) if boost else 0
+            if require_boost and not boosts:
+                continue
+            score = hits * 2.0 + boosts
             score += 0.5 if sent.text.endswith("?") is False else -2.0
             score += pos / max(len(rows), 1)  # later statements tend to be conclusions
             if best is None or score > best[0]:

@@ -34,7 +34,7 @@ class _Facts:
         self.by_id = {r.id: r for r in data.rows}
         self.ms = data.milestones
         self.human = [r for r in data.rows if r.kind == "message"]
-        self.alerts = [r for r in data.rows if r.kind == "alert_firing"]
+        self.alerts = [r for r in data.rows if r.kind == "alert_firing" and not r.duplicate]
         self.changes = [r for r in data.rows if r.kind == "change_deployed"]
 
     def at(self, name: str) -> datetime | None:
@@ -57,10 +57,12 @@ class _Facts:
 
 
 def _alert_label(row: EvidenceRow) -> str:
-    match = re.search(r"\]\s*([A-Za-z][\w.-]+)", row.text) or re.match(
-        r"([A-Za-z][\w.-]+)", row.text
+    """The alert's name as its text shows it: "[FIRING] HighErrorRate: summary" → HighErrorRate."""
+    text = re.sub(
+        r"^(Alert (triggered|resolved)|Incident #\d+ triggered):\s*", "", row.text.strip()
     )
-    return match.group(1) if match else ""
+    text = re.sub(r"^(\[[A-Za-z:0-9 ]+\]\s*)+", "", text).strip()
+    return text.split(":", 1)[0].strip()[:60] if text else ""
 
 
 SOURCE_TITLES = {
@@ -227,7 +229,7 @@ def response(f: _Facts) -> list[Claim]:
     if dec and dec.at and dec.evidence:
         out.append(_claim(f"The incident was declared at {hhmm(dec.at)}.", dec.evidence[:1]))
     window = f.between("detected", "mitigated")
-    for sent in ex.rank(window, ex.HYPOTHESIS, boost=ex.TECH, limit=3):
+    for sent in ex.rank(window, ex.HYPOTHESIS, boost=ex.TECH, require_boost=True, limit=3):
         out.append(_claim(ex.quote(sent), [sent.row.id]))
     changes = [r for r in window if r.kind in ("priority_change", "page_escalated")][:1]
     out += [_claim(f"{_title(r.source)}: {r.text[:160]}", [r.id]) for r in changes]
