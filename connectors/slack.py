@@ -182,13 +182,19 @@ def _user_fields(user: dict[str, Any]) -> dict[str, Any]:
         or user.get("name"),
         "email": profile.get("email"),
         "title": profile.get("title"),
+        "handle": profile.get("display_name") or user.get("name"),
         "is_bot": bool(user.get("is_bot")),
     }
 
 
 def _profile_fields(profile: dict[str, Any]) -> dict[str, Any]:
     name = profile.get("real_name") or profile.get("display_name") or profile.get("name")
-    return {"name": name, "email": profile.get("email"), "title": profile.get("title")}
+    return {
+        "name": name,
+        "email": profile.get("email"),
+        "title": profile.get("title"),
+        "handle": profile.get("display_name") or profile.get("name"),
+    }
 
 
 class _UnknownUserError(Exception):
@@ -325,6 +331,7 @@ class _Workspace:
             name=name or None,
             email=fields.get("email") or None,
             title=fields.get("title") or None,
+            handle=fields.get("handle") or None,
             is_bot=bot or bool(fields.get("is_bot")),
         )
 

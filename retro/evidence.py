@@ -126,11 +126,31 @@ class NameScrubber:
 
     pattern: re.Pattern[str] | None = None
     roles: dict[str, str] = field(default_factory=dict)
+    mentions: bool = False  # replace @handles of people the bundle does not name, too
 
     def __call__(self, text: str) -> str:
-        if self.pattern is None or not text:
+        if not text:
             return text
-        return self.pattern.sub(lambda m: self.roles.get(m.group(1).casefold(), m.group(0)), text)
+        if self.pattern is not None:
+            text = self.pattern.sub(
+                lambda m: self.roles.get(m.group(1).casefold(), m.group(0)), text
+            )
+        if self.mentions:
+            text = MENTION.sub(_mention, text)
+        return text
+
+
+# An @mention that no role replaced: a person outside the timeline's actors, or a handle the
+# export did not resolve. Not an email, a URL's user@host, or @here/@channel.
+MENTION = re.compile(r"(?<![\w.:/\]\[`-])@([A-Za-z][\w.-]{1,40})(?![\w@-])")
+GROUP_MENTIONS = frozenset({"here", "channel", "everyone", "oncall", "on-call"})
+
+
+def _mention(match: re.Match[str]) -> str:
+    handle = match.group(1)
+    if handle.casefold() in GROUP_MENTIONS or "." in handle.rstrip(".") and handle.count(".") > 1:
+        return match.group(0)
+    return "a teammate"
 
 
 def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScrubber:
@@ -143,7 +163,7 @@ def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScru
         if person.is_bot:
             continue
         role = f"the {labels.get(key, 'responder')}"
-        variants = {person.name, person.handle, *person.emails}
+        variants = {person.name, person.handle, *person.handles, *person.emails}
         parts = person.name.split() if person.name else []
         if len(parts) > 1:
             first = parts[0]
@@ -155,14 +175,29 @@ def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScru
                 variants.add(first)
             if len(parts[-1]) > 3 and parts[-1].casefold() not in COMMON_WORDS:
                 variants.add(parts[-1])
+            variants.update(_usernames(parts))
         for variant in variants:
             if variant and len(variant) > 2:
                 roles.setdefault(variant.casefold(), role)
     if not roles:
-        return NameScrubber()
+        return NameScrubber(mentions=True)
     alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
-    pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-])", re.IGNORECASE)
-    return NameScrubber(pattern, roles)
+    pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-]|\.\w)", re.IGNORECASE)
+    return NameScrubber(pattern, roles, mentions=True)
+
+
+def _usernames(parts: list[str]) -> set[str]:
+    """Login-style spellings of a name: dana.whitfield, dana_whitfield, dwhitfield, dana.w."""
+    first, last = normalize_name(parts[0]), normalize_name(parts[-1])
+    if not first or not last:
+        return set()
+    return {
+        f"{first}.{last}",
+        f"{first}_{last}",
+        f"{first}{last}",
+        f"{first[0]}{last}",
+        f"{first}.{last[0]}",
+    }
 
 
 def scrub_names(text: str, scrubber: NameScrubber | None) -> str:
@@ -175,7 +210,7 @@ def known_names(people: dict[str, Person]) -> list[str]:
     for person in people.values():
         if person.is_bot:
             continue
-        for value in (person.name, person.handle):
+        for value in (person.name, person.handle, *person.handles):
             if value and len(normalize_name(value)) > 2:
                 names.add(value)
         names.update(person.emails)
@@ -201,7 +236,7 @@ def prepare(
         person = event.actor.person if event.actor else None
         if names and person in timeline.people:
             p = timeline.people[person]
-            actor = p.handle or p.name or labels.get(person, "") or ""
+            actor = f"@{p.handle}" if p.handle else p.name or labels.get(person, "") or ""
         else:
             bot_name = event.actor.name if event.actor and event.actor.is_bot else None
             actor = labels.get(person or "") or bot_name or ""

@@ -17,7 +17,7 @@ from retro.review import CITATION, Document, action_items_of, parse_document, ti
 
 Severity = Literal["error", "warning"]
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-HANDLE = re.compile(r"(?<![\w`])@([a-z][\w.-]{2,})\b", re.IGNORECASE)
+HANDLE = re.compile(r"(?<![\w`\]:/.-])@([a-z][\w.-]{2,})\b", re.IGNORECASE)
 ROLE_HANDLES = frozenset(
     {"here", "channel", "everyone", "oncall", "on-call", "sre", "sres", "team"}
 )

@@ -88,6 +88,7 @@ class Actor(BaseModel):
     name: str | None = None
     email: str | None = None
     title: str | None = None
+    handle: str | None = Field(default=None, description="Chat handle, e.g. Slack display name")
     is_bot: bool = False
     person: str | None = Field(
         default=None, description="Key of the joined Person, set by the timeline stage"
@@ -103,6 +104,7 @@ class Person(BaseModel):
     key: str
     name: str | None = None
     handle: str | None = None
+    handles: list[str] = Field(default_factory=list, description="Every chat handle seen")
     emails: list[str] = Field(default_factory=list)
     titles: list[str] = Field(default_factory=list)
     roles: list[str] = Field(

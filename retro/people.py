@@ -164,15 +164,21 @@ def _group(actors: list[Actor]) -> dict[int, list[int]]:
 
 
 def looks_like_system(actor: Actor) -> bool:
-    """A name-only actor outside chat with a one-word name ("payouts-gateway", "Alertmanager").
+    """A name-only actor outside chat that names a system, not a person.
 
-    People in pagers and trackers carry emails or full names; integrations and services carry
-    one token. Slack actors keep their flag from the workspace's users list.
+    People in pagers and trackers carry emails or full names. A one-token name is a system when
+    it has a hyphen, underscore or digit ("payouts-gateway", "argo_cd") or is a capitalized word
+    ("Alertmanager", "Stratocloud"); a lowercase login ("niamh", "callum.rw") is a person. Slack
+    actors keep their flag from the workspace's users list.
     """
     if actor.is_bot or actor.source == "slack" or actor.email:
         return actor.is_bot
     name = (actor.name or "").strip()
-    return bool(name) and " " not in name
+    if not name or " " in name:
+        return False
+    if re.search(r"[-_\d]", name):
+        return True
+    return name[0].isupper() and "." not in name
 
 
 def _person(members: list[Actor]) -> Person:
@@ -189,14 +195,17 @@ def _person(members: list[Actor]) -> Person:
         )
     )
     full = max(names, key=lambda n: (len(n.split()) > 1, names[n], len(n)), default=None)
-    handle = next(
-        (a.name for a in members if a.source == "slack" and a.name and " " not in a.name), None
+    handles = sorted(
+        {a.handle for a in members if a.handle}
+        | {a.name for a in members if a.source == "slack" and a.name and " " not in a.name}
     )
+    handle = handles[0] if handles else None
     titles = sorted({a.title for a in members if a.title})
     return Person(
         key="P" + stable_hash(anchor, length=5),
         name=full,
         handle=handle,
+        handles=handles,
         emails=emails,
         titles=titles,
         accounts=accounts,

@@ -168,7 +168,7 @@ def test_detection_gap_is_reported_when_customers_noticed_first(tmp_path: Path) 
 
 def test_names_flag_opts_in_to_handles(bundle: Path, tmp_path: Path) -> None:
     result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "n.md", names=True)
-    assert "Dana Whitfield wrote" in result.markdown
+    assert "@dana wrote" in result.markdown
 
 
 def test_generate_cli_prints_path_and_summary(bundle: Path, tmp_path: Path) -> None:
@@ -178,3 +178,19 @@ def test_generate_cli_prints_path_and_summary(bundle: Path, tmp_path: Path) -> N
     assert str(out) in result.stdout and "Time to mitigate" in result.stdout
     assert "action items" in result.stdout
     assert CITATION.search(out.read_text())
+
+
+def test_handles_logins_and_unknown_mentions_become_roles(tmp_path: Path) -> None:
+    chat = [
+        msg("U01", 0, "Customers report checkout errors, 5xx everywhere"),
+        msg("U01", 2, "<@U02> can you check the pool? also @ghost.user please look"),
+        msg(
+            "U02", 5, "deploy initiated by dana.whitfield at 13:58, rolling back, we are mitigated"
+        ),
+        msg("U01", 9, "Closing the incident"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    text = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").markdown
+    for leaked in ("dana.whitfield", "@marco", "ghost.user", "Marco", "Dana"):
+        assert leaked not in text, leaked
+    assert "a teammate" in text

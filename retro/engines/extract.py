@@ -211,7 +211,7 @@ def quote(sent: Sentence) -> str:
     if text[-1] not in ".!?":
         text += "."
     who = sent.row.actor or "a responder"
-    is_name = all(w[:1].isupper() and not w.isupper() for w in who.split())
+    is_name = who.startswith("@") or all(w[:1].isupper() and not w.isupper() for w in who.split())
     if not is_name and not who.startswith(("the ", "a ", "an ")):
         who = f"the {who}"
     verb = (
