@@ -327,11 +327,14 @@ def contributing(f: _Facts) -> list[Claim]:
             r"\b(also|contribut\w+|made (it|this|things) worse|compound\w+|on top of|"
             r"no canary|without (a )?(canary|review|test|load test)|wasn'?t caught|missing|lack of|"
             r"could never|no signal|at once|untested|not tested|assum\w+|silently|undone|undid|"
-            r"re-?applied|no (alert|monitoring|runbook))\b",
+            r"re-?applied|no (alert|monitoring|runbook)|too\b|never|only (on|in|for|checks?|watch\w*)|"
+            r"nobody|no one|not monitored|unmonitored|nothing (alerted|paged|caught)|took \d+|"
+            r"at the same time|simultaneous\w*|all (pods|hosts|nodes|instances))\b",
             re.I,
         ),
         boost=ex.TECH,
-        limit=3,
+        require_boost=False,
+        limit=4,
     )
     out += [_claim(ex.quote(s), [s.row.id]) for s in factors]
     if len(f.alerts) >= 15:
