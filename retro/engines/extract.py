@@ -33,7 +33,9 @@ ROOT_CAUSE = re.compile(
     r"exhaust\w*|starv\w*|too (small|low|high|large|many|few)|caus(e|ed|es|ing)|expired|expiry|"
     r"ran [\w -]{0,30}against|(was|were|got|been) (deleted|dropped|truncated|overwritten|wiped)|"
     r"filled( up)?|ran out of|out of (memory|disk|space)|no space left|leak\w*|misconfigur\w+|"
-    r"bug in|broke|faulty|partition(ed)?)\b",
+    r"bug in|broke|faulty|partition(ed)?|unbounded|without (a )?(bound|limit|eviction|ttl|timeout)|"
+    r"no (eviction|limit|ttl|timeout|backoff)|(don'?t|doesn'?t|never) (see any )?evict\w*|"
+    r"would (explain|grow|cause))\b",
     re.IGNORECASE,
 )
 HYPOTHESIS = re.compile(
