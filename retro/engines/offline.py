@@ -59,7 +59,9 @@ class _Facts:
 def _alert_label(row: EvidenceRow) -> str:
     """The alert's name as its text shows it: "[FIRING] HighErrorRate: summary" → HighErrorRate."""
     text = re.sub(
-        r"^(Alert (triggered|resolved)|Incident #\d+ triggered):\s*", "", row.text.strip()
+        r"^(Alert (#\S+ )?(triggered|resolved|created|closed)|Incident #\d+ (triggered|created)):\s*",
+        "",
+        row.text.strip(),
     )
     text = re.sub(r"^(\[[A-Za-z:0-9 ]+\]\s*)+", "", text).strip()
     return text.split(":", 1)[0].strip()[:60] if text else ""
