@@ -50,6 +50,7 @@ class AlertCollector:
 
     def __init__(self) -> None:
         self.events: dict[str, TimelineEvent] = {}
+        self.merged = 0
 
     def add(self, event: TimelineEvent) -> None:
         seen = self.events.get(event.key)
@@ -57,6 +58,7 @@ class AlertCollector:
             self.events[event.key] = event
             return
         seen.attrs["notifications"] = seen.attrs.get("notifications", 1) + 1
+        self.merged += 1
         for name in ("receivers", "group_keys"):
             merged = list(dict.fromkeys([*seen.attrs.get(name, []), *event.attrs.get(name, [])]))
             if merged:
@@ -424,6 +426,8 @@ class AlertmanagerConnector(Connector):
                 prefix = f"[{i}]" if isinstance(doc.data, list) else ""
                 for event in self._read_item(item, doc, prefix, ctx):
                     collector.add(event)
+        if collector.merged:
+            ctx.report.skip("repeated notifications merged into one event", collector.merged)
         yield from collector
 
     def _read_item(

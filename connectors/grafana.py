@@ -117,6 +117,8 @@ class GrafanaConnector(Connector):
                 prefix = f"[{i}]" if isinstance(doc.data, list) else ""
                 for event in self._read_item(item, doc, prefix, ctx):
                     collector.add(event)
+        if collector.merged:
+            ctx.report.skip("repeated notifications merged into one event", collector.merged)
         yield from collector
 
     def _read_item(

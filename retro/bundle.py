@@ -270,6 +270,7 @@ def _read_source(connector: Connector, docs: list[Doc], ctx: ReadContext) -> lis
     ctx.report.events = len(events)
     if not events:
         ctx.report.status = "empty"
-    elif ctx.report.skipped and ctx.report.status == "ok":
+    elif ctx.report.status == "ok" and any(r.startswith("invalid") for r in ctx.report.skipped):
+        # Skips on purpose (merged repeats, other channels, export extras) are not a loss.
         ctx.report.status = "partial"
     return events

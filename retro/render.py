@@ -194,6 +194,10 @@ def similar_body(pm: Postmortem) -> str:
 def sources_body(pm: Postmortem) -> str:
     lines = []
     for r in pm.sources:
+        if r.name == "timeline":
+            dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items()))
+            lines.append(f"- **Normalization** left out: {dropped}")
+            continue
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items())) or "none"
         err = f"; error: {r.error}" if r.error else ""
         lines.append(
