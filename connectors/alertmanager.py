@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,24 @@ class AlertContext:
     reference: datetime | None = None  # "now" of the payload, to decide if endsAt has passed
     extra: dict[str, Any] = field(default_factory=dict)  # vendor-specific attrs
     url: str | None = None
+
+
+def collect_alerts(
+    docs: list[Doc],
+    ctx: ReadContext,
+    read_item: Callable[[Any, Doc, str, ReadContext], Iterator[TimelineEvent]],
+) -> Iterator[TimelineEvent]:
+    """Read every payload (one per file, or a list), merging repeated notifications of an alert."""
+    collector = AlertCollector()
+    for doc in docs:
+        items = doc.data if isinstance(doc.data, list) else [doc.data]
+        for i, item in enumerate(items):
+            prefix = f"[{i}]" if isinstance(doc.data, list) else ""
+            for event in read_item(item, doc, prefix, ctx):
+                collector.add(event)
+    if collector.merged:
+        ctx.report.skip("repeated notifications merged into one event", collector.merged)
+    yield from collector
 
 
 class AlertCollector:
@@ -419,16 +437,7 @@ class AlertmanagerConnector(Connector):
         return _is_webhook(data)
 
     def read_bundle(self, docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
-        collector = AlertCollector()
-        for doc in docs:
-            items = doc.data if isinstance(doc.data, list) else [doc.data]
-            for i, item in enumerate(items):
-                prefix = f"[{i}]" if isinstance(doc.data, list) else ""
-                for event in self._read_item(item, doc, prefix, ctx):
-                    collector.add(event)
-        if collector.merged:
-            ctx.report.skip("repeated notifications merged into one event", collector.merged)
-        yield from collector
+        return collect_alerts(docs, ctx, self._read_item)
 
     def _read_item(
         self, item: Any, doc: Doc, prefix: str, ctx: ReadContext

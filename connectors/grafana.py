@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from connectors.alertmanager import (
-    AlertCollector,
     AlertContext,
     alert_events,
+    collect_alerts,
     envelope_attrs,
     key_time,
     note_truncated,
@@ -110,16 +110,7 @@ class GrafanaConnector(Connector):
         return _is_unified(data) or _is_legacy(data)
 
     def read_bundle(self, docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
-        collector = AlertCollector()
-        for doc in docs:
-            items = doc.data if isinstance(doc.data, list) else [doc.data]
-            for i, item in enumerate(items):
-                prefix = f"[{i}]" if isinstance(doc.data, list) else ""
-                for event in self._read_item(item, doc, prefix, ctx):
-                    collector.add(event)
-        if collector.merged:
-            ctx.report.skip("repeated notifications merged into one event", collector.merged)
-        yield from collector
+        return collect_alerts(docs, ctx, self._read_item)
 
     def _read_item(
         self, item: Any, doc: Doc, prefix: str, ctx: ReadContext

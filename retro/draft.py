@@ -14,25 +14,12 @@ from retro.engines.base import DraftInput, Engine, EvidenceRow
 from retro.engines.extract import BLAME, INJECTION
 from retro.evidence import NameScrubber, assign_roles, name_patterns, prepare, scrub_names
 from retro.milestones import compute_metrics, infer_milestones
-from retro.models import Claim, Milestone, Postmortem, Timeline
+from retro.models import CLAIM_FIELDS, Claim, Milestone, Postmortem, Timeline
 from retro.pipeline import read_timeline
 from retro.redact import Redactor
 from retro.render import render, section_hash
 from retro.review import CITATION, milestones_of, parse_document
 
-CLAIM_FIELDS = (
-    "summary",
-    "impact",
-    "detection",
-    "response",
-    "recovery",
-    "trigger",
-    "root_cause",
-    "contributing_factors",
-    "went_well",
-    "went_poorly",
-    "got_lucky",
-)
 TABLE_LIMIT = 400
 
 

@@ -282,6 +282,22 @@ class SimilarIncident(BaseModel):
     open_action_items: list[str] = Field(default_factory=list)
 
 
+# The Postmortem fields that hold cited claims, in the order the draft shows them.
+CLAIM_FIELDS: tuple[str, ...] = (
+    "summary",
+    "impact",
+    "detection",
+    "response",
+    "recovery",
+    "trigger",
+    "root_cause",
+    "contributing_factors",
+    "went_well",
+    "went_poorly",
+    "got_lucky",
+)
+
+
 class Postmortem(BaseModel):
     """A postmortem draft: what engines fill, what render writes and review reads back."""
 

@@ -14,7 +14,7 @@ from markdown_it.token import Token
 
 from retro.errors import BundleError
 from retro.milestones import compute_metrics
-from retro.models import ActionItem, Claim, Milestone, Postmortem
+from retro.models import CLAIM_FIELDS, ActionItem, Claim, Milestone, Postmortem
 from retro.render import HEADING_TO_KEY, MILESTONE_LABELS
 
 CITATION = re.compile(r"\[(E[0-9a-fA-F]{1,12})\]")
@@ -317,19 +317,7 @@ def read_postmortem(path: Path) -> Postmortem:
 def all_citations(pm: Postmortem) -> list[str]:
     """Every event id the postmortem cites, in first-seen order."""
     ids: list[str] = []
-    for name in (
-        "summary",
-        "impact",
-        "detection",
-        "response",
-        "recovery",
-        "trigger",
-        "root_cause",
-        "contributing_factors",
-        "went_well",
-        "went_poorly",
-        "got_lucky",
-    ):
+    for name in CLAIM_FIELDS:
         for claim in getattr(pm, name):
             ids.extend(claim.citations)
     for item in pm.action_items:
