@@ -81,6 +81,11 @@ def owner_for(text: str, services: list[str]) -> str:
     return f"{services[0]} team" if services else "owning service team"
 
 
+def _fileable(title: str) -> bool:
+    """A title that can be filed: no quoted paste, no redaction marker, no question."""
+    return not re.search(r"\[REDACTED|[“”\"]|\bpasting\b|\?\s*$", title, re.IGNORECASE)
+
+
 def title_from(sentence: str) -> str | None:
     """An imperative title from a stated follow-up, or None when it is too vague to file."""
     match = FOLLOW_UP.search(sentence)
@@ -153,7 +158,7 @@ def stated(data: DraftInput) -> list[ActionItem]:
     """Follow-ups that responders stated during or right after the incident."""
     items: list[ActionItem] = []
     for title, row in _candidates(data):
-        if any(_similar(title, i.title) for i in items):
+        if not _fileable(title) or any(_similar(title, i.title) for i in items):
             continue
         kind = classify(title)
         items.append(

@@ -30,7 +30,7 @@ ROOT_CAUSE = re.compile(
     r"the (issue|problem|bug) (was|is)|responsible for|the reason|what happened was|resulted in|led to|"
     r"(suspected |likely |probable )?trigger(ed)?|that'?s why|which explains|explains (the|why)|"
     r"(lowered|reduced|raised|increased|changed|dropped|bumped|set) [\w.`' -]{1,40} (from|to) [\w.]+|"
-    r"exhaust\w*|starv\w*|too (small|low|high|large|many|few)|caus(e|ed|es|ing)|expired|expiry|"
+    r"exhaust\w*|starv\w*|too (small|low|high|large|many|few)|caus(e|ed|es|ing)|expired|"
     r"ran [\w -]{0,30}against|(was|were|got|been) (deleted|dropped|truncated|overwritten|wiped)|"
     r"filled( up)?|ran out of|out of (memory|disk|space)|no space left|leak\w*|misconfigur\w+|"
     r"bug in|broke|faulty|partition(ed)?|unbounded|without (a )?(bound|limit|eviction|ttl|timeout)|"

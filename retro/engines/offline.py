@@ -277,7 +277,12 @@ def trigger(f: _Facts) -> list[Claim]:
 
 def root_cause(f: _Facts) -> list[Claim]:
     """The stated mechanism: cue sentences from people's words, else the best-supported hypothesis."""
-    rows = [r for r in f.rows if r.kind != "status_page_update"]
+    # Follow-up lists name fixes, not causes ("no standing credentials on laptops").
+    rows = [
+        r
+        for r in f.rows
+        if r.kind != "status_page_update" and not act.FOLLOW_UP_ROOT.search(r.text)
+    ]
     picked = [
         s
         for s in ex.rank(rows, ex.ROOT_CAUSE, boost=ex.TECH, limit=4)
