@@ -10,7 +10,6 @@ alert or incident it belongs to.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,8 +124,6 @@ def _config(config: BaseModel) -> OpsgenieConfig:
         cfg = config
     else:
         cfg = OpsgenieConfig.model_validate(config.model_dump())
-    if cfg.api_key is None and os.environ.get(KEY_ENV):
-        cfg = cfg.model_copy(update={"api_key": SecretStr(os.environ[KEY_ENV])})
     if cfg.api_key is None or not cfg.api_key.get_secret_value():
         raise MissingCredential("Opsgenie", KEY_ENV)
     return cfg

@@ -7,7 +7,6 @@ read_bundle round-trips.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -119,8 +118,6 @@ def _config(config: BaseModel) -> PagerDutyConfig:
         cfg = config
     else:
         cfg = PagerDutyConfig.model_validate(config.model_dump())
-    if cfg.token is None and os.environ.get(TOKEN_ENV):
-        cfg = cfg.model_copy(update={"token": SecretStr(os.environ[TOKEN_ENV])})
     if cfg.token is None or not cfg.token.get_secret_value():
         raise MissingCredential("PagerDuty", TOKEN_ENV)
     return cfg
