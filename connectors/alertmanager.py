@@ -97,6 +97,12 @@ def key_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+def _iso_key_time(iso: str) -> str:
+    """key_time(at) from at.isoformat() of a UTC datetime, which attrs hold anyway."""
+    # "2024-05-01T12:00:00+00:00" or "2024-05-01T12:00:00.123456+00:00"
+    return iso[:19] + "." + (iso[20:23] if iso[19] == "." else "000") + "Z"
+
+
 def label_fingerprint(labels: dict[str, Any]) -> str:
     """A stable stand-in fingerprint from the sorted labels, for payloads that lack one."""
     return stable_hash(*(f"{k}={labels[k]}" for k in sorted(labels)), length=16)
@@ -122,18 +128,18 @@ def alert_events(alert: Any, actx: AlertContext, ctx: ReadContext) -> list[Timel
         return []
     labels: dict[str, Any] = alert["labels"]
     fingerprint = str(alert.get("fingerprint") or label_fingerprint(labels))
-    base = f"{actx.source}:{fingerprint}:{key_time(starts)}"
     attrs = _alert_attrs(alert, actx, fingerprint, starts, ends)
+    base = f"{actx.source}:{fingerprint}:{_iso_key_time(attrs['starts_at'])}"
     name = attrs["alertname"]
     note = _first_str(attrs["annotations"], "summary", "description", "message")
-    firing = TimelineEvent(
+    firing = TimelineEvent.of(
         key=f"{base}:firing",
         at=starts,
         source=actx.source,
         kind="alert_firing",
         text=f"[FIRING] {name}: {note}" if note else f"[FIRING] {name}",
-        url=actx.url or alert.get("generatorURL") or None,
-        provenance=Provenance(file=doc.rel, record=record),
+        url=actx.url or _str_or_none(alert.get("generatorURL")),
+        provenance=Provenance.of(doc.rel, record),
         attrs=attrs,
     )
     events = [firing]
@@ -141,9 +147,16 @@ def alert_events(alert: Any, actx: AlertContext, ctx: ReadContext) -> list[Timel
         if ends is None:
             ctx.report.skip("resolved alert without endsAt: no alert_resolved event")
         else:
-            resolved = firing.model_copy(deep=True)
-            resolved.key, resolved.at, resolved.kind = f"{base}:resolved", ends, "alert_resolved"
-            resolved.text = f"[RESOLVED] {name}"
+            resolved = TimelineEvent.of(
+                key=f"{base}:resolved",
+                at=ends,
+                source=actx.source,
+                kind="alert_resolved",
+                text=f"[RESOLVED] {name}",
+                url=firing.url,
+                provenance=Provenance.of(doc.rel, record),
+                attrs=_own_copy(attrs),
+            )
             events.append(resolved)
     return events
 
@@ -177,22 +190,34 @@ def _alert_attrs(
         "annotations": dict(annotations or {}),
         "fingerprint": fingerprint,
         "fingerprint_derived": not alert.get("fingerprint"),
-        "generator_url": alert.get("generatorURL") or None,
+        "generator_url": _str_or_none(alert.get("generatorURL")),
         "starts_at": starts.isoformat(),
         "ends_at": ends.isoformat() if ends else None,
         "notifications": 1,
     }
-    attrs.update({name: labels[name] for name in _LABEL_ATTRS if labels.get(name)})
+    for name in _LABEL_ATTRS:
+        if value := labels.get(name):
+            attrs[name] = value
     if isinstance(status, dict):  # API v2 gettableAlert
         attrs["state"] = status.get("state")
         attrs["silenced_by"] = list(status.get("silencedBy") or [])
         attrs["inhibited_by"] = list(status.get("inhibitedBy") or [])
-    receivers = [r.get("name") for r in alert.get("receivers") or [] if isinstance(r, dict)]
-    if receivers:
-        attrs["receivers"] = receivers
+    if "receivers" in alert:
+        receivers = [r.get("name") for r in alert["receivers"] or [] if isinstance(r, dict)]
+        if receivers:
+            attrs["receivers"] = receivers
     attrs.update(actx.envelope)
     attrs.update(actx.extra)
     return attrs
+
+
+def _own_copy(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of alert attrs that shares no mutable value (labels, lists) with the original."""
+    return {k: v.copy() if isinstance(v, dict | list) else v for k, v in attrs.items()}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _first_str(mapping: dict[str, Any], *keys: str) -> str:

@@ -117,7 +117,7 @@ class GenericConnector(Connector):
             return None
         kind, attrs = self._kind_and_attrs(record, used={time_key, text_key})
         ident = str(record["id"]).strip() if _present(record.get("id")) else None
-        return TimelineEvent(
+        return TimelineEvent.of(
             key=f"generic:{doc.rel}:{ident}" if ident else f"generic:{doc.rel}:line-{line_no}",
             at=at,
             source="generic",
@@ -125,7 +125,7 @@ class GenericConnector(Connector):
             actor=_actor(record),
             text=str(text).strip(),
             url=str(record["url"]).strip() if _present(record.get("url")) else None,
-            provenance=Provenance(file=doc.rel, record=where),
+            provenance=Provenance.of(doc.rel, where),
             attrs=attrs,
         )
 

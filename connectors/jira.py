@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, 
 from connectors.jira_adf import adf_to_text, as_dict
 from connectors.jira_live import JiraConfig, check_jira, harvest_jira, make_client
 from retro.errors import BundleError
-from retro.models import Actor, Provenance, SourceReport, TimelineEvent
+from retro.models import Actor, EventKind, Provenance, SourceReport, TimelineEvent
 
 # make_client is re-exported: the action-item filer builds its client from the same settings.
 __all__ = ["JiraConfig", "JiraConnector", "make_client"]
@@ -134,14 +135,14 @@ class _Issue:
     def fields(self) -> dict[str, Any]:
         return self.data["fields"]
 
-    @property
+    @cached_property
     def site(self) -> str | None:
         comment = self.fields.get("comment")
         return site_of(self.data.get("self")) or site_of(
             comment.get("self") if isinstance(comment, dict) else None
         )
 
-    @property
+    @cached_property
     def issuetype(self) -> str | None:
         return _name(self.fields.get("issuetype"))
 
@@ -247,6 +248,7 @@ class _Reader:
         self.ctx = ctx
         self.index = index
         self.seen: set[str] = set()
+        self.bases: dict[str, dict[str, Any]] = {}
         self.actors: dict[tuple[str | None, ...], Actor | None] = {}
 
     def _actor(self, user: Any) -> Actor | None:
@@ -271,22 +273,23 @@ class _Reader:
             yield from self._changelog_body(doc)
 
     # -- one event, guarded ----------------------------------------------------------------
-    def _emit(self, event: TimelineEvent) -> Iterator[TimelineEvent]:
-        if event.key in self.seen:
-            self.ctx.report.skip("duplicate Jira record (same key in another file)")
-            return
-        self.seen.add(event.key)
-        yield event
+    def _guard(self, build: Callable[..., TimelineEvent], *args: Any) -> list[TimelineEvent]:
+        """Build one event; a bad record is rejected (strict) or counted as skipped (lenient).
 
-    def _guard(self, build: Callable[..., TimelineEvent], *args: Any) -> Iterator[TimelineEvent]:
-        """Build one event; a bad record is rejected (strict) or counted as skipped (lenient)."""
+        A list of zero or one events rather than a generator: callers `yield from` it, and
+        changelogs have enough items for the generator frames to show.
+        """
         self.ctx.report.records += 1
         try:
             event = build(*args)
         except BundleError as err:
             self.ctx.reject(err, reason="invalid Jira record")
-            return
-        yield from self._emit(event)
+            return []
+        if event.key in self.seen:
+            self.ctx.report.skip("duplicate Jira record (same key in another file)")
+            return []
+        self.seen.add(event.key)
+        return [event]
 
     # -- issues -----------------------------------------------------------------------------
     def issue(self, issue: _Issue) -> Iterator[TimelineEvent]:
@@ -354,7 +357,7 @@ class _Reader:
         }
         if description:
             attrs["description"] = description[:4000]
-        return TimelineEvent(
+        return TimelineEvent.of(
             key=f"jira:{issue.key}:created",
             at=at,
             source="jira",
@@ -362,11 +365,18 @@ class _Reader:
             actor=self._actor(fields.get("reporter")) or self._actor(fields.get("creator")),
             text=f"{issue.key} created: {summary}" if summary else f"{issue.key} created",
             url=self._url(issue.key),
-            provenance=Provenance(file=issue.doc.rel, record=issue.record or "(issue)"),
+            provenance=Provenance.of(issue.doc.rel, issue.record or "(issue)"),
             attrs={k: v for k, v in attrs.items() if v not in (None, "", [])},
         )
 
     def _base_attrs(self, key: str) -> dict[str, Any]:
+        """The attrs every event of issue `key` starts with (a new dict each call)."""
+        base = self.bases.get(key)
+        if base is None:
+            base = self.bases[key] = self._issue_attrs(key)
+        return dict(base)
+
+    def _issue_attrs(self, key: str) -> dict[str, Any]:
         issue = self.index.issues.get(key)
         if issue is None:
             # A comments page names its issue by numeric id only; without the issue in the
@@ -422,7 +432,7 @@ class _Reader:
             "to_id": item.get("to"),
             "history_id": history.get("id"),
         }
-        return TimelineEvent(
+        return TimelineEvent.of(
             key=f"jira:{key}:history:{history.get('id', '?')}:{i}",
             at=at,
             source="jira",
@@ -430,11 +440,13 @@ class _Reader:
             actor=self._actor(history.get("author")),
             text=text,
             url=self._url(key),
-            provenance=Provenance(file=doc.rel, record=record),
+            provenance=Provenance.of(doc.rel, record),
             attrs={k: v for k, v in attrs.items() if v is not None},
         )
 
-    def _classify(self, key: str, field_name: str, before: Any, after: Any) -> tuple[Any, str]:
+    def _classify(
+        self, key: str, field_name: str, before: Any, after: Any
+    ) -> tuple[EventKind, str]:
         shown_from = _cut(str(before)) if before not in (None, "") else "∅"
         shown_to = _cut(str(after)) if after not in (None, "") else "∅"
         lowered = field_name.lower()
@@ -479,7 +491,7 @@ class _Reader:
         visibility = item.get("visibility")
         if isinstance(visibility, dict) and visibility.get("value"):
             attrs["visibility"] = f"{visibility.get('type')}:{visibility.get('value')}"
-        return TimelineEvent(
+        return TimelineEvent.of(
             key=f"jira:{key}:comment:{cid}",
             at=at,
             source="jira",
@@ -489,7 +501,7 @@ class _Reader:
             url=self._url(key, cid),
             parent=parent,
             thread=parent,
-            provenance=Provenance(file=doc.rel, record=record),
+            provenance=Provenance.of(doc.rel, record),
             attrs=attrs,
             edited=bool(item.get("updated")) and item.get("updated") != item.get("created"),
         )

@@ -214,6 +214,7 @@ class _Workspace:
         self.people = people
         self.has_users = False
         self.actors: dict[tuple[str | None, bool, str | None, str | None], Actor | None] = {}
+        self.authors: dict[tuple[Any, ...], tuple[bool, Actor | None]] = {}
 
     def add_users(self, doc: Doc, prefix: str, items: list[Any], ctx: ReadContext) -> None:
         self.has_users = True
@@ -291,6 +292,31 @@ class _Workspace:
             or (isinstance(uid, str) and self.users.get(uid, {}).get("is_bot"))
         )
 
+    def author(self, message: dict[str, Any]) -> tuple[bool, Actor | None]:
+        """Whether a message is a bot's, and its author; may raise _UnknownUserError.
+
+        Both depend only on the fields in the cache key when the message embeds no profile,
+        so big channels look each author up once.
+        """
+        key = (
+            message.get("user"),
+            message.get("subtype"),
+            message.get("username"),
+            message.get("bot_id"),
+        )
+        plain = (
+            "user_profile" not in message
+            and "bot_profile" not in message
+            and all(v is None or type(v) is str for v in key)
+        )
+        if plain and key in self.authors:
+            return self.authors[key]
+        bot = self.is_bot(message)
+        found = bot, self.actor(message, bot)
+        if plain:
+            self.authors[key] = found
+        return found
+
     def actor(self, message: dict[str, Any], bot: bool) -> Actor | None:
         """The author of a message (one shared Actor per author); may raise _UnknownUserError."""
         uid = message.get("user") if isinstance(message.get("user"), str) else None
@@ -348,6 +374,7 @@ class _Batch:
     items: list[Any]
     folder: str
     single: bool = False
+    channel: str = ""  # the folder's channel id, for messages that do not name theirs
 
     def record(self, i: int) -> str:
         return "message" if self.single else f"{self.prefix}[{i}]"
@@ -369,6 +396,9 @@ def _reactions(message: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+_ATTR_FIELDS = frozenset({"reply_count", "reactions", "files", "bot_id", "edited"})
+
+
 def _kind(subtype: Any, is_bot: bool) -> EventKind:
     if subtype in MEMBERSHIP_SUBTYPES:
         return "membership"
@@ -388,14 +418,16 @@ class _Reader:
         extra = ctx.incident.model_extra or {}
         url = extra.get("slack_workspace_url")
         self.workspace_url = url.rstrip("/") if isinstance(url, str) and url else None
+        self.labels: dict[str, str] = {}  # channel id -> name shown in attrs
 
     def read(self, batch: _Batch) -> None:
+        self.ctx.report.records += len(batch.items)
+        batch.channel = self.ws.folder_channel(batch.folder)
         for i, item in enumerate(batch.items):
-            self.ctx.report.records += 1
             self.read_one(batch, i, item)
 
     def read_one(self, batch: _Batch, i: int, item: Any) -> None:
-        record = batch.record(i)
+        record = "message" if batch.single else f"{batch.prefix}[{i}]"
         if not isinstance(item, dict):
             hint = "each item of a Slack day file is a message object"
             err = BundleError(
@@ -419,15 +451,18 @@ class _Reader:
                 return
             message = {"channel": item.get("channel"), **inner}
             version, changed = _ts_value(item.get("ts")), True
-        cid = message.get("channel") if isinstance(message.get("channel"), str) else None
-        cid = cid or self.ws.folder_channel(batch.folder)
-        if not self.is_selected(cid):
+        cid = message.get("channel")
+        if not (cid and type(cid) is str):
+            cid = batch.channel
+        if self.selected and not self.is_selected(cid):
             self.ctx.report.skip("channel not selected")
             return
         event = self.build(batch, record, message, cid, changed)
         if event is not None:
-            edited = _obj(message.get("edited"))
-            self.store(event, max(version, _ts_value(edited.get("ts"))), changed)
+            edited = message.get("edited")
+            if type(edited) is dict and "ts" in edited:
+                version = max(version, _ts_value(edited["ts"]))
+            self.store(event, version, changed)
 
     def is_selected(self, cid: str) -> bool:
         if not self.selected:
@@ -447,9 +482,8 @@ class _Reader:
             )
             self.ctx.reject(err, reason="invalid message")
             return None
-        bot = self.ws.is_bot(message)
         try:
-            actor = self.ws.actor(message, bot)
+            bot, actor = self.ws.author(message)
         except _UnknownUserError as exc:
             err = BundleError(
                 doc.rel,
@@ -463,7 +497,7 @@ class _Reader:
         subtype = message.get("subtype")
         thread_ts = message.get("thread_ts") if isinstance(message.get("thread_ts"), str) else None
         thread = f"slack:{cid}:{thread_ts}" if thread_ts and thread_ts != ts else None
-        return TimelineEvent(
+        return TimelineEvent.of(
             key=f"slack:{cid}:{ts}",
             # What parse_time does with a ts that matched _TS, without its general checks.
             at=datetime.fromtimestamp(float(ts), tz=UTC),
@@ -471,10 +505,14 @@ class _Reader:
             kind=_kind(subtype, is_bot),
             actor=actor,
             text=message_text(message, user=self.ws.user_label, channel=self.ws.channel_name),
-            url=self.permalink(cid, ts, thread_ts if thread else None),
+            url=(
+                None
+                if self.workspace_url is None
+                else self.permalink(cid, ts, thread_ts if thread else None)
+            ),
             thread=thread,
             parent=thread,
-            provenance=Provenance(file=doc.rel, record=record),
+            provenance=Provenance.of(doc.rel, record),
             attrs=self.attrs(message, cid, ts, thread_ts, subtype),
             is_bot=is_bot,
             edited=changed or bool(message.get("edited")),
@@ -489,13 +527,18 @@ class _Reader:
     def attrs(
         self, message: dict[str, Any], cid: str, ts: str, thread_ts: str | None, subtype: Any
     ) -> dict[str, Any]:
+        label = self.labels.get(cid)
+        if label is None:
+            label = self.labels[cid] = self.ws.channel_name(cid) or cid
         attrs: dict[str, Any] = {
             "channel_id": cid,
-            "channel": self.ws.channel_name(cid) or cid,
+            "channel": label,
             "ts": ts,
             "thread_ts": thread_ts,
             "subtype": subtype if isinstance(subtype, str) else None,
         }
+        if len(message.keys() & _ATTR_FIELDS) == 0:
+            return attrs  # a plain message: none of the fields below
         if isinstance(message.get("reply_count"), int):
             attrs["reply_count"] = message["reply_count"]
         if reactions := _reactions(message):

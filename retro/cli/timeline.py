@@ -48,6 +48,44 @@ def event_row(event: TimelineEvent, timeline: Timeline) -> dict[str, Any]:
     }
 
 
+def event_rows(timeline: Timeline) -> list[dict[str, Any]]:
+    """`event_row` for every event, with `at` left a datetime for write_json to format.
+
+    Events share their actors, so each actor's label is worked out once.
+    """
+    labels: dict[tuple[int, bool], tuple[str, str | None]] = {}
+    rows = []
+    for event in timeline.events:
+        actor = event.actor
+        label, person = "", None
+        if actor is not None:
+            known = labels.get((id(actor), event.is_bot))
+            if known is None:
+                known = labels[(id(actor), event.is_bot)] = (
+                    actor_label(event, timeline),
+                    actor.person,
+                )
+            label, person = known
+        provenance = event.provenance
+        rows.append(
+            {
+                "id": event.id,
+                "at": event.at,
+                "source": event.source,
+                "kind": event.kind,
+                "actor": label,
+                "person": person,
+                "text": event.text,
+                "url": event.url,
+                "thread": event.thread,
+                "links": event.links,
+                "duplicate_of": event.duplicate_of,
+                "provenance": provenance.file + " " + provenance.record,
+            }
+        )
+    return rows
+
+
 _ROWS_PER_CHUNK = 2000
 
 
@@ -87,6 +125,28 @@ def json_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
         yield ("," if opened else "[") + "\n" + ",\n".join(pending)
         opened = True
     yield "\n]" if opened else "[]"
+
+
+def write_json(rows: list[dict[str, Any]]) -> None:
+    """Print rows as `json.dumps(rows, indent=2, ensure_ascii=False)` would, but fast.
+
+    `at` is a UTC datetime, written as ISO 8601 with a Z.
+    orjson writes the same bytes for these flat rows about five times faster; it refuses
+    strings holding lone surrogates (which a JSON file can smuggle in as escapes), and those
+    rare documents take the slower path.
+    """
+    import orjson
+
+    try:
+        data = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
+    except TypeError:
+        for row in rows:
+            row["at"] = row["at"].isoformat().replace("+00:00", "Z")
+        for chunk in json_chunks(rows):
+            click.echo(chunk, nl=False)
+        click.echo()
+        return
+    click.echo(data + b"\n", nl=False)
 
 
 def render_markdown(timeline: Timeline) -> str:
@@ -161,9 +221,7 @@ def timeline(bundle_dir: Path, fmt: str, lenient: bool) -> None:
     with progress_bar() as progress, _no_cyclic_gc():
         tl = read_timeline(bundle_dir, lenient=lenient, progress=progress)
     if fmt == "json":
-        for chunk in json_chunks(event_row(e, tl) for e in tl.events):
-            click.echo(chunk, nl=False)
-        click.echo()
+        write_json(event_rows(tl))
     elif fmt == "csv":
         click.echo(render_csv(tl), nl=False)
     else:
