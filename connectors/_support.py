@@ -9,15 +9,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import Doc, ReadContext
 from retro.errors import ConnectorError
 from retro.models import SourceReport, TimelineEvent
 
-ErrorFactory = Callable[[httpx.Response, str], ConnectorError]
+if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
+    import httpx
+
+ErrorFactory = Callable[["httpx.Response", str], ConnectorError]
 
 # The ISO 8601 forms that exports use most: parse_time only rewrites their zone (Z, +0000)
 # into a form datetime.fromisoformat has read since Python 3.11 anyway.
@@ -107,6 +108,8 @@ class JsonClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait
+        import httpx
+
         self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
     def __enter__(self) -> JsonClient:
@@ -117,6 +120,8 @@ class JsonClient:
 
     def request(self, path: str, params: Any = None, allow: tuple[int, ...] = ()) -> httpx.Response:
         """GET path; statuses in `allow` are returned instead of raised."""
+        import httpx
+
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             pause = self.backoff * 2**attempt

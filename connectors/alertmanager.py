@@ -14,15 +14,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, Field, SecretStr
 
 from connectors._support import read_time
 from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
 from retro.errors import BundleError, ConfigError, ConnectorError
 from retro.models import Provenance, Source, SourceReport, TimelineEvent, stable_hash
+
+if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
+    import httpx
 
 ZERO_TIME = "0001-01-01"  # Go's zero time.Time: Alertmanager's "no end yet"
 _LABEL_ATTRS = ("service", "job", "instance", "namespace", "cluster", "team")
@@ -347,6 +349,8 @@ def _settings(config: BaseModel) -> AlertmanagerConfig:
 
 
 def _client(cfg: AlertmanagerConfig) -> httpx.Client:
+    import httpx
+
     auth: httpx.Auth | None = None
     headers = {"Accept": "application/json", "User-Agent": "retro-postmortem"}
     if cfg.password is not None and not cfg.username:
@@ -379,6 +383,8 @@ def api_get(
     client: httpx.Client, path: str, params: list[tuple[str, str]], cfg: AlertmanagerConfig
 ) -> Any:
     """GET one API v2 path and return its JSON, retrying 429/5xx; raise ConnectorError."""
+    import httpx
+
     attempts = cfg.max_retries + 1
     for attempt in range(attempts):
         try:

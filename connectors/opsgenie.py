@@ -13,10 +13,9 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from pydantic import BaseModel, Field, SecretStr
 
 from connectors._opsgenie_read import SOURCE, Reader, classify, is_alert, is_incident, records_of
@@ -24,6 +23,9 @@ from connectors._support import JsonClient, error_detail, write_json
 from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import SourceReport, TimelineEvent
+
+if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
+    import httpx
 
 KEY_ENV = "OPSGENIE_API_KEY"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)

@@ -14,22 +14,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.jitter import Jitter
-from slack_sdk.web import SlackResponse
 
 from connectors.base import IncidentRef, Progress
 from retro.errors import ConnectorError, MissingCredential
 from retro.models import SourceReport
+
+if TYPE_CHECKING:  # slack_sdk loads in about 0.1 s; only harvest and check need it
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
 
 SOURCE = "slack"
 NEEDED_SCOPES = (
@@ -88,21 +84,31 @@ def as_config(config: BaseModel) -> SlackConfig:
     return SlackConfig.model_validate(config.model_dump())
 
 
-class _ProportionalJitter(Jitter):
+def _proportional(duration: float) -> float:
     """Up to 50% extra wait: spreads retries without the SDK's fixed extra second."""
-
-    def recalculate(self, duration: float) -> float:
-        return duration * (1.0 + random.random() / 2)
+    return duration * (1.0 + random.random() / 2)
 
 
 def make_client(cfg: SlackConfig) -> WebClient:
     """A WebClient whose retries are slack_sdk's handlers; raises MissingCredential."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import (
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+    from slack_sdk.http_retry.jitter import Jitter
+
+    class ProportionalJitter(Jitter):
+        def recalculate(self, duration: float) -> float:
+            return _proportional(duration)
+
     token = cfg.token.get_secret_value().strip() if cfg.token else ""
     if not token:
         raise MissingCredential("Slack", "SLACK_BOT_TOKEN")
     client = WebClient(token=token, base_url=cfg.base_url, timeout=cfg.timeout)
     interval = BackoffRetryIntervalCalculator(
-        backoff_factor=cfg.retry_backoff, jitter=_ProportionalJitter()
+        backoff_factor=cfg.retry_backoff, jitter=ProportionalJitter()
     )
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=cfg.max_retries))
     client.retry_handlers.append(
@@ -155,6 +161,8 @@ def api_error(exc: SlackApiError, what: str) -> ConnectorError:
 @contextmanager
 def _guard(what: str) -> Iterator[None]:
     """Turn slack_sdk and network failures into one-line ConnectorErrors."""
+    from slack_sdk.errors import SlackApiError
+
     try:
         yield
     except SlackApiError as exc:
@@ -278,6 +286,8 @@ def fetch_users(
     client: WebClient, uids: list[str], report: SourceReport, progress: Progress
 ) -> list[dict[str, Any]]:
     """users.info for each id; users Slack cannot show (other workspaces) are counted skips."""
+    from slack_sdk.errors import SlackApiError
+
     users = []
     for n, uid in enumerate(uids):
         with _guard(f"users.info {uid}"):
@@ -295,6 +305,8 @@ def mentioned_channels(
     client: WebClient, messages: list[dict[str, Any]], known: set[str], report: SourceReport
 ) -> list[dict[str, Any]]:
     """conversations.info for channels mentioned without a name, so mentions read as #name."""
+    from slack_sdk.errors import SlackApiError
+
     found = []
     ids = {a or b for a, b in _CHANNEL_MENTION.findall(json.dumps(messages))} - known
     for cid in sorted(ids):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +46,14 @@ def event_row(event: TimelineEvent, timeline: Timeline) -> dict[str, Any]:
     }
 
 
-def event_rows(timeline: Timeline) -> list[dict[str, Any]]:
-    """`event_row` for every event, with `at` left a datetime for write_json to format.
+def event_rows(timeline: Timeline, events: list[TimelineEvent]) -> list[dict[str, Any]]:
+    """`event_row` for each of events, with `at` left a datetime for write_json to format.
 
-    Events share their actors, so each actor's label is worked out once.
+    Events share their actors, so each actor's label is worked out once per call.
     """
     labels: dict[tuple[int, bool], tuple[str, str | None]] = {}
     rows = []
-    for event in timeline.events:
+    for event in events:
         actor = event.actor
         label, person = "", None
         if actor is not None:
@@ -86,67 +84,27 @@ def event_rows(timeline: Timeline) -> list[dict[str, Any]]:
     return rows
 
 
-_ROWS_PER_CHUNK = 2000
+def write_json(timeline: Timeline) -> None:
+    """Print the rows as `json.dumps(rows, indent=2, ensure_ascii=False)` would, but fast.
 
-
-def _json_value(value: Any) -> str:
-    """One row value as `json.dumps(rows, indent=2)` writes it two levels deep."""
-    if isinstance(value, str):
-        return encode_basestring(value)
-    if value is None:
-        return "null"
-    if isinstance(value, list) and not value:
-        return "[]"
-    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n    ")
-
-
-def json_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """The text of `json.dumps(list(rows), indent=2, ensure_ascii=False)`, in pieces.
-
-    json.dumps falls back to its pure-Python encoder when indenting, which is slow and holds
-    the whole document in memory; rows are flat, so they are laid out here instead.
-    """
-    opened = False
-    pending: list[str] = []
-    keys: dict[str, str] = {}  # key -> its encoded, indented prefix; rows share their keys
-    for row in rows:
-        fields = ",\n".join(
-            [
-                (keys.get(k) or keys.setdefault(k, f"    {encode_basestring(k)}: "))
-                + (encode_basestring(v) if type(v) is str else _json_value(v))
-                for k, v in row.items()
-            ]
-        )
-        pending.append("  {\n" + fields + "\n  }" if fields else "  {}")
-        if len(pending) == _ROWS_PER_CHUNK:
-            yield ("," if opened else "[") + "\n" + ",\n".join(pending)
-            opened, pending = True, []
-    if pending:
-        yield ("," if opened else "[") + "\n" + ",\n".join(pending)
-        opened = True
-    yield "\n]" if opened else "[]"
-
-
-def write_json(rows: list[dict[str, Any]]) -> None:
-    """Print rows as `json.dumps(rows, indent=2, ensure_ascii=False)` would, but fast.
-
-    `at` is a UTC datetime, written as ISO 8601 with a Z.
-    orjson writes the same bytes for these flat rows about five times faster; it refuses
-    strings holding lone surrogates (which a JSON file can smuggle in as escapes), and those
-    rare documents take the slower path.
+    orjson writes the same bytes for these flat rows about five times faster. Rows are built
+    and written a slice at a time, so a big timeline is never held as rows and text at once.
     """
     import orjson
 
-    try:
-        data = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
-    except TypeError:
-        for row in rows:
-            row["at"] = row["at"].isoformat().replace("+00:00", "Z")
-        for chunk in json_chunks(rows):
-            click.echo(chunk, nl=False)
-        click.echo()
+    events = timeline.events
+    if not events:
+        click.echo("[]")
         return
-    click.echo(data + b"\n", nl=False)
+    for start in range(0, len(events), _ROWS_PER_SLICE):
+        rows = event_rows(timeline, events[start : start + _ROWS_PER_SLICE])
+        text = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
+        # text is "[\n  {...},\n  {...}\n]": its inside joins the slices' insides.
+        click.echo((b"[\n" if start == 0 else b",\n") + text[2:-2], nl=False)
+    click.echo(b"\n]\n", nl=False)
+
+
+_ROWS_PER_SLICE = 5000
 
 
 def render_markdown(timeline: Timeline) -> str:
@@ -221,7 +179,7 @@ def timeline(bundle_dir: Path, fmt: str, lenient: bool) -> None:
     with progress_bar() as progress, _no_cyclic_gc():
         tl = read_timeline(bundle_dir, lenient=lenient, progress=progress)
     if fmt == "json":
-        write_json(event_rows(tl))
+        write_json(tl)
     elif fmt == "csv":
         click.echo(render_csv(tl), nl=False)
     else:
