@@ -212,7 +212,10 @@ def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     # Every field is set, so every instance can share one set: pydantic only ever adds the
     # name of an assigned field to it, which is already there. A set per event would cost
     # 0.7 kB each, a fifth of a big timeline's memory.
-    _set(obj, "__pydantic_fields_set__", _ALL_SET.setdefault(cls, set(cls.model_fields)))
+    every = _ALL_SET.get(cls)
+    if every is None:
+        every = _ALL_SET[cls] = set(cls.__pydantic_fields__)
+    _set(obj, "__pydantic_fields_set__", every)
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
