@@ -476,10 +476,10 @@ class AlertmanagerConnector(Connector):
         shape = _shape(item)
         if shape == "webhook":
             note_truncated(item, ctx)
-            envelope = envelope_attrs(item)
+            actx = AlertContext("alertmanager", doc, "", envelope=envelope_attrs(item))
+            where = f"{prefix}.alerts".lstrip(".")
             for j, alert in enumerate(item["alerts"]):
-                actx = AlertContext("alertmanager", doc, f"{prefix}.alerts[{j}]".lstrip("."))
-                actx.envelope = envelope
+                actx.record = f"{where}[{j}]"  # one context per payload; only the record moves
                 yield from alert_events(alert, actx, ctx)
         elif shape == "alert":
             yield from alert_events(item, self._api_context(item, doc, prefix, {}, ctx), ctx)

@@ -255,12 +255,17 @@ class _Reader:
         """actor_of(user), shared by every record of one user: big changelogs repeat authors."""
         if not isinstance(user, dict):
             return None
-        key = tuple(user.get(k) for k in _ACTOR_FIELDS)
+        key = tuple(map(user.get, _ACTOR_FIELDS))
+        try:
+            return self.actors[key]  # only keys of str and None are stored, see below
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value, e.g. a list
+            return actor_of(user)
         if not all(v is None or type(v) is str for v in key):
             return actor_of(user)  # odd values: no cache key that is sure to mean the same actor
-        if key not in self.actors:
-            self.actors[key] = actor_of(user)
-        return self.actors[key]
+        actor = self.actors[key] = actor_of(user)
+        return actor
 
     def extras(self, doc: Doc) -> Iterator[TimelineEvent]:
         """Events of bodies that are not issues: webhook changelog, comment and changelog pages."""

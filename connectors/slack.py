@@ -304,13 +304,14 @@ class _Workspace:
             message.get("username"),
             message.get("bot_id"),
         )
-        plain = (
-            "user_profile" not in message
-            and "bot_profile" not in message
-            and all(v is None or type(v) is str for v in key)
-        )
-        if plain and key in self.authors:
-            return self.authors[key]
+        plain = "user_profile" not in message and "bot_profile" not in message
+        if plain:
+            try:
+                return self.authors[key]  # only keys of str and None are stored, see below
+            except KeyError:
+                plain = all(v is None or type(v) is str for v in key)
+            except TypeError:  # an unhashable value, e.g. a list
+                plain = False
         bot = self.is_bot(message)
         found = bot, self.actor(message, bot)
         if plain:
