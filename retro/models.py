@@ -207,7 +207,7 @@ def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     The same as cls.model_construct(**values) for a complete set of values, minus the
     per-call work model_construct does for defaults, which is most of its cost.
     """
-    obj = cls.__new__(cls)
+    obj = _new(cls)
     _set(obj, "__dict__", values)
     # Every field is set, so every instance can share one set: pydantic only ever adds the
     # name of an assigned field to it, which is already there. A set per event would cost
@@ -221,6 +221,7 @@ def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     return obj
 
 
+_new = object.__new__  # BaseModel defines no __new__; object's, called directly, is cheaper
 _set = object.__setattr__
 _ALL_SET: dict[type[BaseModel], set[str]] = {}
 
