@@ -137,15 +137,28 @@ def link_cross_source(events: list[TimelineEvent]) -> int:
         for e in events
         if e.kind in ("alert_firing", "page_triggered") and e.source in ("pagerduty", "opsgenie")
     ]
+    if not pagers or not monitors:
+        return 0
+    # Only monitors within LINK_WINDOW of a page can match it: an alert storm has thousands
+    # of firings, so candidates come from a time-sorted list by bisection, and names are
+    # worked out once per monitor, when first needed.
+    monitors.sort(key=attrgetter("at"))
+    times = [m.at for m in monitors]
+    names: dict[int, str] = {}
     linked = 0
     for pager in pagers:
         pname = alert_name(pager)
+        if not pname:
+            continue
         best: TimelineEvent | None = None
-        for monitor in monitors:
-            if abs(monitor.at - pager.at) > LINK_WINDOW:
-                continue
-            mname = alert_name(monitor)
-            same = bool(mname and pname and (mname in pname or pname in mname))
+        lo = bisect_left(times, pager.at - LINK_WINDOW)
+        hi = bisect_right(times, pager.at + LINK_WINDOW)
+        for i in range(lo, hi):
+            monitor = monitors[i]
+            mname = names.get(i)
+            if mname is None:
+                mname = names[i] = alert_name(monitor)
+            same = bool(mname and (mname in pname or pname in mname))
             if same and (best is None or abs(monitor.at - pager.at) < abs(best.at - pager.at)):
                 best = monitor
         if best is not None:

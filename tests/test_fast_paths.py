@@ -169,3 +169,55 @@ def test_reading_a_bundle_does_not_load_the_api_clients() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def _links_brute_force(events: list[TimelineEvent]) -> dict[str, str | None]:
+    """Every pager against every monitor: what link_cross_source must agree with."""
+    from retro.timeline import LINK_WINDOW, alert_name
+
+    monitors = [e for e in events if e.kind == "alert_firing" and e.source == "alertmanager"]
+    out: dict[str, str | None] = {}
+    for pager in (e for e in events if e.source == "pagerduty"):
+        pname, best = alert_name(pager), None
+        for monitor in monitors:
+            if abs(monitor.at - pager.at) > LINK_WINDOW:
+                continue
+            mname = alert_name(monitor)
+            same = bool(mname and pname and (mname in pname or pname in mname))
+            if same and (best is None or abs(monitor.at - pager.at) < abs(best.at - pager.at)):
+                best = monitor
+        out[pager.id] = best.id if best else None
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["alertmanager", "pagerduty"]),
+            st.integers(0, 60),
+            st.sampled_from(["DiskFull", "HighLatency", "Disk", ""]),
+        ),
+        max_size=40,
+    )
+)
+def test_cross_source_links_match_the_brute_force(specs: list[tuple[str, int, str]]) -> None:
+    from retro.timeline import assign_ids, link_cross_source
+
+    events = [
+        TimelineEvent.of(
+            key=f"{source}:{n}",
+            at=T0 + timedelta(minutes=minutes),
+            source=source,  # type: ignore[arg-type]
+            kind="alert_firing" if source == "alertmanager" else "page_triggered",
+            text=name,
+            provenance=Provenance.of("f", str(n)),
+            attrs={"alertname": name} if name else {},
+        )
+        for n, (source, minutes, name) in enumerate(specs)
+    ]
+    events = sort_events(events)
+    assign_ids(events)
+    expected = _links_brute_force(events)
+    link_cross_source(events)
+    assert {e.id: e.duplicate_of for e in events if e.source == "pagerduty"} == expected
