@@ -72,6 +72,8 @@ _URL = re.compile(r"https?://([^/\s)>\]\"'”]+)[^\s)>\]\"'”]*")
 _IDENT = re.compile(r"(?<![\w.@/-])([A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+)(?![\w@/-])")
 _PERSON = re.compile(r"\b([A-Z][a-z]{2,}(?:\s+[A-Z][a-z]{2,})+)\b")
 _CITE = re.compile(r"\[E[0-9a-fA-F]{1,12}\]")
+# retro's own redaction marks ("[REDACTED:grafana_token]") stand for removed text, not entities.
+_REDACTED = re.compile(r"\[REDACTED:[a-z_]+\]")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
 
 
@@ -427,7 +429,7 @@ def entities(
     check_figures=False skips numbers: an action item's "within 5 minutes" is a target, not a fact.
     """
     low_source = source_text.casefold()
-    text = _CITE.sub(" ", text)
+    text = _REDACTED.sub(" ", _CITE.sub(" ", text))
     rest, idents = _strip_identifiers(text, numbers if check_figures else None)
     out = [e for e in idents if e.kind == "number" or not _in(e.text, low_source)]
     for m in _PERSON.finditer(rest):
