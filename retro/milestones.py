@@ -251,6 +251,14 @@ def _status_to(timeline: Timeline, pattern: re.Pattern[str]) -> list[TimelineEve
     ]
 
 
+# A step that responders say changed nothing ("rollback done. no change in errors") mitigated
+# nothing, in the same message or within the next 30 minutes.
+NO_EFFECT = re.compile(
+    r"\b(no change in (the )?(errors?|error rates?|5xx|latency|graphs?|dashboards?|symptoms?)|"
+    r"no (improvement|difference|effect)|made no difference|didn'?t (help|fix (it|anything)|change anything)|"
+    r"did not (help|fix (it|anything)|change anything)|not the deploy|(errors?|5xx) (are |is )?unchanged)\b",
+    re.IGNORECASE,
+)
 REGRESSION = re.compile(
     r"\b(going back up|back up again|(errors?|5xx|latency|alerts?) (are |is )?(back|climbing|rising|spiking)|"
     r"still (seeing|failing|broken|down|erroring)|not (fixed|mitigated|resolved|recovered)|regress\w*|"
@@ -276,7 +284,7 @@ def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | 
     claims += [
         Candidate(e, 0.7, "responder reported mitigation")
         for e in _human_messages(timeline)
-        if e.at >= start and _affirmative(e, MITIGATION_CUE)
+        if e.at >= start and _affirmative(e, MITIGATION_CUE) and not NO_EFFECT.search(e.text)
     ]
     claims.sort(key=lambda c: c.event.at)
     cleared = _alerts_cleared(timeline, start)
@@ -303,7 +311,7 @@ def _contradicted(timeline: Timeline, at: datetime) -> bool:
         e.kind == "message"
         and not e.is_bot
         and at < e.at <= at + MITIGATION_WINDOW
-        and REGRESSION.search(e.text)
+        and (REGRESSION.search(e.text) or NO_EFFECT.search(e.text))
         for e in timeline.events
     )
 

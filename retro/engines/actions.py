@@ -90,21 +90,88 @@ def title_from(sentence: str) -> str | None:
     """An imperative title from a stated follow-up, or None when it is too vague to file."""
     match = FOLLOW_UP.search(sentence)
     if not match:
-        return None
+        return gap_title(sentence)
     text = sentence[match.start() :]
     for pattern, repl in _LEADS:
         text = pattern.sub(repl, text).strip()
-    text = (
-        re.sub(r"^(a|an)\s", "add a ", text, flags=re.I)
-        if re.match(r"^(a|an)\s", text, re.I)
-        else text
-    )
+    text = re.sub(r"^(an?)\s", r"add \1 ", text, flags=re.I)  # "we need a canary" -> add a canary
     text = re.split(r"(?<=[a-z0-9)])[.!?;](\s|$)", text)[0].strip(" .,:;")
+    return _finish(text)
+
+
+# A follow-up said as a wish about something ("rank should shed load", "the dash needs a
+# cold-cache number") becomes an instruction; so does a plain gap ("nothing alerts on X").
+_SUBJECT = r"(?P<subj>(?:the |our |a |an )?[\w./-]+(?: [\w./-]+){0,3}?)"
+_NOT_SUBJECTS = frozenset({"we", "you", "i", "it", "this", "that", "they", "he", "she", "someone"})
+_WISHES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.I), repl)
+    for p, repl in (
+        (rf"^{_SUBJECT} should be (?P<rest>.+)$", "Ensure {subj} is {rest}"),
+        (rf"^{_SUBJECT} should (?!have\b)(?P<rest>.+)$", "Make {subj} {rest}"),
+        (rf"^{_SUBJECT} needs? to (?P<rest>.+)$", "Make {subj} {rest}"),
+        (
+            rf"^{_SUBJECT} needs? (?P<rest>(?:a|an|the|more|some|its own|their own) [^,]+)",
+            "Add {rest} to {subj}",
+        ),
+    )
+)
+_SELF_LEAD = re.compile(
+    r"^(?:i'?ll|i will|i can|i'?m going to|someone (?:should|needs to)|somebody should|we could)\s+",
+    re.I,
+)
+_GAPS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.I)
+    for p in (
+        r"\bnothing (?:alerts|pages) (?:us )?on (?P<what>[^.,;!?]{3,60})",
+        r"\bwe (?:export|collect|have|record|track|emit|scrape) (?P<what>[\w./-]+(?: [\w./-]+){0,3})"
+        r" (?:and|but) (?:nothing|nobody|no one|no alert) (?:looks at|watches|alerts on|checks|uses) it\b",
+        r"\bno (?:alert|alerting|paging) (?:at all )?(?:on|for) (?P<what>[^.,;!?]{3,60})",
+    )
+)
+_TRAILING = re.compile(
+    r"(?:,[^,]{0,40}\bor (?:whatever|something(?: like that)?)|,? (?:if possible|i guess|imo|tbh|pls|please))$",
+    re.I,
+)
+_PRONOUN_ONLY = re.compile(
+    r"^\w+(?: \w+)? (?:it|that|this|them|those|these)(?: (?:regularly|again|too|properly|asap|first|more often))?$",
+    re.I,
+)
+
+
+def gap_title(sentence: str) -> str | None:
+    """"Alert on X" from a gap someone pointed out ("nothing alerts on X"), else None."""
+    for pattern in _GAPS:
+        if match := pattern.search(sentence):
+            what = re.sub(r"^(?:the|our|any) ", "", match.group("what").strip(), flags=re.I)
+            return _finish(f"Alert on {what}")
+    return None
+
+
+def _rewrite(text: str) -> str:
+    """Wishes and self-assignments as instructions; other text unchanged."""
+    text = _SELF_LEAD.sub("", text)
+    for pattern, repl in _WISHES:
+        match = pattern.match(text)
+        if match and match.group("subj").casefold() not in _NOT_SUBJECTS:
+            subj = match.group("subj")
+            if subj[1:2].islower():  # "The dash", capitalised as a sentence start: "the dash"
+                subj = subj[0].lower() + subj[1:]
+            return repl.format(subj=subj, rest=match.group("rest").strip())
+    return text
+
+
+def _finish(text: str) -> str | None:
+    """The filing-ready form of a title, or None when it is too vague or not a follow-up."""
+    text = _TRAILING.sub("", _rewrite(text.strip(" .,:;"))).strip(" .,:;")
     words = text.split()
-    if len(words) < 3 or VAGUE.search(text):
+    if (
+        len(words) < 3
+        or VAGUE.search(text)
+        or _PRONOUN_ONLY.match(text)
+        or re.search(r"\bnow$", text, re.I)  # work in progress, reported as it happens
+    ):
         return None
-    if len(words) > 18:
-        text = " ".join(words[:18])
+    text = " ".join(words[:18])
     return text[0].upper() + text[1:]
 
 
@@ -126,11 +193,14 @@ def imperative(text: str) -> str | None:
         text,
         flags=re.I,
     )
+    if (gap := gap_title(text)) is not None:
+        return gap
+    for pattern, repl in _LEADS:
+        text = pattern.sub(repl, text).strip()
     text = re.split(r"(?<=[a-z0-9)])[.!?;](\s|$)", text)[0].strip(" .,:;")
-    if _ACK_ONLY.match(text) or len(text.split()) < 3 or VAGUE.search(text) or text.endswith("?"):
+    if _ACK_ONLY.match(text) or text.endswith("?"):
         return None
-    text = " ".join(text.split()[:18])
-    return text[0].upper() + text[1:]
+    return _finish(text)
 
 
 def _candidates(data: DraftInput) -> list[tuple[str, EvidenceRow]]:

@@ -35,7 +35,8 @@ ROOT_CAUSE = re.compile(
     r"filled( up)?|ran out of|out of (memory|disk|space)|no space left|leak\w*|misconfigur\w+|"
     r"bug in|broke|faulty|partition(ed)?|unbounded|without (a )?(bound|limit|eviction|ttl|timeout)|"
     r"no (eviction|limit|ttl|timeout|backoff)|(don'?t|doesn'?t|never) (see any )?evict\w*|"
-    r"would (explain|grow|cause))\b",
+    r"would (explain|grow|cause)|working theory|packet loss|(packet|tcp) drops|dropp(ed|ing) packets|"
+    r"throttl\w+|saturat\w+|overload\w*)\b",
     re.IGNORECASE,
 )
 HYPOTHESIS = re.compile(

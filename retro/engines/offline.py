@@ -331,7 +331,8 @@ def contributing(f: _Facts) -> list[Claim]:
     factors = ex.rank(
         f.rows,
         re.compile(
-            r"\b(also|contribut\w+|made (it|this|things) worse|compound\w+|on top of|"
+            r"\b(also|contribut\w+|made (it|this|things) ((way|much|a lot|even) )?worse|compound\w+|on top of|"
+            r"(is|was) why|(were|was|are) (flying )?blind|nothing (looks at|watches|alerts on)|"
             r"no canary|without (a )?(canary|review|test|load test)|wasn'?t caught|missing|lack of|"
             r"could never|no signal|at once|untested|not tested|assum\w+|silently|undone|undid|"
             r"re-?applied|no (alert|monitoring|runbook)|too\b|never|only (on|in|for|checks?|watch\w*)|"
