@@ -476,3 +476,18 @@ def test_openai_is_scored_beside_offline_and_never_gated(
     assert openai_case["root_cause"]["value"] >= 0.5
     md = (tmp_path / "o" / "report.md").read_text(encoding="utf-8")
     assert "## Engines side by side" in md
+
+
+HELDOUT = harness.CASES_DIR.parent / "heldout"
+
+
+@pytest.mark.skipif(not HELDOUT.is_dir(), reason="no held-out cases checked out")
+@pytest.mark.parametrize(
+    "case", harness.discover(HELDOUT) if HELDOUT.is_dir() else [], ids=lambda c: c.slug
+)
+def test_held_out_cases_draft_cleanly(case: harness.Case) -> None:
+    """Quality on held-out cases is reported, not gated; leaking a name or a secret is a bug."""
+    result = harness.run_case(case, OfflineEngine(), TokenMatcher())
+    assert result["error"] is None
+    assert result["blameless"]["violations"] == 0, result["blameless"]
+    assert result["citations"]["resolution"] == 1.0
