@@ -139,7 +139,7 @@ _PRONOUN_ONLY = re.compile(
 
 
 def gap_title(sentence: str) -> str | None:
-    """"Alert on X" from a gap someone pointed out ("nothing alerts on X"), else None."""
+    """An "Alert on X" title from a gap someone pointed out ("nothing alerts on X"), else None."""
     for pattern in _GAPS:
         if match := pattern.search(sentence):
             what = re.sub(r"^(?:the|our|any) ", "", match.group("what").strip(), flags=re.I)
