@@ -45,35 +45,26 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from retro.cli import sources, timeline
+    from retro.cli import actions, draft, evals, index, sources, timeline
 
-    for command in (timeline.timeline, timeline.harvest):
-        cli.add_command(command)
-    for group in (sources.sources, sources.keys, sources.connectors_group):
-        cli.add_command(group)
-    _register_optional()
-
-
-def _register_optional() -> None:
-    """Command modules built by later stages; each is added when present."""
-    import importlib
-
-    for module_name, names in (
-        ("retro.cli.draft", ("generate", "show", "check", "demo")),
-        ("retro.cli.index", ("index", "search", "similar")),
-        ("retro.cli.actions", ("file_actions", "sync_actions")),
-        ("retro.cli.evals", ("eval_command",)),
+    for command in (
+        timeline.timeline,
+        timeline.harvest,
+        sources.sources,
+        sources.keys,
+        sources.connectors_group,
+        draft.generate,
+        draft.show,
+        draft.check,
+        draft.demo,
+        index.index,
+        index.search,
+        index.similar,
+        actions.file_actions,
+        actions.sync_actions,
+        evals.eval_command,
     ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        for name in names:
-            command = getattr(module, name, None)
-            if isinstance(command, click.Command):
-                cli.add_command(command)
+        cli.add_command(command)
 
 
 _register()
