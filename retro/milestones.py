@@ -48,12 +48,19 @@ RESOLVE_CUE = re.compile(
 )
 NEGATION = re.compile(
     r"\b(not|n't|no longer|isn'?t|aren'?t|still|yet|if|once|until|till|whether|before|after|when|"
-    r"expect\w*|hope\w*|eta|soon|will|should|almost|close to|wait\w*)\b",
+    r"expect\w*|estimat\w*|hope\w*|eta|soon|will|should|almost|close to|wait\w*)\b",
     re.IGNORECASE,
 )
 FAILURE = re.compile(
     r"\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|"
     r"stopped|not (working|loading|showing|updating|arriving)|unavailable|degraded)\b",
+    re.IGNORECASE,
+)
+# Data-loss incidents date copies and lost writes ("restore the copy from 17:05"); such a time
+# says what data survived, not when the impact began.
+DATA_POINT = re.compile(
+    r"\b(cop(y|ies)|snapshots?|backups?|dumps?|restor\w*|(is|are|was|were|be|get) lost|"
+    r"written|created|changed)\b",
     re.IGNORECASE,
 )
 ENDED = re.compile(
@@ -118,6 +125,8 @@ def stated_onset(timeline: Timeline, before: datetime) -> tuple[TimelineEvent, d
             sentence = _sentence_at(event.text, match.start())
             if ENDED.search(sentence):  # "impact has stopped as of 10:04" states an end
                 continue
+            if match[1].casefold() in ("since", "from") and DATA_POINT.search(sentence):
+                continue  # "the staging copy from 17:05" dates data, not an onset
             explicit_utc = re.match(r"\s*(utc|z|gmt)\b", event.text[match.end() :], re.IGNORECASE)
             for tz in zones[:1] if explicit_utc else zones:
                 local = event.at.astimezone(tz)
@@ -242,13 +251,35 @@ def declared(timeline: Timeline) -> Candidate | None:
     return min(found, key=lambda c: c.event.at, default=None)
 
 
+# Status pages lead each update with its state: "Monitoring - A fix has been implemented …".
+_STATUS_LEAD = re.compile(
+    r"^\s*(investigating|identified|monitoring|update|resolved|completed|scheduled|"
+    r"in progress|verifying|postmortem)\s*[-–—:]",
+    re.IGNORECASE,
+)
+
+
 def _status_to(timeline: Timeline, pattern: re.Pattern[str]) -> list[TimelineEvent]:
-    return [
-        e
-        for e in timeline.events
-        if e.kind in ("status_change", "status_page_update")
-        and pattern.search(str(e.attrs.get("to") or e.attrs.get("status") or e.text))
-    ]
+    """Status changes and status-page updates whose new state matches pattern.
+
+    A status-page update without a state field is read by its leading state word; with none,
+    its text must say so affirmatively ("recovering" in "reads are recovering, uploads are
+    still failing" or "estimated recovery this afternoon" does not count).
+    """
+    out = []
+    for e in timeline.events:
+        if e.kind not in ("status_change", "status_page_update"):
+            continue
+        state = e.attrs.get("to") or e.attrs.get("status")
+        if state:
+            matched = bool(pattern.search(str(state)))
+        elif e.kind == "status_page_update" and (lead := _STATUS_LEAD.match(e.text)):
+            matched = bool(pattern.search(lead.group(1)))
+        else:
+            matched = _affirmative(e, pattern) and not STILL_IMPAIRED.search(e.text)
+        if matched:
+            out.append(e)
+    return out
 
 
 # A step that responders say changed nothing ("rollback done. no change in errors") mitigated
@@ -257,6 +288,12 @@ NO_EFFECT = re.compile(
     r"\b(no change in (the )?(errors?|error rates?|5xx|latency|graphs?|dashboards?|symptoms?)|"
     r"no (improvement|difference|effect)|made no difference|didn'?t (help|fix (it|anything)|change anything)|"
     r"did not (help|fix (it|anything)|change anything)|not the deploy|(errors?|5xx) (are |is )?unchanged)\b",
+    re.IGNORECASE,
+)
+# A message that also says the impact goes on ("reads recovering. PUTs still failing. not
+# mitigated yet") reports partial recovery, not mitigation.
+STILL_IMPAIRED = re.compile(
+    r"\b(not (yet )?(mitigated|resolved|recovered|fixed)|still (failing|down|broken|erroring|seeing errors))\b",
     re.IGNORECASE,
 )
 REGRESSION = re.compile(
@@ -284,7 +321,10 @@ def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | 
     claims += [
         Candidate(e, 0.7, "responder reported mitigation")
         for e in _human_messages(timeline)
-        if e.at >= start and _affirmative(e, MITIGATION_CUE) and not NO_EFFECT.search(e.text)
+        if e.at >= start
+        and _affirmative(e, MITIGATION_CUE)
+        and not NO_EFFECT.search(e.text)
+        and not STILL_IMPAIRED.search(e.text)
     ]
     claims.sort(key=lambda c: c.event.at)
     cleared = _alerts_cleared(timeline, start)

@@ -113,3 +113,25 @@ def test_a_later_no_effect_report_contradicts_a_mitigation_claim() -> None:
 )
 def test_network_and_capacity_failures_read_as_causes(text: str) -> None:
     assert ROOT_CAUSE.search(text)
+
+
+@pytest.mark.parametrize(
+    ("said", "title"),
+    [
+        (
+            "We've also never restored one of those dumps",
+            "Test restoring one of those dumps regularly",
+        ),
+        ("we never practiced the failover", "Practice the failover regularly"),
+        ("the re-seed procedure only exists in my head", "Document the re-seed procedure"),
+        (
+            "purge job shouldn't hard-delete on reports alone",
+            "Ensure purge job cannot hard-delete on reports alone",
+        ),
+        ("index restart has to get faster", "Make index restart get faster"),
+        ("removal should be slow too", "Ensure removal is slow"),
+        ("pretty sure reimage takes a host range the same way", None),  # a hunch, not a task
+    ],
+)
+def test_more_follow_up_shapes(said: str, title: str | None) -> None:
+    assert imperative(said) == title

@@ -106,9 +106,21 @@ _NOT_SUBJECTS = frozenset({"we", "you", "i", "it", "this", "that", "they", "he",
 _WISHES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.I), repl)
     for p, repl in (
-        (rf"^{_SUBJECT} should be (?P<rest>.+)$", "Ensure {subj} is {rest}"),
-        (rf"^{_SUBJECT} should (?!have\b)(?P<rest>.+)$", "Make {subj} {rest}"),
-        (rf"^{_SUBJECT} needs? to (?P<rest>.+)$", "Make {subj} {rest}"),
+        (
+            rf"^{_SUBJECT} (?:should|must|(?:has|have|needs?) to) be (?P<rest>.+)$",
+            "Ensure {subj} is {rest}",
+        ),
+        (
+            rf"^{_SUBJECT} (?:shouldn'?t|should not|must not|mustn'?t) (?P<rest>.+)$",
+            "Ensure {subj} cannot {rest}",
+        ),
+        (rf"^{_SUBJECT} (?:should|must) (?!have\b)(?P<rest>.+)$", "Make {subj} {rest}"),
+        (
+            rf"^{_SUBJECT} (?:only exists in (?:my|our|his|her|their|someone'?s) heads?|"
+            r"(?:isn'?t|is not|wasn'?t|was not|never got) (?:written down|documented))(?P<rest>)",
+            "Document {subj}",
+        ),
+        (rf"^{_SUBJECT} (?:needs?|has|have) to (?P<rest>.+)$", "Make {subj} {rest}"),
         (
             rf"^{_SUBJECT} needs? (?P<rest>(?:a|an|the|more|some|its own|their own) [^,]+)",
             "Add {rest} to {subj}",
@@ -129,7 +141,7 @@ _GAPS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 _TRAILING = re.compile(
-    r"(?:,[^,]{0,40}\bor (?:whatever|something(?: like that)?)|,? (?:if possible|i guess|imo|tbh|pls|please))$",
+    r"(?:,[^,]{0,40}\bor (?:whatever|something(?: like that)?)|,? (?:if possible|i guess|imo|tbh|pls|please|too|as well))$",
     re.I,
 )
 _PRONOUN_ONLY = re.compile(
@@ -147,9 +159,29 @@ def gap_title(sentence: str) -> str | None:
     return None
 
 
+# "we've never restored one of those dumps": the thing never done is the follow-up.
+_NEVER_DONE = re.compile(
+    r"^we(?:'ve| have)? (?:also |still )?never (?P<verb>load[- ]tested|tested|restored|practi[cs]ed|"
+    r"rehearsed|drilled|exercised|verified|validated|tried) (?P<rest>.+)$",
+    re.I,
+)
+_NEVER_VERBS = {
+    "restored": "Test restoring",
+    "tried": "Try",
+    "verified": "Verify",
+    "validated": "Validate",
+}
+
+
 def _rewrite(text: str) -> str:
-    """Wishes and self-assignments as instructions; other text unchanged."""
+    """Wishes, self-assignments and things never done as instructions; other text unchanged."""
     text = _SELF_LEAD.sub("", text)
+    if never := _NEVER_DONE.match(text):
+        verb = never.group("verb").casefold()
+        lead = _NEVER_VERBS.get(verb) or re.sub(r"e?d$", "", verb).replace("-", " ").capitalize()
+        if verb in ("practiced", "practised", "rehearsed", "exercised"):
+            lead = verb[:-1].capitalize()
+        return f"{lead} {never.group('rest')} regularly"
     for pattern, repl in _WISHES:
         match = pattern.match(text)
         if match and match.group("subj").casefold() not in _NOT_SUBJECTS:
@@ -181,6 +213,9 @@ FOLLOW_UP_ROOT = re.compile(
 _LIST_HEAD = re.compile(r"\b(follow[- ]?ups?|action items?|next steps|to-?dos?)\s*:", re.I)
 _BULLET = re.compile(r"(?:^|\n|\s)(?:[-*•]|\d+[.)])\s+(?=\S)")
 _LEAD_NOISE = re.compile(r"^(and|also|plus|then|ok|\+1)\b[\s:,-]*", re.I)
+# A reply that opens with a hedge reports a hunch ("pretty sure reimage does the same"), not
+# something to file.
+_HEDGE = re.compile(r"^(pretty sure|i think|i guess|not sure|probably|i suspect|fwiw)\b", re.I)
 _ACK_ONLY = re.compile(r"^(\+1|agreed|yes|yep|ack|noted|same|thanks|thank you|done|ok)\b", re.I)
 
 
@@ -198,7 +233,7 @@ def imperative(text: str) -> str | None:
     for pattern, repl in _LEADS:
         text = pattern.sub(repl, text).strip()
     text = re.split(r"(?<=[a-z0-9)])[.!?;](\s|$)", text)[0].strip(" .,:;")
-    if _ACK_ONLY.match(text) or text.endswith("?"):
+    if _ACK_ONLY.match(text) or _HEDGE.match(text) or text.endswith("?"):
         return None
     return _finish(text)
 
@@ -214,13 +249,18 @@ def _candidates(data: DraftInput) -> list[tuple[str, EvidenceRow]]:
             for item in _BULLET.split(row.text[head.end() :])[1:]:
                 if (title := imperative(item.split("\n")[0])) is not None:
                     out.append((title, row))
+        previous = ""
         for sent in sentences(row):
             title = title_from(sent.text)
+            if title is None and FOLLOW_UP.search(sent.text) and _NEVER_DONE.match(previous):
+                # "we've never load tested fleetd. we should do that regularly."
+                title = _finish(previous)
             if title is None and row.thread in roots and row.id not in roots:
                 title = imperative(sent.text)
             if title is not None:
                 out.append((title, row))
                 break
+            previous = sent.text
     return out
 
 

@@ -36,7 +36,10 @@ ROOT_CAUSE = re.compile(
     r"bug in|broke|faulty|partition(ed)?|unbounded|without (a )?(bound|limit|eviction|ttl|timeout)|"
     r"no (eviction|limit|ttl|timeout|backoff)|(don'?t|doesn'?t|never) (see any )?evict\w*|"
     r"would (explain|grow|cause)|working theory|packet loss|(packet|tcp) drops|dropp(ed|ing) packets|"
-    r"throttl\w+|saturat\w+|overload\w*)\b",
+    r"throttl\w+|saturat\w+|overload\w*|fell behind|(has|have|had) been failing|(0|zero)[- ]bytes?|"
+    r"wrong (host|server|box|machine|node|pane|window|terminal|cluster|database|db|region|account)|"
+    r"(ran|run|executed) on [\w.-]+[.,]? (and )?not (on )?[\w.-]+|"
+    r"(deleted|wiped|removed|truncated|overwritten) (during|while|by))\b",
     re.IGNORECASE,
 )
 HYPOTHESIS = re.compile(

@@ -335,7 +335,7 @@ def contributing(f: _Facts) -> list[Claim]:
             r"(is|was) why|(were|was|are) (flying )?blind|nothing (looks at|watches|alerts on)|"
             r"no canary|without (a )?(canary|review|test|load test)|wasn'?t caught|missing|lack of|"
             r"could never|no signal|at once|untested|not tested|assum\w+|silently|undone|undid|"
-            r"re-?applied|no (alert|monitoring|runbook)|too\b|never|only (on|in|for|checks?|watch\w*)|"
+            r"re-?applied|no (alert|monitoring|runbook)|too (small|low|high|large|big|many|few|long|slow|short|aggressive|tight)|never|only (on|in|for|checks?|watch\w*)|"
             r"nobody|no one|not monitored|unmonitored|nothing (alerted|paged|caught)|took \d+|"
             r"at the same time|simultaneous\w*|all (pods|hosts|nodes|instances))\b",
             re.I,
