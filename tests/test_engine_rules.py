@@ -135,3 +135,36 @@ def test_network_and_capacity_failures_read_as_causes(text: str) -> None:
 )
 def test_more_follow_up_shapes(said: str, title: str | None) -> None:
     assert imperative(said) == title
+
+
+def _status(minutes: int, text: str) -> TimelineEvent:
+    return TimelineEvent.of(
+        key=f"generic:status:{minutes}",
+        at=T0 + timedelta(minutes=minutes),
+        source="generic",
+        kind="status_page_update",
+        text=text,
+        provenance=Provenance.of("events.jsonl", f"line {minutes}"),
+    )
+
+
+def test_partial_recovery_and_estimates_are_not_mitigation() -> None:
+    timeline = _timeline(
+        _msg(5, "reads recovering. PUTs still failing, placement is down. not mitigated yet"),
+        _status(6, "Update - Reads are recovering. Uploads are still failing."),
+        _status(7, "Estimated recovery early afternoon."),
+        _status(40, "Monitoring - A fix has been implemented and we are monitoring the results."),
+    )
+    found = mitigated(timeline, None)
+    assert found is not None and found.event.at == T0 + timedelta(minutes=40)
+
+
+def test_a_time_that_dates_a_copy_is_not_an_onset() -> None:
+    from retro.milestones import stated_onset
+
+    timeline = _timeline(
+        _msg(30, "options: 1) last night's dump 2) the staging copy from 12:10 today"),
+        _msg(31, "errors since 12:40 on every write"),
+    )
+    found = stated_onset(timeline, T0 + timedelta(minutes=20))
+    assert found is not None and found[1] == T0 - timedelta(minutes=20)
