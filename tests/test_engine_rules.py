@@ -131,6 +131,10 @@ def test_network_and_capacity_failures_read_as_causes(text: str) -> None:
         ("index restart has to get faster", "Make index restart get faster"),
         ("removal should be slow too", "Ensure removal is slow"),
         ("pretty sure reimage takes a host range the same way", None),  # a hunch, not a task
+        (
+            "status page really can't keep its data on the thing it reports on",
+            "Ensure status page cannot keep its data on the thing it reports on",
+        ),
     ],
 )
 def test_more_follow_up_shapes(said: str, title: str | None) -> None:

@@ -111,7 +111,8 @@ _WISHES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "Ensure {subj} is {rest}",
         ),
         (
-            rf"^{_SUBJECT} (?:shouldn'?t|should not|must not|mustn'?t) (?P<rest>.+)$",
+            rf"^{_SUBJECT} (?:shouldn'?t|should not|must not|mustn'?t|(?:really )?(?:can'?t|cannot))"
+            r" (?P<rest>.+)$",
             "Ensure {subj} cannot {rest}",
         ),
         (rf"^{_SUBJECT} (?:should|must) (?!have\b)(?P<rest>.+)$", "Make {subj} {rest}"),
