@@ -18,8 +18,9 @@ MONITORS = ("alertmanager", "grafana", "pagerduty", "opsgenie")
 
 CUSTOMER_REPORT = re.compile(
     r"\b(customers?|users?|clients?|merchants?|tenants?|support|tickets?|zendesk|complain\w*|report\w*)\b"
-    r".{0,80}\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|"
-    r"stopped|not (working|loading|showing|updating|arriving))\b",
+    # [\s\S]: a pasted ticket or mail puts the symptom on the next line
+    r"[\s\S]{0,80}?\b(error|errors|fail\w*|down|can'?t|cannot|couldn'?t|could not|unable|broken|slow|"
+    r"timeouts?|5\d\d|missing|outage|stopped|not (working|loading|showing|updating|arriving))\b",
     re.IGNORECASE,
 )
 ACK_CUE = re.compile(
@@ -64,7 +65,9 @@ DATA_POINT = re.compile(
     re.IGNORECASE,
 )
 ENDED = re.compile(
-    r"\b(stopped|ended|over|resolved|recovered|back to normal|mitigated|fixed|cleared)\b", re.I
+    r"\b(stopped|ended|over|resolved|recovered|back to normal|mitigated|fixed|cleared|"
+    r"flat|stable|steady|holding|under \d|below)\b",
+    re.I,
 )
 STATED_ONSET = re.compile(
     r"\b(since|started at|starting at|began at|beginning at|step at|spike at|jump at|from)\s+"
@@ -128,15 +131,18 @@ def stated_onset(timeline: Timeline, before: datetime) -> tuple[TimelineEvent, d
             if match[1].casefold() in ("since", "from") and DATA_POINT.search(sentence):
                 continue  # "the staging copy from 17:05" dates data, not an onset
             explicit_utc = re.match(r"\s*(utc|z|gmt)\b", event.text[match.end() :], re.IGNORECASE)
-            for tz in zones[:1] if explicit_utc else zones:
-                local = event.at.astimezone(tz)
-                stated = local.replace(
-                    hour=int(match["h"]), minute=int(match["m"]), second=0, microsecond=0
-                )
-                stated = stated.astimezone(UTC)
-                if before - timedelta(hours=3) <= stated < before and stated <= event.at:
-                    found.append((event, stated))
-                    break
+            readings = [
+                event.at.astimezone(tz)
+                .replace(hour=int(match["h"]), minute=int(match["m"]), second=0, microsecond=0)
+                .astimezone(UTC)
+                for tz in (zones[:1] if explicit_utc else zones)
+            ]
+            # People state recent times: of the UTC and local readings, the one closest
+            # before the message is what they meant ("errors flat since 10:04", sent 10:07).
+            past = [r for r in readings if r <= event.at]
+            stated = max(past, default=None)
+            if stated is not None and before - timedelta(hours=3) <= stated < before:
+                found.append((event, stated))
     return min(found, key=lambda pair: pair[1], default=None)
 
 

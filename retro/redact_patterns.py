@@ -277,11 +277,13 @@ EMAIL = _rule(
     prefilter=re.compile(r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\."),  # not for <@U024BE7LH> mentions
 )
 # A person's name written right before their email address, as in pasted tickets and mail:
-# "Penelope Hargreaves (p@x.example)", "From: Ingrid Solberg <i@x.example>", "Sam Lee here (s@…)".
+# "Penelope Hargreaves (p@x.example)", "From: Ingrid Solberg <i@x.example>", "Sam Lee here (s@…)",
+# and mail signatures with a job title between: "Priya Natarajan, Operations Manager, p@…".
 PERSON_NEAR_EMAIL = _rule(
     "person_name",
     r"(?<![\w.-])(?P<secret>[A-Z][a-z'’-]+(?:[ \t]+(?:[A-Z][a-z'’-]+|[a-z]{2,3}))?[ \t]+[A-Z][a-z'’-]+)"
-    r"(?:[ \t]+here)?[ \t]*[(<\[]?[ \t]*(?=[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.|\[REDACTED:email\])",
+    r"(?:[ \t]+here)?(?:[ \t]*[,|–—][ \t]*[A-Z][A-Za-z&'’ .-]{1,40}?)?[ \t]*[,|–—]?"
+    r"[ \t]*[(<\[]?[ \t]*(?=[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.|\[REDACTED:email\])",
     ("@", "REDACTED:email"),
 )
 # Phone numbers and cards are runs of 10+ digits and separators; most chat lines have none.

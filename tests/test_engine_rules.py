@@ -172,3 +172,22 @@ def test_a_time_that_dates_a_copy_is_not_an_onset() -> None:
     )
     found = stated_onset(timeline, T0 + timedelta(minutes=20))
     assert found is not None and found[1] == T0 - timedelta(minutes=20)
+
+
+def test_stated_times_are_read_in_the_zone_closest_before_the_message() -> None:
+    from retro.milestones import stated_onset
+
+    # the incident's zone is UTC-4; "since 10:04" sent at 14:07 UTC means 14:04 UTC, which is
+    # after the first signal, so it is no onset (not 10:04 UTC, four hours earlier)
+    timeline = _timeline(_msg(67, "ok this is holding. errors flat since 10:04"))
+    timeline.incident.timezone = "America/New_York"
+    assert stated_onset(timeline, T0 + timedelta(minutes=10)) is None
+
+
+def test_a_customer_report_pasted_over_two_lines_is_a_report() -> None:
+    from retro.milestones import human_reports
+
+    timeline = _timeline(
+        _msg(3, "Harbourline replied on the ticket:\n> our drivers can't see run sheets")
+    )
+    assert len(human_reports(timeline)) == 1

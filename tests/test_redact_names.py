@@ -20,6 +20,11 @@ from retro.redact import Redactor, redact_text
             "Benedikt Sarkar",
         ),
         ("escalated by Jan van Dijk <jan@vendor.example>", "Jan van Dijk"),
+        (
+            "> Priya Natarajan, Operations Manager, ops@harbourline.example",
+            "Priya Natarajan",
+        ),  # a mail signature: the job title sits between name and address
+        ("Sam Lee | Head of Ops | sam@vendor.example", "Sam Lee"),
     ],
 )
 def test_a_name_next_to_an_email_is_redacted(text: str, name: str) -> None:
