@@ -8,7 +8,7 @@ import pytest
 
 from retro.engines.actions import imperative, title_from
 from retro.engines.extract import ROOT_CAUSE
-from retro.milestones import mitigated
+from retro.milestones import human_reports, mitigated, stated_onset
 from retro.models import Actor, IncidentMeta, Provenance, Timeline, TimelineEvent
 
 T0 = datetime(2025, 1, 6, 13, 0, tzinfo=UTC)
@@ -164,8 +164,6 @@ def test_partial_recovery_and_estimates_are_not_mitigation() -> None:
 
 
 def test_a_time_that_dates_a_copy_is_not_an_onset() -> None:
-    from retro.milestones import stated_onset
-
     timeline = _timeline(
         _msg(30, "options: 1) last night's dump 2) the staging copy from 12:10 today"),
         _msg(31, "errors since 12:40 on every write"),
@@ -175,8 +173,6 @@ def test_a_time_that_dates_a_copy_is_not_an_onset() -> None:
 
 
 def test_stated_times_are_read_in_the_zone_closest_before_the_message() -> None:
-    from retro.milestones import stated_onset
-
     # the incident's zone is UTC-4; "since 10:04" sent at 14:07 UTC means 14:04 UTC, which is
     # after the first signal, so it is no onset (not 10:04 UTC, four hours earlier)
     timeline = _timeline(_msg(67, "ok this is holding. errors flat since 10:04"))
@@ -185,8 +181,6 @@ def test_stated_times_are_read_in_the_zone_closest_before_the_message() -> None:
 
 
 def test_a_customer_report_pasted_over_two_lines_is_a_report() -> None:
-    from retro.milestones import human_reports
-
     timeline = _timeline(
         _msg(3, "Harbourline replied on the ticket:\n> our drivers can't see run sheets")
     )
