@@ -9,10 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic import BaseModel, SecretStr
 
 from connectors.base import Doc, ReadContext
-from retro.errors import ConnectorError
+from retro.errors import ConnectorError, MissingCredential
 from retro.models import SourceReport, TimelineEvent
 
 if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
@@ -86,6 +88,31 @@ def retry_after(resp: httpx.Response, names: tuple[str, ...]) -> float | None:
     return None
 
 
+class ApiSettings(Protocol):
+    """The live-mode settings a JsonClient runs with (PagerDuty's and Opsgenie's configs)."""
+
+    base_url: str
+    max_retries: int
+    backoff: float
+    max_wait: float
+    timeout: float
+
+
+_Settings = TypeVar("_Settings", bound=BaseModel)
+
+
+def settings_with_secret(
+    config: BaseModel, cls: type[_Settings], secret: str, title: str, env: str
+) -> _Settings:
+    """config as cls (any model with the same fields is accepted); MissingCredential when its
+    `secret` field is unset or empty."""
+    settings = config if isinstance(config, cls) else cls.model_validate(config.model_dump())
+    value = getattr(settings, secret)
+    if not isinstance(value, SecretStr) or not value.get_secret_value():
+        raise MissingCredential(title, env)
+    return settings
+
+
 class JsonClient:
     """httpx GETs with retries: 429 honours the wait headers, 5xx and network errors back off."""
 
@@ -93,24 +120,24 @@ class JsonClient:
         self,
         *,
         source: str,
-        base_url: str,
+        settings: ApiSettings,
         headers: dict[str, str],
         on_error: ErrorFactory,
         wait_headers: tuple[str, ...] = ("retry-after",),
-        max_retries: int = 5,
-        backoff: float = 1.0,
-        max_wait: float = 60.0,
-        timeout: float = 30.0,
     ) -> None:
         self.source = source
         self.on_error = on_error
         self.wait_headers = wait_headers
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_wait = max_wait
+        self.max_retries = settings.max_retries
+        self.backoff = settings.backoff
+        self.max_wait = settings.max_wait
         import httpx
 
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self.client = httpx.Client(
+            base_url=settings.base_url.rstrip("/"),
+            headers={"User-Agent": "retro-postmortem", **headers},
+            timeout=settings.timeout,
+        )
 
     def __enter__(self) -> JsonClient:
         return self

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, Field, SecretStr
 
 from connectors._opsgenie_read import SOURCE, Reader, classify, is_alert, is_incident, records_of
-from connectors._support import JsonClient, error_detail, write_json
+from connectors._support import JsonClient, error_detail, settings_with_secret, write_json
 from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
-from retro.errors import BundleError, ConnectorError, MissingCredential
+from retro.errors import BundleError, ConnectorError
 from retro.models import SourceReport, TimelineEvent
 
 if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
@@ -122,13 +122,7 @@ class OpsgenieConnector(Connector):
 
 
 def _config(config: BaseModel) -> OpsgenieConfig:
-    if isinstance(config, OpsgenieConfig):
-        cfg = config
-    else:
-        cfg = OpsgenieConfig.model_validate(config.model_dump())
-    if cfg.api_key is None or not cfg.api_key.get_secret_value():
-        raise MissingCredential("Opsgenie", KEY_ENV)
-    return cfg
+    return settings_with_secret(config, OpsgenieConfig, "api_key", "Opsgenie", KEY_ENV)
 
 
 # --- HTTP and harvest ---------------------------------------------------------------------------
@@ -138,19 +132,14 @@ def _client(cfg: OpsgenieConfig) -> JsonClient:
     assert cfg.api_key is not None
     return JsonClient(
         source=SOURCE,
-        base_url=cfg.base_url,
+        settings=cfg,
         headers={
             "Authorization": f"GenieKey {cfg.api_key.get_secret_value()}",
             "Accept": "application/json",
-            "User-Agent": "retro-postmortem",
         },
         on_error=_error,
         # Opsgenie throttles per minute; without Retry-After its period header is the wait.
         wait_headers=("retry-after", "x-ratelimit-period-in-sec"),
-        max_retries=cfg.max_retries,
-        backoff=cfg.backoff,
-        max_wait=cfg.max_wait,
-        timeout=cfg.timeout,
     )
 
 

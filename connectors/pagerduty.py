@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, Field, SecretStr
 
 from connectors._pagerduty_read import SOURCE, Reader, classify, is_incident, records_of
-from connectors._support import JsonClient, error_detail, write_json
+from connectors._support import JsonClient, error_detail, settings_with_secret, write_json
 from connectors.base import Connector, Doc, IncidentRef, Progress, ReadContext, no_progress
-from retro.errors import BundleError, ConnectorError, MissingCredential
+from retro.errors import BundleError, ConnectorError
 from retro.models import SourceReport, TimelineEvent
 
 if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
@@ -116,13 +116,7 @@ class PagerDutyConnector(Connector):
 
 
 def _config(config: BaseModel) -> PagerDutyConfig:
-    if isinstance(config, PagerDutyConfig):
-        cfg = config
-    else:
-        cfg = PagerDutyConfig.model_validate(config.model_dump())
-    if cfg.token is None or not cfg.token.get_secret_value():
-        raise MissingCredential("PagerDuty", TOKEN_ENV)
-    return cfg
+    return settings_with_secret(config, PagerDutyConfig, "token", "PagerDuty", TOKEN_ENV)
 
 
 # --- HTTP and harvest ---------------------------------------------------------------------------
@@ -132,18 +126,13 @@ def _client(cfg: PagerDutyConfig) -> JsonClient:
     assert cfg.token is not None
     return JsonClient(
         source=SOURCE,
-        base_url=cfg.base_url,
+        settings=cfg,
         headers={
             "Authorization": f"Token token={cfg.token.get_secret_value()}",
             "Accept": "application/vnd.pagerduty+json;version=2",
-            "User-Agent": "retro-postmortem",
         },
         on_error=_error,
         wait_headers=("retry-after", "ratelimit-reset"),
-        max_retries=cfg.max_retries,
-        backoff=cfg.backoff,
-        max_wait=cfg.max_wait,
-        timeout=cfg.timeout,
     )
 
 
