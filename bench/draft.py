@@ -23,8 +23,8 @@ import synth  # noqa: E402
 
 
 def offline(events: int, tmp: Path) -> None:
-    from retro.draft import generate
-    from retro.engines.offline import OfflineEngine
+    from retro.draft.engines.offline import OfflineEngine
+    from retro.draft.pipeline import generate
 
     bundle = synth.write(tmp / "offline", events)
     start = time.perf_counter()
@@ -34,10 +34,10 @@ def offline(events: int, tmp: Path) -> None:
 
 
 def llm(messages: int, tmp: Path) -> None:
-    from retro.draft import build_postmortem
-    from retro.engines.llm import OpenAIEngine
-    from retro.engines.llm_cache import ResponseCache
-    from retro.pipeline import read_timeline
+    from retro.draft.engines.llm import OpenAIEngine
+    from retro.draft.engines.llm_cache import ResponseCache
+    from retro.draft.pipeline import build_postmortem
+    from retro.timeline.read import read_timeline
     from tests.emulators.openai import OpenAIEmulator
 
     bundle = synth.write(tmp / "llm", int(messages / 0.6))

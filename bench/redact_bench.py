@@ -10,7 +10,7 @@ import sys
 import time
 import timeit
 
-from retro.redact import Redactor
+from retro.safety.redact import Redactor
 
 BENIGN = [
     "checkout 503s since {t}, p99 {n}ms on checkout-api-7d9f8b6c5-x2x9z",

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from retro.corpus import corpus_item
-from retro.embeddings import MiniLMEmbedder
-from retro.similarity import Fusion, index_incidents, search
-from retro.store import SearchFilter
-from retro.store.base import IncidentRecord, iso, now_iso
-from retro.store.sqlite import SQLiteStore
+from retro.index.corpus import corpus_item
+from retro.index.embeddings import MiniLMEmbedder
+from retro.index.similarity import Fusion, index_incidents, search
+from retro.index.store import SearchFilter
+from retro.index.store.base import IncidentRecord, iso, now_iso
+from retro.index.store.sqlite import SQLiteStore
 
 SERVICES = [
     "checkout",

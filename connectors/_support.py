@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, SecretStr
 
-from connectors.base import Doc, ReadContext
+from retro.connector import Doc, ReadContext
 from retro.errors import ConnectorError, MissingCredential
 from retro.models import SourceReport, TimelineEvent
 

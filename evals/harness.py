@@ -15,14 +15,14 @@ from typing import Any
 import yaml
 
 from evals import scoring as sc
-from retro.draft import CLAIM_FIELDS, DraftResult, generate
-from retro.engines.base import Engine, EvidenceRow
+from retro.draft.engines.base import Engine, EvidenceRow
+from retro.draft.evidence import known_names
+from retro.draft.lint import check_text
+from retro.draft.milestones import compute_metrics
+from retro.draft.pipeline import CLAIM_FIELDS, DraftResult, generate
+from retro.draft.review import CITATION, Document, parse_document, timeline_of
 from retro.errors import ConfigError, RetroError
-from retro.evidence import known_names
-from retro.lint import check_text
-from retro.milestones import compute_metrics
 from retro.models import SOURCES, Milestone, Postmortem
-from retro.review import CITATION, Document, parse_document, timeline_of
 
 EVALS_DIR = Path(__file__).resolve().parent
 CASES_DIR = EVALS_DIR / "cases"

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retro.corpus import corpus_item
-from retro.embeddings import Embedder, Progress
-from retro.similarity import Fusion, Mode, index_incidents, search
-from retro.store.sqlite import SQLiteStore
+from retro.index.corpus import corpus_item
+from retro.index.embeddings import Embedder, Progress
+from retro.index.similarity import Fusion, Mode, index_incidents, search
+from retro.index.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     import numpy as np
@@ -128,7 +128,7 @@ class CachedEmbedder(Embedder):
 
 
 def build_store(records: list[dict[str, str]]) -> tuple[SQLiteStore, Embedder]:
-    from retro.embeddings import MiniLMEmbedder
+    from retro.index.embeddings import MiniLMEmbedder
 
     store = SQLiteStore(":memory:")
     embedder = CachedEmbedder(MiniLMEmbedder())

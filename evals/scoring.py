@@ -227,11 +227,11 @@ def load_matcher(kind: str = "auto") -> tuple[Matcher, str]:
     if kind == "token":
         return TokenMatcher(), "token overlap chosen with --matcher token"
     try:
-        from retro.embeddings import MiniLMEmbedder
+        from retro.index.embeddings import MiniLMEmbedder
 
         matcher = EmbeddingMatcher(MiniLMEmbedder())
         matcher.similarity(["warm up"], ["warm up"])
-        return matcher, "project embedder (retro.embeddings.MiniLMEmbedder)"
+        return matcher, "project embedder (retro.index.embeddings.MiniLMEmbedder)"
     except Exception as exc:  # any failure to load or run the model means: fall back, loudly
         if kind == "embedding":
             raise

@@ -6,6 +6,7 @@ Connectors import only this module and `retro.errors`. Every datetime is timezon
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -422,3 +423,11 @@ def seconds_between(a: datetime | None, b: datetime | None) -> int | None:
     if a is None or b is None:
         return None
     return int((b - a) / timedelta(seconds=1))
+
+
+Progress = Callable[[str, int, int | None], None]
+"""progress(label, done, total): stages and connectors report long work; the CLI draws it."""
+
+
+def no_progress(label: str, done: int, total: int | None) -> None:
+    """A progress callback that ignores everything."""

@@ -6,7 +6,7 @@ import importlib
 from functools import cache
 from importlib.metadata import entry_points
 
-from connectors.base import Connector
+from retro.connector import Connector
 from retro.errors import ConfigError
 
 ENTRY_POINT_GROUP = "retro.connectors"

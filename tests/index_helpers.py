@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from retro.embeddings import Embedder, Progress
+from retro.index.embeddings import Embedder, Progress
 from retro.models import ActionItem, Claim, Postmortem
 
 

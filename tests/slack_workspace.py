@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Doc, ReadContext
 from connectors.slack import SlackConnector
+from retro.connector import Doc, ReadContext
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.slack import SlackWorkspace
 

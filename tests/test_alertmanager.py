@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.alertmanager import AlertmanagerConfig, AlertmanagerConnector
-from connectors.base import Doc, IncidentRef, ReadContext
+from connectors.alertmanager import AlertmanagerConnector
+from connectors.alertmanager.live import AlertmanagerConfig
+from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConfigError, ConnectorError
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.alertmanager import (

@@ -130,8 +130,8 @@ def test_similar_flags_open_action(runner: CliRunner, indexed: str, tmp_path: Pa
 
 
 def test_index_markdown_postmortem(runner: CliRunner, tmp_path: Path, db: str) -> None:
-    render = pytest.importorskip("retro.render")
-    review = pytest.importorskip("retro.review")
+    render = pytest.importorskip("retro.draft.render")
+    review = pytest.importorskip("retro.draft.review")
     if not hasattr(review, "read_postmortem") or not hasattr(render, "render"):
         pytest.skip("retro.review.read_postmortem is not available yet")
     pm = postmortem(

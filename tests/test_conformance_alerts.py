@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from connectors.alertmanager import AlertmanagerConnector
-from connectors.base import Doc, ReadContext
 from connectors.generic import GenericConnector
 from connectors.grafana import GrafanaConnector
+from retro.connector import Doc, ReadContext
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.alertmanager import fingerprint, gettable_alert, webhook_alert, webhook_payload
 

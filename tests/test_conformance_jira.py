@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Doc, ReadContext
 from connectors.jira import JiraConnector
+from retro.connector import Doc, ReadContext
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "fixtures" / "jira"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Doc, ReadContext
 from connectors.opsgenie import OpsgenieConnector
 from connectors.pagerduty import PagerDutyConnector
+from retro.connector import Doc, ReadContext
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 
 FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures"

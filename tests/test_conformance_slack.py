@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Doc, ReadContext
-from connectors.slack import SlackConnector, doc_shape
+from connectors.slack import SlackConnector
+from connectors.slack.read import doc_shape
+from retro.connector import Doc, ReadContext
 from retro.errors import BundleError
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 

@@ -11,10 +11,10 @@ from bundle_factory import PEOPLE, SECRET, msg, write_bundle
 from click.testing import CliRunner
 
 from retro.cli.main import cli
-from retro.draft import generate
-from retro.engines.offline import OfflineEngine
-from retro.lint import check_text
-from retro.review import CITATION, read_postmortem, show_json
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.lint import check_text
+from retro.draft.pipeline import generate
+from retro.draft.review import CITATION, read_postmortem, show_json
 
 
 @pytest.fixture()

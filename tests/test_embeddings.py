@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from emulators.base import Emulator, Request, Response
 
-from retro.embeddings import (
+from retro.errors import ConfigError, MissingCredential, StoreError
+from retro.index.embeddings import (
     MINILM_NAME,
     MiniLMEmbedder,
     OpenAIEmbedder,
@@ -19,7 +20,6 @@ from retro.embeddings import (
     embedder_for_model,
     get_embedder,
 )
-from retro.errors import ConfigError, MissingCredential, StoreError
 
 SENTENCES = [
     "The primary database ran out of connections after the 14:02 deploy.",
@@ -70,7 +70,7 @@ def test_minilm_means_something(minilm: MiniLMEmbedder) -> None:
 
 @pytest.mark.slow
 def test_minilm_matches_sentence_transformers(minilm: MiniLMEmbedder) -> None:
-    from retro.embeddings import SentenceTransformerEmbedder
+    from retro.index.embeddings import SentenceTransformerEmbedder
 
     reference = SentenceTransformerEmbedder().embed(SENTENCES)
     ours = minilm.embed(SENTENCES)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from retro import prompts
-from retro.engines import llm_budget
-from retro.engines.base import DraftInput, EvidenceRow
-from retro.engines.llm import OpenAIEngine
-from retro.engines.llm_budget import estimate_tokens, raw_transcript, token_counter
-from retro.engines.llm_cache import ResponseCache, cost_usd
+from retro.draft import prompts
+from retro.draft.engines import llm_budget
+from retro.draft.engines.base import DraftInput, EvidenceRow
+from retro.draft.engines.llm import OpenAIEngine
+from retro.draft.engines.llm_budget import estimate_tokens, raw_transcript, token_counter
+from retro.draft.engines.llm_cache import ResponseCache, cost_usd
 from retro.errors import ConfigError, EngineError, MissingCredential
 from retro.models import Metrics, Milestone, stable_hash
 from tests.emulators.openai import ApiError, OpenAIEmulator, tool_name
@@ -550,8 +550,9 @@ def test_compression_keeps_key_events_and_threads_together() -> None:
 
 def test_nothing_outside_llm_py_imports_langchain_or_openai() -> None:
     code = (
-        "import sys, retro.prompts, retro.engines.base, retro.engines.llm_budget, "
-        "retro.engines.llm_models, retro.engines.llm_cache, retro.engines.llm_repair\n"
+        "import sys, retro.draft.prompts, retro.draft.engines.base, "
+        "retro.draft.engines.llm_budget, retro.draft.engines.llm_models, "
+        "retro.draft.engines.llm_cache, retro.draft.engines.llm_repair\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('langchain_openai', 'langchain_core', 'openai')]\n"
         "assert not bad, bad"
     )

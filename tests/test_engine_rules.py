@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from retro.engines.actions import imperative, title_from
-from retro.engines.extract import ROOT_CAUSE
-from retro.milestones import human_reports, mitigated, stated_onset
+from retro.draft.engines.actions import imperative, title_from
+from retro.draft.engines.extract import ROOT_CAUSE
+from retro.draft.milestones import human_reports, mitigated, stated_onset
 from retro.models import Actor, IncidentMeta, Provenance, Timeline, TimelineEvent
 
 T0 = datetime(2025, 1, 6, 13, 0, tzinfo=UTC)

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from evals import harness, scoring
 from evals.scoring import Figures, TokenMatcher
 from retro.cli.main import cli
-from retro.engines.base import DraftInput
-from retro.engines.offline import OfflineEngine
+from retro.draft.engines.base import DraftInput
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.milestones import compute_metrics
 from retro.errors import ConfigError
-from retro.milestones import compute_metrics
 from retro.models import Milestone, Postmortem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,12 +174,12 @@ def test_embedding_threshold_separates_paraphrases_from_different_actions(
 
 
 def test_unusable_embedder_falls_back_to_tokens_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    import retro.embeddings
+    import retro.index.embeddings
 
     def broken(*_: Any, **__: Any) -> None:
         raise ConfigError("The packaged embedding model is not installed")
 
-    monkeypatch.setattr(retro.embeddings, "MiniLMEmbedder", broken)
+    monkeypatch.setattr(retro.index.embeddings, "MiniLMEmbedder", broken)
     matcher, note = scoring.load_matcher("auto")
     assert isinstance(matcher, TokenMatcher)
     assert note.startswith("FALLBACK") and "not installed" in note

@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.alertmanager import _iso_key_time, key_time
-from retro.bundle import loads
+from connectors.alertmanager.read import _iso_key_time, key_time
 from retro.cli import timeline as timeline_cli
 from retro.cli.main import cli
 from retro.models import SOURCES, Actor, Provenance, TimelineEvent
-from retro.people import _IC_SELF, _may_name_ic
-from retro.timeline import sort_events, sort_key
+from retro.timeline.bundle import loads
+from retro.timeline.normalize import sort_events, sort_key
+from retro.timeline.people import _IC_SELF, _may_name_ic
 
 T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
 
@@ -173,7 +173,7 @@ def test_reading_a_bundle_does_not_load_the_api_clients() -> None:
 
 def _links_brute_force(events: list[TimelineEvent]) -> dict[str, str | None]:
     """Every pager against every monitor: what link_cross_source must agree with."""
-    from retro.timeline import LINK_WINDOW, alert_name
+    from retro.timeline.normalize import LINK_WINDOW, alert_name
 
     monitors = [e for e in events if e.kind == "alert_firing" and e.source == "alertmanager"]
     out: dict[str, str | None] = {}
@@ -202,7 +202,7 @@ def _links_brute_force(events: list[TimelineEvent]) -> dict[str, str | None]:
     )
 )
 def test_cross_source_links_match_the_brute_force(specs: list[tuple[str, int, str]]) -> None:
-    from retro.timeline import assign_ids, link_cross_source
+    from retro.timeline.normalize import assign_ids, link_cross_source
 
     events = [
         TimelineEvent.of(

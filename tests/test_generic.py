@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Doc, ReadContext
 from connectors.generic import GenericConnector
+from retro.connector import Doc, ReadContext
 from retro.errors import BundleError
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from connectors.alertmanager import AlertmanagerConnector
-from connectors.base import Doc, IncidentRef, ReadContext
 from connectors.grafana import GrafanaConnector
+from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConfigError
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from connectors.jira_adf import adf_to_text, is_adf
-from retro import jira_actions
-from retro.actions_md import load, marker, split_cells
+from connectors.jira.adf import adf_to_text, is_adf
+from retro.actions import jira as jira_actions
+from retro.actions.table import load, marker, split_cells
 from retro.cli.main import cli
+from retro.draft.render import render
 from retro.models import ActionItem, Postmortem
-from retro.render import render
 from tests.emulators.jira import JiraEmulator
 
 ROOT = Path(__file__).resolve().parents[1]

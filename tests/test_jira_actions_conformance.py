@@ -12,9 +12,9 @@ import requests
 from jira import JIRAError
 from pydantic import SecretStr
 
-from connectors.jira_live import JiraConfig
-from retro.actions_md import load
-from retro.jira_actions import FileOptions, _refused, file_actions
+from connectors.jira.live import JiraConfig
+from retro.actions.jira import FileOptions, _refused, file_actions
+from retro.actions.table import load
 from tests.emulators.jira import JiraEmulator
 from tests.test_jira_actions import write_draft
 
@@ -87,7 +87,7 @@ def test_documented_400_becomes_one_line(tmp_path: Path) -> None:
     error = JIRAError(status_code=400, text=response.text, response=response)
     row = load(write_draft(tmp_path / "INC-101.md")).rows[0]
     config = JiraConfig(base_url="http://127.0.0.1:9", pat=SecretStr("x"))
-    from retro.jira_actions import Site
+    from retro.actions.jira import Site
 
     message = str(_refused(error, row, Site(client=None, config=config)))  # type: ignore[arg-type]
     assert message.startswith("jira: Jira refused to create “Add an alert on DB pool")

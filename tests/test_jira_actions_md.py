@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connectors.jira_adf import adf_to_text
-from retro.actions_md import (
+from connectors.jira.adf import adf_to_text
+from retro.actions.jira import DUPLICATE_THRESHOLD
+from retro.actions.table import (
     Brief,
     adf,
     is_open,
@@ -24,7 +25,6 @@ from retro.actions_md import (
 )
 from retro.cli.main import cli
 from retro.errors import BundleError
-from retro.jira_actions import DUPLICATE_THRESHOLD
 from retro.models import ActionItem
 from tests.test_jira_actions import write_draft
 

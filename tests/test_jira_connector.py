@@ -11,9 +11,10 @@ import pytest
 from jira import JIRAError
 from pydantic import SecretStr
 
-from connectors.base import Doc, IncidentRef, ReadContext
-from connectors.jira import JiraConfig, JiraConnector, make_client
-from connectors.jira_adf import adf_to_text
+from connectors.jira import JiraConnector
+from connectors.jira.adf import adf_to_text
+from connectors.jira.live import JiraConfig, make_client
+from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.jira import JiraEmulator

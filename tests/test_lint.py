@@ -8,9 +8,9 @@ from bundle_factory import write_bundle
 from click.testing import CliRunner
 
 from retro.cli.main import cli
-from retro.draft import generate
-from retro.engines.offline import OfflineEngine
-from retro.lint import check_text
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.lint import check_text
+from retro.draft.pipeline import generate
 
 
 def _draft(tmp_path: Path) -> tuple[Path, str]:

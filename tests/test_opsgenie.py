@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from connectors.base import Doc, IncidentRef, ReadContext
-from connectors.opsgenie import OpsgenieConfig, OpsgenieConnector, identifier
+from connectors.opsgenie import OpsgenieConnector
+from connectors.opsgenie.live import OpsgenieConfig, identifier
 from retro import registry
+from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.opsgenie import FIXTURES, OpsgenieEmulator

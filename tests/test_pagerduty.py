@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.base import Doc, IncidentRef, ReadContext
-from connectors.pagerduty import PagerDutyConfig, PagerDutyConnector
+from connectors.pagerduty import PagerDutyConnector
+from connectors.pagerduty.live import PagerDutyConfig
+from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.pagerduty import FIXTURES, PagerDutyEmulator

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from retro.cli.draft import sample_bundle
 from retro.cli.main import cli
-from retro.draft import generate
-from retro.engines.llm import OpenAIEngine
-from retro.engines.llm_cache import ResponseCache
-from retro.review import read_postmortem
+from retro.draft.engines.llm import OpenAIEngine
+from retro.draft.engines.llm_cache import ResponseCache
+from retro.draft.pipeline import generate
+from retro.draft.review import read_postmortem
 from tests.emulators.openai import OpenAIEmulator
 
 

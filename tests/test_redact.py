@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retro.errors import ConfigError
-from retro.redact import MARKER_RE, Redactor, label_kind, redact_mapping, redact_text
+from retro.safety.redact import MARKER_RE, Redactor, label_kind, redact_mapping, redact_text
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"

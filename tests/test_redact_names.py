@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retro.redact import Redactor, redact_text
+from retro.safety.redact import Redactor, redact_text
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,10 @@ import pytest
 from index_helpers import HashEmbedder, action, postmortem
 from pg_server import fresh_database
 
-from retro.corpus import corpus_item, iter_path, postmortem_from_file
-from retro.embeddings import MiniLMEmbedder
 from retro.errors import BundleError, ConfigError
-from retro.models import Postmortem
-from retro.similarity import (
+from retro.index.corpus import corpus_item, iter_path, postmortem_from_file
+from retro.index.embeddings import MiniLMEmbedder
+from retro.index.similarity import (
     Fusion,
     find_similar,
     index_incidents,
@@ -26,7 +25,8 @@ from retro.similarity import (
     search,
     split_passages,
 )
-from retro.store import SearchFilter, Store, open_store
+from retro.index.store import SearchFilter, Store, open_store
+from retro.models import Postmortem
 
 POOL = postmortem(
     "INC-101",
@@ -344,8 +344,8 @@ def test_postmortem_from_json_record(tmp_path: Path) -> None:
 
 
 def test_markdown_postmortem_round_trip(tmp_path: Path, sqlite_store: Store) -> None:
-    review = pytest.importorskip("retro.review")
-    render = pytest.importorskip("retro.render")
+    review = pytest.importorskip("retro.draft.review")
+    render = pytest.importorskip("retro.draft.render")
     if not hasattr(review, "read_postmortem") or not hasattr(render, "render"):
         pytest.skip("retro.review.read_postmortem is not available yet")
     path = tmp_path / "INC-101.md"
@@ -361,7 +361,7 @@ def test_markdown_postmortem_round_trip(tmp_path: Path, sqlite_store: Store) -> 
 
 
 def test_similar_from_index(tmp_path: Path, minilm: MiniLMEmbedder) -> None:
-    from retro.similarity import similar_from_index
+    from retro.index.similarity import similar_from_index
 
     url = f"sqlite:///{tmp_path / 'none.db'}"
     assert similar_from_index(NEW, url=url) == []

@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import Doc, IncidentRef
-from connectors.slack import SlackConnector, doc_shape
-from connectors.slack_live import SlackConfig
-from connectors.slack_text import render_mrkdwn
+from connectors.slack import SlackConnector
+from connectors.slack.live import SlackConfig
+from connectors.slack.read import doc_shape
+from connectors.slack.text import render_mrkdwn
 from retro import registry
-from retro.bundle import load as load_bundle
+from retro.connector import Doc, IncidentRef
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import SourceReport, TimelineEvent
+from retro.timeline.bundle import load as load_bundle
 from tests.emulators.slack import ALL_SCOPES, SlackEmulator
 from tests.slack_workspace import (
     INC,

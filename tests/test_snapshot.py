@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from retro.cli.draft import sample_bundle
-from retro.draft import generate
-from retro.engines.offline import OfflineEngine
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.pipeline import generate
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "sample-offline.md"
 

@@ -11,7 +11,7 @@ import pytest
 from pg_server import fresh_database
 
 from retro.errors import StoreError
-from retro.store import (
+from retro.index.store import (
     Chunk,
     IncidentRecord,
     IndexedAction,
@@ -21,9 +21,9 @@ from retro.store import (
     open_store,
     resolve_url,
 )
-from retro.store import vectors as vector_cache
-from retro.store.base import load_migrations, split_sql
-from retro.store.sqlite import SQLiteStore
+from retro.index.store import vectors as vector_cache
+from retro.index.store.base import load_migrations, split_sql
+from retro.index.store.sqlite import SQLiteStore
 
 DIM = 8
 
@@ -203,7 +203,7 @@ def test_postgres_has_hnsw_and_gin_indexes() -> None:
     with fresh_database() as url:
         s = open_store(url)
         s.bind_model("fake", DIM)
-        from retro.store.postgres import PostgresStore
+        from retro.index.store.postgres import PostgresStore
 
         assert isinstance(s, PostgresStore)
         rows = s.conn.execute(
@@ -326,7 +326,7 @@ def test_split_sql_keeps_triggers_whole() -> None:
 def test_lexical_keeps_rare_terms_when_over_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retro.store import sqlite as sqlite_module
+    from retro.index.store import sqlite as sqlite_module
 
     s = SQLiteStore(tmp_path / "i.db")
     for i in range(30):

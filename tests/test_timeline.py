@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retro.models import Actor, IncidentMeta, Provenance, SourceReport, TimelineEvent
-from retro.timeline import assign_ids, build_timeline, choose_window, link_cross_source, merge
+from retro.timeline.normalize import (
+    assign_ids,
+    build_timeline,
+    choose_window,
+    link_cross_source,
+    merge,
+)
 
 T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from connectors.base import Progress
+from retro.models import Progress
 
 
 @contextmanager

@@ -27,7 +27,7 @@ _DRY_VERB = {
 
 def parse_priority_map(value: str | dict[str, Any] | None) -> dict[str, str]:
     """`P0=Blocker,P1=Critical` (or a TOML table) merged over the defaults."""
-    from retro.jira_actions import DEFAULT_PRIORITY_MAP, PRIORITIES
+    from retro.actions.jira import DEFAULT_PRIORITY_MAP, PRIORITIES
 
     out = dict(DEFAULT_PRIORITY_MAP)
     pairs: list[tuple[str, str]] = []
@@ -50,7 +50,7 @@ def parse_priority_map(value: str | dict[str, Any] | None) -> dict[str, str]:
 
 
 def _jira_config(project: str | None = None) -> Any:
-    from connectors.jira_live import JiraConfig
+    from connectors.jira.live import JiraConfig
     from retro.config import connector_config
 
     return cast(JiraConfig, connector_config("jira", "Jira", JiraConfig, {"project": project}))
@@ -101,8 +101,8 @@ def file_actions(
       retro file-actions postmortems/INC-42.md --project OPS --incident-ticket OPS-42 --dry-run
       retro file-actions postmortems/INC-42.md --project OPS --incident-ticket OPS-42
     """
+    from retro.actions.jira import DUPLICATE_THRESHOLD, FileOptions, file_actions
     from retro.config import project_settings
-    from retro.jira_actions import DUPLICATE_THRESHOLD, FileOptions, file_actions
 
     settings = project_settings().get("jira", {})
     config = _jira_config(project)
@@ -148,7 +148,7 @@ def sync_actions(file: Path, as_json: bool) -> None:
     Example:
       retro sync-actions postmortems/INC-42.md
     """
-    from retro.jira_actions import sync_actions
+    from retro.actions.jira import sync_actions
 
     results = sync_actions(file, _jira_config(), log=info)
     changed = sum(r.changed for r in results)

@@ -19,11 +19,11 @@ ENGINES = ("offline", "openai")
 def make_engine(name: str, *, model: str | None = None, base_url: str | None = None) -> Any:
     """The chosen engine; the LLM engine (and langchain) is imported only when asked for."""
     if name == "offline":
-        from retro.engines.offline import OfflineEngine
+        from retro.draft.engines.offline import OfflineEngine
 
         return OfflineEngine()
     if name == "openai":
-        from retro.engines.llm import OpenAIEngine
+        from retro.draft.engines.llm import OpenAIEngine
 
         return OpenAIEngine(model=model, base_url=base_url)
     raise ConfigError(f"unknown engine {name!r}", hint=f"choose one of: {', '.join(ENGINES)}")
@@ -43,14 +43,14 @@ def sample_bundle() -> Path:
 
 def _similar_finder() -> Any:
     """A function that fills "Similar past incidents" from the index; [] when there is none."""
-    from retro.similarity import similar_from_index
+    from retro.index.similarity import similar_from_index
 
     return similar_from_index
 
 
 def summary_lines(pm: Postmortem, path: Path | None) -> list[str]:
-    from retro.milestones import human_duration
-    from retro.render import METRIC_LABELS, MILESTONE_LABELS
+    from retro.draft.milestones import human_duration
+    from retro.draft.render import METRIC_LABELS, MILESTONE_LABELS
 
     lines = [f"{path}" if path else "", f"{pm.incident_id}: {pm.title}", ""]
     for name, m in pm.milestones.items():
@@ -66,7 +66,7 @@ def summary_lines(pm: Postmortem, path: Path | None) -> list[str]:
 
 
 def _summary_json(pm: Postmortem, path: Path | None, result: Any) -> dict[str, Any]:
-    from retro.review import show_json
+    from retro.draft.review import show_json
 
     data = show_json(pm)
     data["path"] = str(path) if path else None
@@ -125,7 +125,7 @@ def generate(
       retro generate --bundle bundles/INC-42 --engine openai --model gpt-4o-mini
       retro generate --bundle b/ --engine openai --base-url http://localhost:11434/v1 --model llama3.1
     """
-    from retro.draft import generate as run
+    from retro.draft.pipeline import generate as run
 
     if out is None:
         out = Path(f"postmortem-{_incident_id(bundle_dir)}.md")
@@ -144,7 +144,7 @@ def generate(
 
 
 def _incident_id(bundle_dir: Path) -> str:
-    from retro.bundle import read_incident
+    from retro.timeline.bundle import read_incident
 
     if not bundle_dir.is_dir():
         from retro.errors import BundleError
@@ -183,7 +183,7 @@ def show(file: Path, as_json: bool) -> None:
     Example:
       retro show postmortems/INC-42.md --json | jq .metrics
     """
-    from retro.review import read_postmortem, show_json
+    from retro.draft.review import read_postmortem, show_json
 
     pm = read_postmortem(file)
     if as_json:
@@ -210,8 +210,8 @@ def check(file: Path, bundle_dir: Path | None, as_json: bool) -> None:
     Example:
       retro check postmortems/INC-42.md --bundle bundles/INC-42
     """
+    from retro.draft.lint import check_text
     from retro.errors import BundleError
-    from retro.lint import check_text
 
     if not file.is_file():
         raise BundleError(
@@ -219,8 +219,8 @@ def check(file: Path, bundle_dir: Path | None, as_json: bool) -> None:
         )
     names: list[str] = []
     if bundle_dir is not None:
-        from retro.evidence import known_names
-        from retro.pipeline import read_timeline
+        from retro.draft.evidence import known_names
+        from retro.timeline.read import read_timeline
 
         names = known_names(read_timeline(bundle_dir, lenient=True).people)
     findings = check_text(file.read_text(encoding="utf-8"), str(file), names=names)
@@ -249,8 +249,8 @@ def demo(out: Path) -> None:
     Example:
       retro demo --out /tmp/demo.md && retro check /tmp/demo.md
     """
-    from retro.draft import generate as run
-    from retro.engines.offline import OfflineEngine
+    from retro.draft.engines.offline import OfflineEngine
+    from retro.draft.pipeline import generate as run
 
     engine = OfflineEngine()
     with progress_bar() as progress:

@@ -19,9 +19,9 @@ from retro.cli._ui import info, progress_bar
 from retro.errors import StoreError
 
 if TYPE_CHECKING:
-    from retro.embeddings import Embedder
+    from retro.index.embeddings import Embedder
+    from retro.index.store import SearchFilter, Store
     from retro.models import SimilarIncident
-    from retro.store import SearchFilter, Store
 
 _DB_HELP = "Index URL: sqlite:///path.db or postgresql://user@host/db (default: user data dir)."
 _EMBEDDER_HELP = "minilm (default), sentence-transformers, or openai:<model>."
@@ -48,7 +48,7 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _filter(service: str | None, severity: str | None, since: datetime | None) -> SearchFilter:
-    from retro.store import SearchFilter
+    from retro.index.store import SearchFilter
 
     when = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     return SearchFilter(service=service, severity=severity, since=when)
@@ -56,7 +56,7 @@ def _filter(service: str | None, severity: str | None, since: datetime | None) -
 
 def _open_existing(db: str | None) -> Store:
     """Open an index that must already hold incidents."""
-    from retro.store import index_exists, open_store, resolve_url
+    from retro.index.store import index_exists, open_store, resolve_url
 
     if not index_exists(db):
         raise StoreError(
@@ -71,7 +71,7 @@ def _open_existing(db: str | None) -> Store:
 
 
 def _embedder(store: Store, spec: str | None) -> Embedder:
-    from retro.embeddings import embedder_for_model, get_embedder
+    from retro.index.embeddings import embedder_for_model, get_embedder
 
     bound = store.model()
     if spec is None and bound is not None:
@@ -122,9 +122,9 @@ def index_add(paths: tuple[Path, ...], db: str | None, embedder: str | None) -> 
     Example:
       retro index add postmortems/ past-incidents.jsonl
     """
-    from retro.corpus import iter_path
-    from retro.similarity import index_incidents
-    from retro.store import open_store
+    from retro.index.corpus import iter_path
+    from retro.index.similarity import index_incidents
+    from retro.index.store import open_store
 
     started = time.monotonic()
     items = [item for path in paths for item in iter_path(path)]
@@ -175,7 +175,7 @@ def index_stats(db: str | None, as_json: bool) -> None:
 
 
 def _open_existing_or_empty(db: str | None) -> Store:
-    from retro.store import index_exists, open_store, resolve_url
+    from retro.index.store import index_exists, open_store, resolve_url
 
     if not index_exists(db):
         raise StoreError(
@@ -233,7 +233,7 @@ def search(
       retro search "database connection pool exhausted after deploy"
       retro search "certificate expired" -k 3 --service api --since 2024-01-01 --json
     """
-    from retro.similarity import search as run_search
+    from retro.index.similarity import search as run_search
 
     with _open_existing(db) as store:
         emb = _embedder(store, embedder) if mode != "lexical" else None
@@ -271,8 +271,8 @@ def similar(
     Example:
       retro similar postmortems/INC-42.md --json
     """
-    from retro.corpus import postmortem_from_file
-    from retro.similarity import find_similar
+    from retro.index.corpus import postmortem_from_file
+    from retro.index.similarity import find_similar
 
     pm = postmortem_from_file(file)
     with _open_existing(db) as store:

@@ -159,7 +159,7 @@ def timeline(bundle_dir: Path, fmt: str, lenient: bool) -> None:
     Example:
       retro timeline --bundle retro/sample/bundle --format json | jq '.[0]'
     """
-    from retro.pipeline import read_timeline
+    from retro.timeline.read import read_timeline
 
     with _no_cyclic_gc():
         with progress_bar() as progress:
@@ -197,7 +197,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 def _parse_when(value: str | None) -> datetime | None:
     if not value:
         return None
-    from connectors.base import parse_time
+    from retro.connector import parse_time
 
     return parse_time(value, path="--since/--until", record="option")
 
@@ -242,9 +242,9 @@ def harvest(
       retro harvest --incident INC-42 --slack-channel inc-42-checkout \\
         --pagerduty Q1ABCD --jira INC-42 --out bundles/INC-42
     """
-    from connectors.base import IncidentRef
     from retro import registry
     from retro.config import connector_config
+    from retro.connector import IncidentRef
 
     ref = IncidentRef(
         incident_id=incident_id,

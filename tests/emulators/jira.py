@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from connectors.jira_adf import adf_to_text, is_adf, text_to_adf
+from connectors.jira.adf import adf_to_text, is_adf, text_to_adf
 from tests.emulators.base import Emulator, Request, Response
 from tests.emulators.jira_handlers import (
     ISSUE_TYPES,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.base import parse_time
-from connectors.jira_adf import adf_to_text, is_adf
+from connectors.jira.adf import adf_to_text, is_adf
+from retro.connector import parse_time
 from tests.emulators.base import Request, Response
 
 PREFIX = r"/rest/api/(?P<v>[23])"

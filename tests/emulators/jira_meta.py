@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.jira_adf import adf_to_text
+from connectors.jira.adf import adf_to_text
 from tests.emulators import jira_jql
 from tests.emulators.base import Request, Response
 from tests.emulators.jira_handlers import (

@@ -1,0 +1,268 @@
+"""Prepare the evidence an engine sees: redacted text, and people as roles instead of names."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from retro.draft.engines.base import DraftInput, EvidenceRow
+from retro.models import Metrics, Milestone, Person, Timeline
+from retro.safety.redact import Redactor
+from retro.timeline.people import normalize_name
+
+_SENIORITY = re.compile(
+    r"\b(senior|sr\.?|junior|jr\.?|staff|principal|lead|head of|chief|ii|iii|iv|i|associate|intern)\b",
+    re.IGNORECASE,
+)
+_TITLE_ROLES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), role)
+    for p, role in (
+        (r"\bsre\b|site reliability", "SRE"),
+        (r"database|dba\b|postgres|mysql", "database engineer"),
+        (r"network", "network engineer"),
+        (r"security", "security engineer"),
+        (r"support|customer success|cx\b", "support engineer"),
+        (r"engineering manager|eng manager|\bem\b", "engineering manager"),
+        (r"product manager|\bpm\b", "product manager"),
+        (r"devops|platform|infrastructure|infra\b", "platform engineer"),
+        (r"data engineer", "data engineer"),
+        (r"front.?end|web", "frontend engineer"),
+        (r"back.?end", "backend engineer"),
+        (r"communications|comms|pr\b", "communications lead"),
+        (r"director|vp\b|cto|vice president", "engineering leader"),
+        (r"engineer|developer|swe", "engineer"),
+    )
+)
+COMMON_WORDS = frozenset(
+    [
+        "will",
+        "may",
+        "june",
+        "april",
+        "mark",
+        "bill",
+        "rob",
+        "pat",
+        "sam",
+        "max",
+        "art",
+        "grant",
+        "bob",
+        "jack",
+        "ray",
+        "dawn",
+        "faith",
+        "hope",
+        "joy",
+        "chase",
+        "page",
+        "case",
+        "lee",
+        "long",
+        "young",
+        "king",
+        "rose",
+        "victor",
+        "summer",
+        "sky",
+        "river",
+        "the",
+        "and",
+        "all",
+        "new",
+    ]
+)
+
+
+def role_for(person: Person, oncall: set[str]) -> str:
+    """A role label for one person, from incident roles, paging and profile titles."""
+    if person.is_bot:
+        return f"{person.name or 'bot'} (bot)"
+    if "incident commander" in person.roles:
+        return "incident commander"
+    title_role = next(
+        (
+            role
+            for pattern, role in _TITLE_ROLES
+            for title in person.titles
+            if pattern.search(_SENIORITY.sub("", title))
+        ),
+        None,
+    )
+    if person.key in oncall:
+        return "on-call SRE" if title_role == "SRE" else "on-call engineer"
+    return title_role or "responder"
+
+
+def assign_roles(timeline: Timeline) -> dict[str, str]:
+    """person key -> unique role label ("database engineer 2" when two share a role)."""
+    oncall = {
+        e.actor.person
+        for e in timeline.events
+        if e.kind in ("page_acknowledged", "page_assigned") and e.actor and e.actor.person
+    }
+    order: list[str] = []
+    for event in timeline.events:
+        key = event.actor.person if event.actor else None
+        if key and key not in order:
+            order.append(key)
+    order += [k for k in timeline.people if k not in order]
+    base = {key: role_for(timeline.people[key], oncall) for key in order if key in timeline.people}
+    totals = Counter(base.values())
+    seen: Counter[str] = Counter()
+    labels: dict[str, str] = {}
+    for key, role in base.items():
+        seen[role] += 1
+        labels[key] = (
+            role if totals[role] == 1 or role.endswith("(bot)") else f"{role} {seen[role]}"
+        )
+    return labels
+
+
+@dataclass
+class NameScrubber:
+    """Replaces every known name, handle and email of a person with their role, in one pass."""
+
+    pattern: re.Pattern[str] | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    mentions: bool = False  # replace @handles of people the bundle does not name, too
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        if self.pattern is not None:
+            text = self.pattern.sub(
+                lambda m: self.roles.get(m.group(1).casefold(), m.group(0)), text
+            )
+        if self.mentions:
+            text = MENTION.sub(_mention, text)
+        return text
+
+
+# An @mention that no role replaced: a person outside the timeline's actors, or a handle the
+# export did not resolve. Not an email, a URL's user@host, or @here/@channel.
+MENTION = re.compile(r"(?<![\w.:/\]\[`-])@([A-Za-z][\w.-]{1,40})(?![\w@-])")
+GROUP_MENTIONS = frozenset({"here", "channel", "everyone", "oncall", "on-call"})
+
+
+def _mention(match: re.Match[str]) -> str:
+    handle = match.group(1)
+    if handle.casefold() in GROUP_MENTIONS or "." in handle.rstrip(".") and handle.count(".") > 1:
+        return match.group(0)
+    return "a teammate"
+
+
+def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScrubber:
+    """A scrubber for each person's names, handles and emails in free text."""
+    first_names = Counter(
+        p.name.split()[0].casefold() for p in people.values() if p.name and not p.is_bot
+    )
+    roles: dict[str, str] = {}
+    for key, person in people.items():
+        if person.is_bot:
+            continue
+        role = f"the {labels.get(key, 'responder')}"
+        variants = {person.name, person.handle, *person.handles, *person.emails}
+        parts = person.name.split() if person.name else []
+        if len(parts) > 1:
+            first = parts[0]
+            if (
+                first_names[first.casefold()] == 1
+                and len(first) > 2
+                and first.casefold() not in COMMON_WORDS
+            ):
+                variants.add(first)
+            if len(parts[-1]) > 3 and parts[-1].casefold() not in COMMON_WORDS:
+                variants.add(parts[-1])
+            variants.update(_usernames(parts))
+        for variant in variants:
+            if variant and len(variant) > 2:
+                roles.setdefault(variant.casefold(), role)
+    if not roles:
+        return NameScrubber(mentions=True)
+    alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
+    pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-]|\.\w)", re.IGNORECASE)
+    return NameScrubber(pattern, roles, mentions=True)
+
+
+def _usernames(parts: list[str]) -> set[str]:
+    """Login-style spellings of a name: dana.whitfield, dana_whitfield, dwhitfield, dana.w."""
+    first, last = normalize_name(parts[0]), normalize_name(parts[-1])
+    if not first or not last:
+        return set()
+    return {
+        f"{first}.{last}",
+        f"{first}_{last}",
+        f"{first}{last}",
+        f"{first[0]}{last}",
+        f"{first}.{last[0]}",
+    }
+
+
+def scrub_names(text: str, scrubber: NameScrubber | None) -> str:
+    return scrubber(text) if scrubber else text
+
+
+def known_names(people: dict[str, Person]) -> list[str]:
+    """Every human name and handle in the timeline: what a draft must never contain."""
+    names: set[str] = set()
+    for person in people.values():
+        if person.is_bot:
+            continue
+        for value in (person.name, person.handle, *person.handles):
+            if value and len(normalize_name(value)) > 2:
+                names.add(value)
+        names.update(person.emails)
+    return sorted(names)
+
+
+def prepare(
+    timeline: Timeline,
+    milestones: dict[str, Milestone],
+    metrics: Metrics,
+    *,
+    names: bool = False,
+    redactor: Redactor | None = None,
+) -> DraftInput:
+    """Build what an engine sees. With names=False (the default) people appear as roles."""
+    redactor = redactor or Redactor()
+    labels = assign_roles(timeline)
+    patterns = NameScrubber() if names else name_patterns(timeline.people, labels)
+    key_ids = {i for m in milestones.values() for i in m.evidence}
+    id_of_key = {e.key: e.id for e in timeline.events}
+    rows = []
+    for event in timeline.events:
+        person = event.actor.person if event.actor else None
+        if names and person in timeline.people:
+            p = timeline.people[person]
+            actor = f"@{p.handle}" if p.handle else p.name or labels.get(person, "") or ""
+        else:
+            bot_name = event.actor.name if event.actor and event.actor.is_bot else None
+            actor = labels.get(person or "") or bot_name or ""
+        text = scrub_names(redactor.redact(event.text), patterns)
+        rows.append(
+            EvidenceRow(
+                id=event.id,
+                at=event.at,
+                source=event.source,
+                kind=event.kind,
+                actor=actor or "",
+                text=text,
+                thread=id_of_key.get(event.thread or ""),
+                key_event=event.id in key_ids,
+                linked=list(event.links),
+                duplicate=event.duplicate_of is not None,
+            )
+        )
+    meta = timeline.incident
+    return DraftInput(
+        incident_id=meta.id,
+        title=scrub_names(redactor.redact(meta.title or ""), patterns) or None,
+        severity=meta.severity,
+        services=list(meta.services),
+        rows=rows,
+        milestones=milestones,
+        metrics=metrics,
+        roles=sorted(set(labels.values())),
+    )

@@ -1,0 +1,264 @@
+"""The similarity index interface, its records, and the migrations both backends share."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from retro.errors import StoreError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Dialect = Literal["sqlite", "postgres"]
+OPEN_STATUSES = frozenset({"proposed", "approved", "open", "in_progress"})
+
+
+class IndexedAction(BaseModel):
+    """An action item of a past incident, kept to warn when the incident repeats."""
+
+    title: str
+    status: str = "open"
+    tracking: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.lower() in OPEN_STATUSES
+
+
+class IncidentRecord(BaseModel):
+    """One past incident as the index keeps it."""
+
+    id: str
+    title: str
+    url: str | None = None
+    started: datetime | None = None
+    severity: str | None = None
+    services: list[str] = Field(default_factory=list)
+    source: str = ""
+    root_cause: str = ""
+    action_items: list[IndexedAction] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict, description="Corpus fields kept as is")
+
+
+class Chunk(BaseModel):
+    """One indexed text of an incident: a field (summary, impact, ...) or a part of it."""
+
+    field: str
+    seq: int = 0
+    text: str
+    hash: str = ""
+
+
+@dataclass
+class Hit:
+    """A chunk that matched a query; score is cosine (vector) or a rank score (lexical)."""
+
+    incident_id: str
+    field: str
+    seq: int
+    score: float
+    snippet: str = ""
+    query_row: int = 0
+
+
+@dataclass
+class SearchFilter:
+    """Restricts a search to incidents of a service, a severity, or since a date."""
+
+    service: str | None = None
+    severity: str | None = None
+    since: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.service or self.severity or self.since)
+
+
+class StoreStats(BaseModel):
+    url: str
+    backend: str
+    schema_version: int
+    incidents: int
+    chunks: int
+    embedder: str | None = None
+    dim: int | None = None
+    by_field: dict[str, int] = Field(default_factory=dict)
+    services: int = 0
+    oldest: str | None = None
+    newest: str | None = None
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC ISO-8601 text that sorts in time order."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")
+_STOPWORDS_TEXT = """a an and are as at be been but by for from had has have in into is it its of on
+or our that the their then there these this to was were which while who will with we not no after
+before during when what all any can could did do does so than too very up out over"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+def query_terms(text: str, limit: int = 64) -> list[str]:
+    """Distinct lower-case words of a query, stopwords dropped, safe to splice into FTS syntax."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if word not in STOPWORDS and len(word) > 1:
+            seen.setdefault(word, None)
+    return list(seen)[:limit]
+
+
+def load_migrations(dialect: Dialect) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration for this dialect, in order."""
+    folder = resources.files("retro.index.store") / "migrations"
+    chosen: dict[int, tuple[str, str]] = {}
+    for entry in folder.iterdir():
+        m = re.fullmatch(r"(\d{4})_(\w+?)(?:\.(sqlite|postgres))?\.sql", entry.name)
+        if not m or (m.group(3) and m.group(3) != dialect):
+            continue
+        version = int(m.group(1))
+        if version in chosen and not m.group(3):
+            continue  # a dialect-specific file wins over a shared one of the same number
+        chosen[version] = (m.group(2), entry.read_text(encoding="utf-8"))
+    return [(v, name, sql) for v, (name, sql) in sorted(chosen.items())]
+
+
+def split_sql(script: str) -> list[str]:
+    """Statements of a migration script; triggers keep their inner semicolons."""
+    statements: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for line in script.splitlines():
+        stripped = line.split("--", 1)[0].strip()
+        if not stripped and not current:
+            continue
+        current.append(line)
+        upper = stripped.upper()
+        if upper.startswith("CREATE TRIGGER"):
+            depth += 1
+        if depth and upper.startswith("END;"):
+            depth -= 1
+        if stripped.endswith(";") and depth == 0:
+            statements.append("\n".join(current).strip())
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current).strip())
+    return statements
+
+
+class Store(ABC):
+    """An index of past incidents: records, texts, vectors; lexical and vector search."""
+
+    backend: ClassVar[Dialect]
+    url: str
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+
+    @abstractmethod
+    def bind_model(self, model_id: str, dim: int) -> None:
+        """Record the embedding model on first use; refuse a different one later."""
+
+    @abstractmethod
+    def model(self) -> tuple[str, int] | None:
+        """(model id, dimension) of the stored vectors, or None when nothing is indexed."""
+
+    @abstractmethod
+    def vectors_by_hash(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored vectors for content hashes already embedded, so they are not embedded again."""
+
+    @abstractmethod
+    def chunk_hashes(self, incident_id: str) -> dict[tuple[str, int], str]:
+        """(field, seq) -> content hash of an incident's stored chunks."""
+
+    @abstractmethod
+    def upsert(self, record: IncidentRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Insert or replace one incident with its chunks; rows of vectors match chunks."""
+
+    @abstractmethod
+    def delete(self, incident_id: str) -> bool:
+        """Remove one incident; False when it was not there."""
+
+    @abstractmethod
+    def get(self, ids: Sequence[str]) -> dict[str, IncidentRecord]:
+        """Records by id; unknown ids are left out."""
+
+    @abstractmethod
+    def lexical(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+        """Best chunks by full-text rank, at most one per incident, best first."""
+
+    @abstractmethod
+    def vector(self, queries: np.ndarray, flt: SearchFilter, limit: int) -> list[Hit]:
+        """Best chunks by cosine to any query row, at most one per incident, best first."""
+
+    @abstractmethod
+    def chunk_vectors(self, incident_id: str) -> list[tuple[Chunk, np.ndarray]]:
+        """The stored chunks and vectors of one incident."""
+
+    @abstractmethod
+    def chunk_texts(self, keys: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], str]:
+        """Texts of chunks by (incident id, field, seq), for snippets."""
+
+    @abstractmethod
+    def stats(self) -> StoreStats:
+        """Counts for `retro index stats`."""
+
+    def warm(self) -> None:  # noqa: B027 - optional hook; PostgreSQL needs nothing
+        """Prepare search structures ahead of the first query (SQLite: the vector cache)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_model(self, bound: tuple[str, int] | None, model_id: str, dim: int) -> bool:
+        """True when the model must be recorded; raise when another one is bound."""
+        if bound is None:
+            return True
+        if bound != (model_id, dim):
+            raise StoreError(
+                f"The index at {self.url} holds {bound[0]} vectors ({bound[1]} dims), "
+                f"not {model_id} ({dim} dims)",
+                hint=f"set RETRO_EMBEDDER to match {bound[0]}, or index into a new "
+                "RETRO_DATABASE_URL",
+            )
+        return False
+
+
+def filter_sql(flt: SearchFilter, ph: str, col: str = "incident_id") -> tuple[str, list[Any]]:
+    """SQL conditions (joined with AND, each prefixed by AND) restricting `col` to the filter."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if flt.service:
+        parts.append(f"{col} IN (SELECT incident_id FROM incident_services WHERE service = {ph})")
+        params.append(flt.service.lower())
+    if flt.severity:
+        parts.append(f"{col} IN (SELECT id FROM incidents WHERE severity = {ph})")
+        params.append(flt.severity.lower())
+    if flt.since:
+        parts.append(f"{col} IN (SELECT id FROM incidents WHERE started >= {ph})")
+        params.append(iso(flt.since))
+    return "".join(f" AND {p}" for p in parts), params
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC)) or ""

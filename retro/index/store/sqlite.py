@@ -1,0 +1,408 @@
+"""The default index: one SQLite file, FTS5 for text, brute-force cosine over float32 BLOBs.
+
+The stdlib sqlite3 here cannot load extensions (no sqlite-vec), so vectors live as BLOBs and
+search multiplies an in-memory numpy matrix; docs/similarity.md has the measurements behind
+this choice. The matrix is cached per process and reloaded when the `generation` counter in
+`meta`, bumped by every write, changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from retro.errors import StoreError
+from retro.index.store import vectors
+from retro.index.store.base import (
+    Chunk,
+    Dialect,
+    Hit,
+    IncidentRecord,
+    SearchFilter,
+    Store,
+    StoreStats,
+    filter_sql,
+    iso,
+    load_migrations,
+    now_iso,
+    query_terms,
+    split_sql,
+)
+from retro.index.store.vectors import Matrix
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+# How many matching rows the lexical ranking may score per query: bm25 cost 2.5 us per row
+# on the 2-core bench machine, so this is about 15 ms.
+LEXICAL_BUDGET = 6_000
+
+
+class SQLiteStore(Store):
+    """Index in one SQLite file (or :memory:)."""
+
+    backend: ClassVar[Dialect] = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the folder for {self.path}: {exc.strerror}",
+                    hint="set RETRO_DATABASE_URL=sqlite:///<writable path> or RETRO_USER_PATH",
+                ) from exc
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"Cannot open the index {self.path}: {exc}",
+                hint="check the file is a retro index, or point RETRO_DATABASE_URL elsewhere",
+            ) from exc
+        self._matrix: Matrix | None = None
+        self._vocab_ready = False
+        self._df_cache: dict[str, tuple[str | None, int]] = {}
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        pending = [m for m in load_migrations("sqlite") if m[0] > current]
+        if not pending:
+            return
+        # BEGIN IMMEDIATE takes the write lock, so two processes never apply the same migration.
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            current = self.schema_version()
+            for version, name, sql in pending:
+                if version <= current:
+                    continue
+                for statement in split_sql(sql):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, now_iso())
+                )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        row = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if row is None:
+            return 0
+        return int(
+            self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[
+                0
+            ]
+        )
+
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _bump(self) -> None:
+        gen = int(self._meta("generation") or 0) + 1
+        self._set_meta("generation", str(gen))
+
+    def model(self) -> tuple[str, int] | None:
+        name, dim = self._meta("embedder"), self._meta("dim")
+        return None if name is None or dim is None else (name, int(dim))
+
+    def bind_model(self, model_id: str, dim: int) -> None:
+        if self._check_model(self.model(), model_id, dim):
+            self._set_meta("embedder", model_id)
+            self._set_meta("dim", str(dim))
+
+    # -- writes ---------------------------------------------------------------------------------
+    def vectors_by_hash(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT hash, embedding FROM chunks WHERE hash IN ({marks})", part
+            ).fetchall()
+            for digest, blob in rows:
+                found[digest] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def chunk_hashes(self, incident_id: str) -> dict[tuple[str, int], str]:
+        rows = self.conn.execute(
+            "SELECT field, seq, hash FROM chunks WHERE incident_id = ?", (incident_id,)
+        )
+        return {(f, s): h for f, s, h in rows}
+
+    def upsert(self, record: IncidentRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        import numpy as np
+
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("DELETE FROM incidents WHERE id = ?", (record.id,))
+            self.conn.execute(
+                "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.title,
+                    record.url,
+                    iso(record.started),
+                    record.severity.lower() if record.severity else None,
+                    record.source,
+                    record.model_dump_json(),
+                    now_iso(),
+                ),
+            )
+            self.conn.executemany(
+                "INSERT INTO incident_services VALUES (?, ?)",
+                [(record.id, s.lower()) for s in dict.fromkeys(record.services)],
+            )
+            self.conn.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (record.id, c.field, c.seq, c.text, c.hash, np.asarray(v, np.float32).tobytes())
+                    for c, v in zip(chunks, vectors, strict=True)
+                ],
+            )
+            self._bump()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def delete(self, incident_id: str) -> bool:
+        cur = self.conn.execute("DELETE FROM incidents WHERE id = ?", (incident_id,))
+        if cur.rowcount:
+            self._bump()
+        return bool(cur.rowcount)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, ids: Sequence[str]) -> dict[str, IncidentRecord]:
+        out: dict[str, IncidentRecord] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for (raw,) in self.conn.execute(
+                f"SELECT record FROM incidents WHERE id IN ({marks})", part
+            ):
+                rec = IncidentRecord.model_validate_json(raw)
+                out[rec.id] = rec
+        return out
+
+    def lexical(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+        terms = self._affordable_terms(query_terms(query))
+        if not terms or limit <= 0:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        where, params = filter_sql(flt, "?", "incident_id")
+        restrict = f" AND rowid IN (SELECT rowid FROM chunks WHERE 1 = 1{where})" if where else ""
+        # Rank first, join and cut snippets later: SQLite would otherwise compute the join and
+        # a snippet for every matching row before sorting. Over-fetch: one incident may match
+        # with several chunks.
+        ranked = self.conn.execute(
+            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts "
+            f"WHERE chunks_fts MATCH ?{restrict} ORDER BY 2 LIMIT ?",
+            [match, *params, limit * 4],
+        ).fetchall()
+        if not ranked:
+            return []
+        marks = ",".join("?" * len(ranked))
+        keys = {
+            r[0]: r[1:]
+            for r in self.conn.execute(
+                f"SELECT rowid, incident_id, field, seq FROM chunks WHERE rowid IN ({marks})",
+                [r[0] for r in ranked],
+            )
+        }
+        best: dict[str, tuple[int, float]] = {}
+        for rowid, rank in ranked:
+            inc = keys[rowid][0]
+            if inc not in best:
+                best[inc] = (rowid, -float(rank))
+        chosen = list(best.items())[:limit]
+        snippets = self._snippets(match, [rowid for _, (rowid, _) in chosen])
+        return [
+            Hit(inc, keys[rowid][1], keys[rowid][2], score, snippets.get(rowid, ""))
+            for inc, (rowid, score) in chosen
+        ]
+
+    def _snippets(self, match: str, rowids: list[int]) -> dict[int, str]:
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        rows = self.conn.execute(
+            "SELECT rowid, snippet(chunks_fts, 0, '[', ']', '…', 14) FROM chunks_fts "
+            f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
+            [match, *rowids],
+        )
+        return dict(rows.fetchall())
+
+    def _affordable_terms(self, terms: list[str]) -> list[str]:
+        """The rarest terms whose postings fit LEXICAL_BUDGET rows; common terms add little.
+
+        FTS5 scores every match before sorting, so a query of common words over 400k texts
+        would take hundreds of milliseconds; the rarest terms carry most of the bm25 weight.
+        """
+        if len(terms) <= 1:
+            return terms
+        df = {t: self._doc_freq(t) for t in terms}
+        total = sum(df.values())
+        if total <= LEXICAL_BUDGET:
+            return terms
+        kept: list[str] = []
+        used = 0
+        for t in sorted(terms, key=lambda t: df[t]):
+            if kept and used + df[t] > LEXICAL_BUDGET:
+                break
+            kept.append(t)
+            used += df[t]
+        return kept
+
+    def _ensure_vocab(self) -> None:
+        if self._vocab_ready:
+            return
+        # Temp tables: per connection, nothing persistent. _qterm tokenises a query word with
+        # the index's own tokenizer, so we can look the stem up in the index vocabulary.
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
+            "USING fts5vocab(main, chunks_fts, 'row')"
+        )
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp._qterm "
+            "USING fts5(text, tokenize = 'porter unicode61')"
+        )
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp._qterm_vocab USING fts5vocab(temp, _qterm, 'row')"
+        )
+        self._vocab_ready = True
+
+    def _doc_freq(self, term: str) -> int:
+        """How many indexed texts contain the term (after stemming)."""
+        cached = self._df_cache.get(term)
+        if cached is not None and cached[0] == self._meta("generation"):
+            return cached[1]
+        self._ensure_vocab()
+        self.conn.execute("DELETE FROM temp._qterm")
+        self.conn.execute("INSERT INTO temp._qterm (text) VALUES (?)", (term,))
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(v.doc), 0) FROM temp._qterm_vocab q "
+            "JOIN temp.chunks_vocab v ON v.term = q.term"
+        ).fetchone()
+        n = int(row[0])
+        self._df_cache[term] = (self._meta("generation"), n)
+        return n
+
+    def _load_matrix(self) -> Matrix | None:
+        gen = self._meta("generation") or "0"
+        if self._matrix is not None and self._matrix.generation == gen:
+            return self._matrix
+        bound = self.model()
+        if bound is None:
+            return None
+        on_disk = self.path != ":memory:"
+        cached = vectors.load(self.path, gen, bound) if on_disk else None
+        if cached is not None:
+            self._matrix = cached
+            return cached
+        rows = self.conn.execute(
+            "SELECT incident_id, field, seq, embedding FROM chunks ORDER BY incident_id, field, seq"
+        ).fetchall()
+        if not rows:
+            return None
+        self._matrix = Matrix.build(gen, rows, bound[1])
+        if on_disk:
+            vectors.save(self._matrix, self.path, bound)
+        return self._matrix
+
+    def warm(self) -> None:
+        self._load_matrix()
+
+    def vector(self, queries: np.ndarray, flt: SearchFilter, limit: int) -> list[Hit]:
+        import numpy as np
+
+        mat = self._load_matrix()
+        if mat is None or limit <= 0:
+            return []
+        allowed = None
+        if flt.active:
+            where, params = filter_sql(flt, "?", "id")
+            ok = {
+                r[0]
+                for r in self.conn.execute(f"SELECT id FROM incidents WHERE 1 = 1{where}", params)
+            }
+            allowed = np.fromiter((i in ok for i in mat.incident_ids), bool, len(mat.incident_ids))
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        return [
+            Hit(mat.incident_ids[inc], mat.fields[row], int(mat.seqs[row]), score, query_row=qrow)
+            for inc, row, score, qrow in mat.top_incidents(q, limit, allowed)
+        ]
+
+    def chunk_vectors(self, incident_id: str) -> list[tuple[Chunk, np.ndarray]]:
+        import numpy as np
+
+        rows = self.conn.execute(
+            "SELECT field, seq, text, hash, embedding FROM chunks WHERE incident_id = ? "
+            "ORDER BY field, seq",
+            (incident_id,),
+        )
+        return [
+            (Chunk(field=f, seq=s, text=t, hash=h), np.frombuffer(b, dtype=np.float32))
+            for f, s, t, h, b in rows
+        ]
+
+    def chunk_texts(self, keys: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], str]:
+        out: dict[tuple[str, str, int], str] = {}
+        for inc, field, seq in keys:
+            row = self.conn.execute(
+                "SELECT text FROM chunks WHERE incident_id = ? AND field = ? AND seq = ?",
+                (inc, field, seq),
+            ).fetchone()
+            if row:
+                out[(inc, field, seq)] = row[0]
+        return out
+
+    def stats(self) -> StoreStats:
+        one = self.conn.execute
+        bound = self.model()
+        oldest, newest = one("SELECT MIN(started), MAX(started) FROM incidents").fetchone()
+        return StoreStats(
+            url=self.url,
+            backend=self.backend,
+            schema_version=self.schema_version(),
+            incidents=one("SELECT COUNT(*) FROM incidents").fetchone()[0],
+            chunks=one("SELECT COUNT(*) FROM chunks").fetchone()[0],
+            embedder=bound[0] if bound else None,
+            dim=bound[1] if bound else None,
+            by_field=dict(one("SELECT field, COUNT(*) FROM chunks GROUP BY field ORDER BY field")),
+            services=one("SELECT COUNT(DISTINCT service) FROM incident_services").fetchone()[0],
+            oldest=oldest,
+            newest=newest,
+        )
+
+    def close(self) -> None:
+        self.conn.close()

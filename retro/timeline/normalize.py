@@ -1,0 +1,312 @@
+"""Normalize: merge every source, dedupe, link cross-source alerts, assign ids, choose the window."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from hashlib import sha1
+from operator import attrgetter
+from typing import Any
+
+from retro.models import (
+    CHAT_KINDS,
+    SOURCES,
+    IncidentMeta,
+    SourceReport,
+    Timeline,
+    TimelineEvent,
+    Window,
+)
+from retro.timeline.people import join_people
+
+MARGIN_BEFORE = timedelta(minutes=30)
+MARGIN_AFTER = timedelta(minutes=60)
+CHAT_LOOKBACK = timedelta(hours=2)
+LINK_WINDOW = timedelta(minutes=15)
+
+RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
+_MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change"}
+_RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
+_CHAT_SIGNAL = re.compile(
+    r"\b(outage|incident|down|degraded|errors?|5\d\d|timeouts?|latency|failing|broken|"
+    r"customers? (are )?(report|complain)\w*|can'?t (log ?in|access|connect)|unavailable|alert)\b",
+    re.IGNORECASE,
+)
+_SOURCE_ORDER = {s: i for i, s in enumerate(SOURCES)}
+
+
+def sort_key(event: TimelineEvent) -> tuple[datetime, int, str]:
+    return (event.at, _SOURCE_ORDER.get(event.source, 99), event.key)
+
+
+def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[TimelineEvent]:
+    """Drop joins/leaves and merge events with one key (repeated notifications, re-exports).
+
+    The result does not depend on input order: of several copies the earliest (by time, then
+    file and record) is kept, and an edited copy's text wins over an unedited one.
+    """
+    first: dict[str, TimelineEvent] = {}
+    repeats: dict[str, list[TimelineEvent]] = {}  # only keys seen more than once
+    joins = 0
+    for event in events:
+        if event.kind == "membership":
+            joins += 1
+        elif (seen := first.setdefault(event.key, event)) is not event:
+            repeats.setdefault(event.key, [seen]).append(event)
+    if joins:
+        _count(dropped, "joins and leaves", joins)
+    merged: list[TimelineEvent] = []
+    for key, only in first.items():
+        copies = repeats.get(key)
+        if copies is None:
+            merged.append(only)
+            continue
+        copies.sort(
+            key=lambda e: (
+                e.at,
+                e.provenance.file,
+                e.provenance.record,
+                e.kind,
+                e.text,
+                e.model_dump_json(),
+            )
+        )
+        kept = copies[0].model_copy(update={"attrs": dict(copies[0].attrs)})
+        _count(dropped, f"duplicate {kept.source} records merged", len(copies) - 1)
+        kept.attrs["repeats"] = len(copies)
+        edited = [e for e in copies if e.edited]
+        if edited and not kept.edited:
+            kept.text, kept.edited = edited[-1].text, True
+        merged.append(kept)
+    return sort_events(merged)
+
+
+def sort_events(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """The events ordered by sort_key, with C-level sorts instead of a Python key per event.
+
+    Sorting by key, grouping by source in SOURCES order, then sorting by time is the same
+    order, because each sort is stable.
+    """
+    by_source: dict[str, list[TimelineEvent]] = {s: [] for s in SOURCES}
+    for event in sorted(events, key=attrgetter("key")):
+        by_source[event.source].append(event)
+    ordered = [e for group in by_source.values() for e in group]
+    ordered.sort(key=attrgetter("at"))
+    return ordered
+
+
+def assign_ids(events: list[TimelineEvent]) -> None:
+    """Ids derive from keys alone, so they survive re-runs and new data arriving."""
+    taken: set[str] = set()
+    for event in sorted(events, key=attrgetter("key")):
+        digest = sha1(event.key.encode("utf-8")).hexdigest()  # stable_hash(key), inlined
+        ident = "E" + digest[:5]
+        length = 5
+        while ident in taken:
+            length += 1
+            ident = "E" + digest[:length]
+        taken.add(ident)
+        # A plain str into the instance dict: pydantic's __setattr__ would cost more than the
+        # hash, and the value needs no validation.
+        event.__dict__["id"] = ident
+
+
+_NAME_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def alert_name(event: TimelineEvent) -> str:
+    """A comparable alert name: alertname label, else the title text."""
+    attrs = event.attrs
+    labels: dict[str, Any] = attrs["labels"] if isinstance(attrs.get("labels"), dict) else {}
+    name = attrs.get("alertname") or labels.get("alertname") or attrs.get("alert_name")
+    if not name:
+        details: dict[str, Any] = attrs["details"] if isinstance(attrs.get("details"), dict) else {}
+        name = details.get("alertname") or attrs.get("summary") or attrs.get("title") or event.text
+    return "".join(_NAME_SPLIT.split(str(name).casefold()))
+
+
+def link_cross_source(events: list[TimelineEvent]) -> int:
+    """Link one alert seen by a monitor and by a pager; the pager's copy points to the monitor's."""
+    monitors = [
+        e for e in events if e.kind == "alert_firing" and e.source in ("alertmanager", "grafana")
+    ]
+    pagers = [
+        e
+        for e in events
+        if e.kind in ("alert_firing", "page_triggered") and e.source in ("pagerduty", "opsgenie")
+    ]
+    if not pagers or not monitors:
+        return 0
+    # Only monitors within LINK_WINDOW of a page can match it: an alert storm has thousands
+    # of firings, so candidates come from a time-sorted list by bisection, and names are
+    # worked out once per monitor, when first needed.
+    monitors.sort(key=attrgetter("at"))
+    times = [m.at for m in monitors]
+    names: dict[int, str] = {}
+    linked = 0
+    for pager in pagers:
+        pname = alert_name(pager)
+        if not pname:
+            continue
+        best: TimelineEvent | None = None
+        lo = bisect_left(times, pager.at - LINK_WINDOW)
+        hi = bisect_right(times, pager.at + LINK_WINDOW)
+        for i in range(lo, hi):
+            monitor = monitors[i]
+            mname = names.get(i)
+            if mname is None:
+                mname = names[i] = alert_name(monitor)
+            same = bool(mname and (mname in pname or pname in mname))
+            if same and (best is None or abs(monitor.at - pager.at) < abs(best.at - pager.at)):
+                best = monitor
+        if best is not None:
+            pager.duplicate_of = best.id
+            pager.links.append(best.id)
+            best.links.append(pager.id)
+            linked += 1
+    return linked
+
+
+def _is_resolution(event: TimelineEvent) -> bool:
+    if event.kind in RESOLUTION_KINDS:
+        return True
+    if event.kind == "status_change" and event.source == "jira":
+        return bool(_RESOLVED_STATUS.search(str(event.attrs.get("to", ""))))
+    return False
+
+
+def choose_window(
+    events: list[TimelineEvent],
+    incident: IncidentMeta,
+    *,
+    before: timedelta = MARGIN_BEFORE,
+    after: timedelta = MARGIN_AFTER,
+) -> Window | None:
+    """From the first signal (less a margin) to the last resolution (plus a margin).
+
+    events are sorted by time, as merge returns them.
+    """
+    if not events:
+        return None
+    spec = incident.window
+    signals = _signals(events, incident)
+    if signals:
+        first = min(e.at for e in signals)
+        lookback = first - CHAT_LOOKBACK
+        early_chat = [
+            e
+            for e in _between(events, lookback, first)
+            if e.kind == "message" and e.at < first and _CHAT_SIGNAL.search(e.text)
+        ]
+        start_at = min([first, *(e.at for e in early_chat)])
+        reason = "first alert, page or ticket" + (" (or earlier chat report)" if early_chat else "")
+    else:
+        start_at, reason = _busiest_chat_start(events), "start of the incident conversation"
+    resolutions = [
+        e.at
+        for e in events
+        if e.kind in _MAYBE_RESOLUTION and e.at >= start_at and _is_resolution(e)
+    ]
+    end_at = max(resolutions) if resolutions else max(e.at for e in events)
+    start = spec.start or start_at - before
+    end = spec.end or end_at + after
+    if spec.start or spec.end:
+        reason = (
+            "incident.yaml window" if spec.start and spec.end else reason + "; incident.yaml bound"
+        )
+    return Window(start=start, end=end, reason=reason)
+
+
+_INCIDENT_TICKET = re.compile(r"incident|outage|sev|problem|postmortem", re.IGNORECASE)
+SIGNAL_LOOKBACK = timedelta(hours=6)
+
+
+def _signals(events: list[TimelineEvent], incident: IncidentMeta) -> list[TimelineEvent]:
+    """Alerts, pages and incident tickets; alerts long before the page are background noise.
+
+    A change ticket opened the day before, or a warning that has fired for days, is not the
+    start of this incident: signals count only within six hours before the first page or
+    incident ticket, when there is one.
+    """
+    incident_keys = (incident.id, *incident.jira_keys)
+    tickets = []
+    alerts = []
+    for e in events:
+        if e.kind == "alert_firing" or e.kind == "page_triggered":
+            if e.duplicate_of is None:
+                alerts.append(e)
+        elif e.kind == "ticket_created" and (
+            _INCIDENT_TICKET.search(str(e.attrs.get("issuetype", "")))
+            or str(e.attrs.get("key", "")) in incident_keys
+        ):
+            tickets.append(e)
+    anchors = [e for e in alerts if e.kind == "page_triggered"] + tickets
+    if not anchors:
+        return alerts
+    floor = min(e.at for e in anchors) - SIGNAL_LOOKBACK
+    return [e for e in alerts + tickets if e.at >= floor]
+
+
+def _busiest_chat_start(events: list[TimelineEvent]) -> datetime:
+    """With no alert or page: the start of the longest burst of activity (gaps under 2 h)."""
+    bursts: list[list[TimelineEvent]] = [[events[0]]]
+    for event in events[1:]:
+        if event.at - bursts[-1][-1].at > CHAT_LOOKBACK:
+            bursts.append([])
+        bursts[-1].append(event)
+    return max(bursts, key=len)[0].at
+
+
+def build_timeline(
+    *,
+    incident: IncidentMeta,
+    events: Iterable[TimelineEvent],
+    reports: list[SourceReport],
+    before: timedelta = MARGIN_BEFORE,
+    after: timedelta = MARGIN_AFTER,
+) -> Timeline:
+    """The normalize stage: one sorted, deduplicated, windowed timeline."""
+    dropped: dict[str, int] = {}
+    merged = merge(events, dropped)
+    assign_ids(merged)
+    link_cross_source(merged)
+    window = choose_window(merged, incident, before=before, after=after)
+    inside = merged
+    if window is not None:
+        inside = _between(merged, window.start, window.end)
+        outside = len(merged) - len(inside)
+        if outside:
+            dropped["outside the incident window"] = outside
+            _count_outside(merged, window, reports)
+    people = join_people(inside)
+    for event in inside:
+        if event.actor is not None and event.actor.is_bot and event.kind in CHAT_KINDS:
+            event.is_bot = True
+            event.kind = "bot_message"
+    timeline = Timeline(
+        incident=incident, events=[], people=people, window=window, sources=reports, dropped=dropped
+    )
+    # Every event is already a TimelineEvent; validating the list would only re-check that.
+    timeline.__dict__["events"] = inside
+    return timeline
+
+
+def _between(events: list[TimelineEvent], start: datetime, end: datetime) -> list[TimelineEvent]:
+    """The events with start <= at <= end, from events sorted by time."""
+    at = attrgetter("at")
+    return events[bisect_left(events, start, key=at) : bisect_right(events, end, key=at)]
+
+
+def _count_outside(
+    events: list[TimelineEvent], window: Window, reports: list[SourceReport]
+) -> None:
+    by_name = {r.name: r for r in reports}
+    for event in events:
+        if not window.start <= event.at <= window.end and event.source in by_name:
+            by_name[event.source].skip("outside the incident window")
+
+
+def _count(counter: dict[str, int], reason: str, n: int = 1) -> None:
+    counter[reason] = counter.get(reason, 0) + n
