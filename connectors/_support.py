@@ -7,15 +7,15 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from pydantic import BaseModel, SecretStr
 
 from retro.connector import Doc, ReadContext
 from retro.errors import ConnectorError, MissingCredential
 from retro.models import SourceReport, TimelineEvent
+from retro.retry import Retryable, RetryPolicy, retry_after
 
 if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
     import httpx
@@ -72,22 +72,6 @@ class Collector:
         return sorted((e for _, e in self.events.values()), key=lambda e: (e.at, e.key))
 
 
-def retry_after(resp: httpx.Response, names: tuple[str, ...]) -> float | None:
-    """Seconds to wait from the first rate-limit header present (seconds or an HTTP date)."""
-    for name in names:
-        value = resp.headers.get(name)
-        if not value:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                continue
-    return None
-
-
 class ApiSettings(Protocol):
     """The live-mode settings a JsonClient runs with (PagerDuty's and Opsgenie's configs)."""
 
@@ -114,7 +98,8 @@ def settings_with_secret(
 
 
 class JsonClient:
-    """httpx GETs with retries: 429 honours the wait headers, 5xx and network errors back off."""
+    """httpx GETs under the shared retry policy: 429 honours the wait headers; 5xx and network
+    errors back off."""
 
     def __init__(
         self,
@@ -124,13 +109,17 @@ class JsonClient:
         headers: dict[str, str],
         on_error: ErrorFactory,
         wait_headers: tuple[str, ...] = ("retry-after",),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.source = source
         self.on_error = on_error
         self.wait_headers = wait_headers
-        self.max_retries = settings.max_retries
-        self.backoff = settings.backoff
-        self.max_wait = settings.max_wait
+        self.policy = RetryPolicy(
+            retries=settings.max_retries,
+            backoff=settings.backoff,
+            max_wait=settings.max_wait,
+            sleep=sleep,
+        )
         import httpx
 
         self.client = httpx.Client(
@@ -149,31 +138,29 @@ class JsonClient:
         """GET path; statuses in `allow` are returned instead of raised."""
         import httpx
 
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            pause = self.backoff * 2**attempt
+        def attempt() -> httpx.Response:
             try:
                 resp = self.client.get(path, params=params)
             except httpx.TransportError as exc:
-                if last:
-                    raise ConnectorError(
-                        self.source,
-                        f"GET {path} failed: {exc}",
-                        hint="check network access and the API URL",
-                    ) from None
-                time.sleep(pause)
-                continue
-            if resp.status_code == 429 and not last:
-                wait = retry_after(resp, self.wait_headers)
-                time.sleep(min(self.max_wait, pause if wait is None else wait))
-                continue
-            if resp.status_code >= 500 and not last:
-                time.sleep(pause)
-                continue
-            if resp.status_code >= 400 and resp.status_code not in allow:
-                raise self.on_error(resp, path)
+                raise Retryable(f"GET {path} failed: {exc}") from None
+            if resp.status_code == 429:
+                wait = retry_after(resp.headers, self.wait_headers)
+                raise Retryable(f"HTTP 429 on {path}", retry_after=wait, response=resp)
+            if resp.status_code >= 500:
+                raise Retryable(f"HTTP {resp.status_code} on {path}", response=resp)
             return resp
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def give_up(exc: Retryable) -> NoReturn:
+            if exc.response is None:
+                raise ConnectorError(
+                    self.source, exc.detail, hint="check network access and the API URL"
+                ) from None
+            raise self.on_error(exc.response, path)  # type: ignore[arg-type]
+
+        resp = self.policy.run(attempt, give_up=give_up)
+        if resp.status_code >= 400 and resp.status_code not in allow:
+            raise self.on_error(resp, path)
+        return resp
 
     def get(self, path: str, params: Any = None) -> dict[str, Any]:
         return self.body(self.request(path, params), path)

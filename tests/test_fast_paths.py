@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.alertmanager.read import _iso_key_time, key_time
-from retro.cli import timeline as timeline_cli
+from retro.timeline import output as timeline_output
 from retro.cli.main import cli
 from retro.models import SOURCES, Actor, Provenance, TimelineEvent
 from retro.timeline.bundle import loads
@@ -101,7 +101,7 @@ def test_json_output_in_slices_matches_json_dumps(
     whole = CliRunner().invoke(cli, ["timeline", "--bundle", bundle, "--format", "json"])
     rows = json.loads(whole.stdout)
     assert whole.stdout == json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    monkeypatch.setattr(timeline_cli, "_ROWS_PER_SLICE", 3)
+    monkeypatch.setattr(timeline_output, "_ROWS_PER_SLICE", 3)
     sliced = CliRunner().invoke(cli, ["timeline", "--bundle", bundle, "--format", "json"])
     assert len(rows) > 3 and sliced.stdout == whole.stdout
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, Field, SecretStr
 
 from retro.connector import IncidentRef
 from retro.errors import ConfigError, ConnectorError
 from retro.models import Progress, SourceReport, no_progress
+from retro.retry import Retryable, RetryPolicy, retry_after
 
 if TYPE_CHECKING:  # httpx loads in about 0.1 s; only live mode needs it
     import httpx
@@ -84,44 +84,41 @@ def _client(cfg: AlertmanagerConfig) -> httpx.Client:
     )
 
 
-def _retry_wait(resp: httpx.Response | None, attempt: int, cfg: AlertmanagerConfig) -> float:
-    """Retry-After (seconds or an HTTP date) when sent, else exponential backoff."""
-    value = resp.headers.get("Retry-After") if resp is not None else None
-    if value:
-        try:
-            return min(max(float(value), 0.0), _MAX_WAIT_S)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                delta = (parsed - datetime.now(UTC)).total_seconds()
-                return min(max(delta, 0.0), _MAX_WAIT_S)
-    return min(cfg.backoff_s * (2.0**attempt), _MAX_WAIT_S)
-
-
 def api_get(
-    client: httpx.Client, path: str, params: list[tuple[str, str]], cfg: AlertmanagerConfig
+    client: httpx.Client,
+    path: str,
+    params: list[tuple[str, str]],
+    cfg: AlertmanagerConfig,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Any:
     """GET one API v2 path and return its JSON, retrying 429/5xx; raise ConnectorError."""
     import httpx
 
-    attempts = cfg.max_retries + 1
-    for attempt in range(attempts):
+    policy = RetryPolicy(
+        retries=cfg.max_retries, backoff=cfg.backoff_s, max_wait=_MAX_WAIT_S, sleep=sleep
+    )
+
+    def attempt() -> httpx.Response:
         try:
             resp = client.get(path, params=tuple(params))
         except httpx.TransportError as exc:
-            if attempt + 1 < attempts:
-                time.sleep(_retry_wait(None, attempt, cfg))
-                continue
+            raise Retryable(f"GET {path} failed: {type(exc).__name__}") from None
+        if resp.status_code == 429 or resp.status_code >= 500:
+            wait = retry_after(resp.headers)
+            raise Retryable(f"HTTP {resp.status_code}", retry_after=wait, response=resp)
+        return resp
+
+    def give_up(exc: Retryable) -> NoReturn:
+        if exc.response is None:
             raise ConnectorError(
                 "alertmanager",
-                f"GET {path} failed: {type(exc).__name__}",
+                exc.detail,
                 hint=f"check that Alertmanager answers at {cfg.base_url} (ALERTMANAGER_URL)",
             ) from None
-        if (resp.status_code == 429 or resp.status_code >= 500) and attempt + 1 < attempts:
-            time.sleep(_retry_wait(resp, attempt, cfg))
-            continue
-        return _decode(resp, path, cfg, attempts)
-    raise AssertionError("unreachable")  # pragma: no cover
+        _decode(exc.response, path, cfg, policy.retries + 1)  # type: ignore[arg-type]
+        raise AssertionError("unreachable")  # pragma: no cover: _decode raises on 429/5xx
+
+    return _decode(policy.run(attempt, give_up=give_up), path, cfg, policy.retries + 1)
 
 
 def _decode(resp: httpx.Response, path: str, cfg: AlertmanagerConfig, attempts: int) -> Any:

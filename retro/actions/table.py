@@ -8,16 +8,14 @@ team adds (Components, Due) are read and the default table stays as `retro.rende
 
 from __future__ import annotations
 
-import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retro.draft.review import CITATION, Document, parse_document, timeline_of
 from retro.errors import BundleError
+from retro.files import write_atomic
 from retro.models import stable_hash
 
 # Header name (casefolded) -> column role. The first nine are the table retro.render writes.
@@ -233,25 +231,6 @@ def set_cells(line: str, columns: dict[str, int], values: dict[str, str]) -> str
     return body + cr
 
 
-def replace_text(path: Path, text: str) -> None:
-    """Write via a temp file, fsync and rename; keeps the file's permission bits."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def update_row(path: Path, row: ActionRow, values: dict[str, str], *, find: Any) -> None:
     """Re-read the file and change cells of the row `find(row)` accepts; write it back."""
     text = read_file(path)
@@ -275,7 +254,7 @@ def update_row(path: Path, row: ActionRow, values: dict[str, str], *, find: Any)
     lines[found.line] = set_cells(lines[found.line], found.columns, values)
     new = "\n".join(lines)
     if new != text:
-        replace_text(path, new)
+        write_atomic(path, new)
 
 
 def update_rows(path: Path, changes: list[tuple[str, dict[str, str]]]) -> None:
@@ -290,7 +269,7 @@ def update_rows(path: Path, changes: list[tuple[str, dict[str, str]]]) -> None:
             lines[row.line] = set_cells(lines[row.line], row.columns, values)
     new = "\n".join(lines)
     if new != text:
-        replace_text(path, new)
+        write_atomic(path, new)
 
 
 # --- matching action items across incidents --------------------------------------------------

@@ -10,23 +10,9 @@ from typing import Any
 import click
 
 from retro.cli._ui import info, progress_bar
+from retro.draft.engines import ENGINES, make_engine
 from retro.errors import ConfigError
 from retro.models import Postmortem
-
-ENGINES = ("offline", "openai")
-
-
-def make_engine(name: str, *, model: str | None = None, base_url: str | None = None) -> Any:
-    """The chosen engine; the LLM engine (and langchain) is imported only when asked for."""
-    if name == "offline":
-        from retro.draft.engines.offline import OfflineEngine
-
-        return OfflineEngine()
-    if name == "openai":
-        from retro.draft.engines.llm import OpenAIEngine
-
-        return OpenAIEngine(model=model, base_url=base_url)
-    raise ConfigError(f"unknown engine {name!r}", hint=f"choose one of: {', '.join(ENGINES)}")
 
 
 def sample_bundle() -> Path:

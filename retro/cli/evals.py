@@ -30,7 +30,7 @@ def _engines(
     primary: str, compare: bool | None, model: str | None, base_url: str | None
 ) -> dict[str, tuple[Any, str | None]]:
     """Engine name -> (engine or None, setup error). The openai engine joins when configured."""
-    from retro.cli.draft import make_engine
+    from retro.draft.engines import make_engine
 
     names = [primary]
     if primary == "offline" and (compare or (compare is None and _harness().openai_configured())):

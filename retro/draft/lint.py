@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from retro.draft.engines.extract import BLAME, VAGUE
 from retro.draft.render import REQUIRED_HEADINGS
 from retro.draft.review import CITATION, Document, action_items_of, parse_document, timeline_of
 from retro.models import ActionType, Priority
+from retro.safety.policy import BLAME, VAGUE
 
 Severity = Literal["error", "warning"]
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")

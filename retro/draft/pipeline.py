@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from retro import __version__
 from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
-from retro.draft.engines.extract import BLAME, INJECTION
 from retro.draft.evidence import NameScrubber, assign_roles, name_patterns, prepare, scrub_names
 from retro.draft.milestones import compute_metrics, infer_milestones
 from retro.draft.render import render, section_hash
 from retro.draft.review import CITATION, milestones_of, parse_document
+from retro.files import write_atomic
 from retro.models import CLAIM_FIELDS, Claim, Milestone, Postmortem, Progress, Timeline, no_progress
+from retro.safety.policy import BLAME, INJECTION
 from retro.safety.redact import Redactor
 from retro.timeline.read import read_timeline
 
@@ -185,29 +184,3 @@ def generate(
     if out is not None:
         write_atomic(out, markdown)
     return DraftResult(pm, markdown, timeline, data, dropped, sorted(keep))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a synced temp file and rename, so a crash never leaves half a file.
-
-    An existing file keeps its permissions; a new one gets the usual 0644 less the umask.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current

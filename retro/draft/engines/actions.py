@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from retro.draft.engines.base import DraftInput, EvidenceRow
-from retro.draft.engines.extract import FOLLOW_UP, VAGUE, Sentence, sentences, usable
+from retro.draft.engines.extract import FOLLOW_UP, Sentence, sentences, usable
 from retro.models import ActionItem, ActionType, Priority
+from retro.safety.policy import VAGUE
 
 _TYPE_RULES: tuple[tuple[re.Pattern[str], ActionType], ...] = tuple(
     (re.compile(p, re.IGNORECASE), t)  # type: ignore[misc]

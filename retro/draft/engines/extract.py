@@ -7,24 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from retro.draft.engines.base import EvidenceRow
+from retro.safety.policy import BLAME, INJECTION
 
-BLAME = re.compile(
-    r"\b(should(n'?t)? have|could have|would have|must have|failed to|fault|blame\w*|careless\w*|"
-    r"negligen\w*|human error|mistake|screw(ed)? up|mess(ed)? up|stupid|incompetent|sloppy|"
-    r"dropped the ball|forgot to|didn'?t bother|idiot|dumb|wtf|his fault|her fault|their fault)\b",
-    re.IGNORECASE,
-)
-VAGUE = re.compile(
-    r"\b(improve\w*|look into|looking into|investigate further|be more careful|better|enhance\w*|"
-    r"revisit|consider|maybe|somehow|try to|etc)\b",
-    re.IGNORECASE,
-)
-INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,30}\b(previous|prior|above|earlier|all|instructions?|rules)\b"
-    r"|system prompt|you are (now )?(an? )?(ai|assistant|language model|chatgpt|llm)"
-    r"|\bmark (this|the) (incident|postmortem) as\b|\bnew instructions?\b",
-    re.IGNORECASE,
-)
 ROOT_CAUSE = re.compile(
     r"\b(root cause|caused by|the cause|culprit|triggered by|due to|because|turn(s|ed)? out|traced (it |this )?(back )?to|"
     r"the (issue|problem|bug) (was|is)|responsible for|the reason|what happened was|resulted in|led to|"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from retro.config import user_dir
+from retro.files import write_atomic
 
 # USD per 1M tokens (input, output), from OpenAI's public price list. Prices change: treat the
 # cost as an estimate, and pass `prices=` for other models (Azure deployments, local servers).
@@ -94,7 +95,5 @@ class ResponseCache:
         if not self.enabled:
             return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entry, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, path)  # atomic, so a concurrent reader never sees half a file
+        # Atomic, so a concurrent reader never sees half a file; a cache entry needs no fsync.
+        write_atomic(path, json.dumps(entry, ensure_ascii=False, indent=1), fsync=False)
