@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +108,7 @@ class JsonClient:
         headers: dict[str, str],
         on_error: ErrorFactory,
         wait_headers: tuple[str, ...] = ("retry-after",),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.source = source
         self.on_error = on_error

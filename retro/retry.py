@@ -8,8 +8,8 @@ not retry in step. After `retries` retries the last `Retryable` is handed to `gi
 turns it into the one-line error the user sees.
 
 Clients whose SDK has its own retry handler (slack_sdk, openai) configure it from the same
-numbers (`RetryPolicy`) instead of wrapping it in a second loop. Tests inject `sleep` and
-`random` so that no test waits for real.
+numbers (`RetryPolicy`) instead of wrapping it in a second loop. Tests replace the module's
+`sleep` (or pass one) so that no test waits for real.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ from email.utils import parsedate_to_datetime
 from typing import NoReturn, TypeVar
 
 T = TypeVar("T")
+
+
+def sleep(seconds: float) -> None:
+    """Wait between attempts. Tests replace `retro.retry.sleep` so that nothing waits for real."""
+    time.sleep(seconds)
 
 
 class Retryable(Exception):
@@ -54,7 +59,7 @@ class RetryPolicy:
     backoff: float = 1.0
     max_wait: float = 60.0
     jitter: float = 0.5  # up to this share of extra wait on back-off (never on Retry-After)
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    sleep: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
 
     def wait(self, attempt: int, retry_after: float | None = None) -> float:
@@ -77,7 +82,7 @@ class RetryPolicy:
             stop=stop_after_attempt(self.retries + 1),
             wait=wait,
             retry=retry_if_exception_type(Retryable),
-            sleep=self.sleep,
+            sleep=self.sleep or (lambda seconds: sleep(seconds)),
             reraise=True,
         )
         try:

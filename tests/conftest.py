@@ -27,3 +27,13 @@ def _isolated_user_dir(
     monkeypatch.delenv("RETRO_DATABASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retry waits are recorded, never slept: every client's retries go through retro.retry."""
+    import retro.retry
+
+    recorded: list[float] = []
+    monkeypatch.setattr(retro.retry, "sleep", recorded.append)
+    return recorded

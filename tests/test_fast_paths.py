@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.alertmanager.read import _iso_key_time, key_time
-from retro.timeline import output as timeline_output
 from retro.cli.main import cli
 from retro.models import SOURCES, Actor, Provenance, TimelineEvent
+from retro.timeline import output as timeline_output
 from retro.timeline.bundle import loads
 from retro.timeline.normalize import sort_events, sort_key
 from retro.timeline.people import _IC_SELF, _may_name_ic

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -89,7 +88,7 @@ def api_get(
     path: str,
     params: list[tuple[str, str]],
     cfg: AlertmanagerConfig,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Any:
     """GET one API v2 path and return its JSON, retrying 429/5xx; raise ConnectorError."""
     import httpx

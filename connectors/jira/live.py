@@ -8,16 +8,16 @@ harvest, which only reads, retries those here.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr
 
 from retro.connector import IncidentRef
 from retro.errors import ConfigError, ConnectorError, MissingCredential
 from retro.models import Progress, SourceReport
+from retro.retry import Retryable, RetryPolicy
 
 if TYPE_CHECKING:
     from jira import JIRA
@@ -180,21 +180,27 @@ def translate(exc: Exception, what: str, config: JiraConfig) -> ConnectorError:
 
 
 def call(config: JiraConfig, what: str, fn: Callable[[], T]) -> T:
-    """Run one read call; retry 500/502/504 (reads are idempotent); translate errors."""
+    """Run one read call under the shared retry policy (reads are idempotent); translate errors."""
     from jira import JIRAError
 
-    attempt = 0
-    while True:
+    policy = RetryPolicy(retries=config.max_retries, backoff=1.0, max_wait=config.max_retry_delay_s)
+
+    def attempt() -> T:
         try:
             return fn()
         except JIRAError as exc:
-            if exc.status_code in _RETRIED_HERE and attempt < config.max_retries:
-                attempt += 1
-                time.sleep(min(config.max_retry_delay_s, 0.5 * 2**attempt))
-                continue
+            if exc.status_code in _RETRIED_HERE:
+                raise Retryable(
+                    str(exc.status_code), status=exc.status_code, response=exc
+                ) from None
             raise translate(exc, what, config) from None
         except Exception as exc:
             raise translate(exc, what, config) from None
+
+    def give_up(exc: Retryable) -> NoReturn:
+        raise translate(exc.response, what, config) from None  # type: ignore[arg-type]
+
+    return policy.run(attempt, give_up=give_up)
 
 
 # --- harvest -----------------------------------------------------------------------------------

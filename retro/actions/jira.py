@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from connectors.jira.live import JiraConfig, call, linked_keys, make_client, translate
+from retro import retry
 from retro.actions.table import (
     EMAIL,
     JIRA_KEY,
@@ -508,7 +508,7 @@ def _create(site: Site, fields: dict[str, Any], row: ActionRow, log: Log) -> tup
     what = f"HTTP {status}" if status else type(error).__name__
     log(f"create of “{row.title}” failed ({what}); checking whether Jira committed it")
     for delay in (0.0, *SETTLE_DELAYS_S):
-        time.sleep(delay)  # search indexes can lag a create by a moment
+        retry.sleep(delay)  # search indexes can lag a create by a moment
         found = by_marker(site, row.marker)
         if found:
             return str(found[0]["key"]), f"the create answered {what} but was committed"
