@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from evals import scoring as sc
+from retro import registry
 from retro.draft.engines.base import Engine, EvidenceRow
 from retro.draft.evidence import known_names
 from retro.draft.lint import check_text
@@ -22,7 +23,7 @@ from retro.draft.milestones import compute_metrics
 from retro.draft.pipeline import CLAIM_FIELDS, DraftResult, generate
 from retro.draft.review import CITATION, Document, parse_document, timeline_of
 from retro.errors import ConfigError, RetroError
-from retro.models import SOURCES, Milestone, Postmortem
+from retro.models import Milestone, Postmortem
 
 EVALS_DIR = Path(__file__).resolve().parent
 CASES_DIR = EVALS_DIR / "cases"
@@ -237,7 +238,7 @@ def _best_similarity(
     ]
 
 
-TOOL_NAMES = frozenset([*SOURCES, "system", "prometheus", "github", "kubernetes"])
+TOOL_NAMES = frozenset([*registry.source_info(), "system", "prometheus", "github", "kubernetes"])
 
 
 def people_names(result: DraftResult) -> list[str]:

@@ -23,6 +23,7 @@ from retro.errors import BundleError, ConfigError
 from retro.models import (
     IncidentMeta,
     Progress,
+    SourceInfo,
     SourceReport,
     TimelineEvent,
     UTCDateTime,
@@ -43,17 +44,22 @@ class Doc:
 
 
 class IncidentRef(BaseModel):
-    """What to harvest for one incident from live APIs."""
+    """What to harvest for one incident from live APIs.
+
+    `targets` maps a source's name to what its connector should fetch, in the form the
+    connector's `harvest_help` describes: Slack channel names, PagerDuty incident ids,
+    Opsgenie `alert:<id>` / `incident:<id>`, Jira issue keys, and so on. A third-party
+    connector reads its own entry the same way.
+    """
 
     incident_id: str
-    slack_channels: list[str] = Field(default_factory=list)
-    pagerduty_incidents: list[str] = Field(default_factory=list)
-    opsgenie_alerts: list[str] = Field(default_factory=list)
-    opsgenie_incidents: list[str] = Field(default_factory=list)
-    jira_keys: list[str] = Field(default_factory=list)
-    alertmanager: bool = False
+    targets: dict[str, list[str]] = Field(default_factory=dict)
     since: UTCDateTime | None = None
     until: UTCDateTime | None = None
+
+    def of(self, source: str) -> list[str]:
+        """What `source` is asked to fetch; empty when it is not part of this harvest."""
+        return list(self.targets.get(source, []))
 
 
 @dataclass
@@ -86,6 +92,22 @@ class Connector(ABC):
     title: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
     docs_url: ClassVar[str] = ""
+    display: ClassVar[str] = ""  # what a draft calls the source ("PagerDuty"); default: title
+    roles: ClassVar[frozenset[str]] = frozenset()  # what its events mean: see models.SourceRole
+    order: ClassVar[int] = 500  # claim order (low first); also breaks ties at the same time
+    low_trust: ClassVar[bool] = False  # its events never stand alone as a milestone's evidence
+    harvest_help: ClassVar[str] = ""  # what `retro harvest --from NAME=VALUE` takes, if anything
+
+    @classmethod
+    def info(cls) -> SourceInfo:
+        """What the pipeline needs to know about this source's events."""
+        return SourceInfo(
+            name=cls.name,
+            title=cls.display or cls.title,
+            roles=cls.roles,
+            order=cls.order,
+            low_trust=cls.low_trust,
+        )
 
     @abstractmethod
     def claims(self, doc: Doc) -> bool:

@@ -10,18 +10,49 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-Source = Literal["slack", "pagerduty", "opsgenie", "alertmanager", "grafana", "jira", "generic"]
-SOURCES: tuple[Source, ...] = (
-    "slack",
-    "pagerduty",
-    "opsgenie",
-    "alertmanager",
-    "grafana",
-    "jira",
-    "generic",
-)
+Source = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+"""A source is any registered connector's name (see retro.registry)."""
+
+SourceRole = Literal[
+    "chat",
+    "monitor",
+    "pager",
+    "alerts",
+    "tracker",
+    "status_page",
+    "changes",
+    "transcript",
+    "errors",
+    "events",
+]
+"""What a source's events mean, declared by its connector (`Connector.roles`):
+
+- chat: people talking (Slack, Teams); messages are evidence in people's words.
+- monitor: a system that watches metrics and fires alerts (Alertmanager, Grafana, Datadog).
+- pager: on-call paging; its alert and page events may copy a monitor's alert (PagerDuty).
+- alerts: its alert_firing / alert_resolved events pair up by key into an alert's lifecycle.
+- tracker: tickets whose status changes mean resolution (Jira).
+- status_page: customer-facing status updates (Statuspage).
+- changes: deploys, merges and releases: candidates for a trigger (GitHub).
+- transcript: speech-to-text of a call; may support a milestone but is never its only evidence.
+- errors: an error tracker's issues (Sentry): onset evidence for impact start.
+- events: anything else written as generic records.
+"""
+
+
+class SourceInfo(BaseModel):
+    """A registered source: what a draft calls it, and what its events mean."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    title: str = Field(description="What a draft calls the source, e.g. 'PagerDuty'")
+    roles: frozenset[str] = frozenset()
+    order: int = 500
+    low_trust: bool = False
+
 
 EventKind = Literal[
     "message",
@@ -284,9 +315,30 @@ class Timeline(BaseModel):
     dropped: dict[str, int] = Field(
         default_factory=dict, description="reason -> count, after reading"
     )
+    source_info: dict[str, SourceInfo] = Field(
+        default_factory=dict, description="What each source's events mean (from its connector)"
+    )
 
     def by_id(self) -> dict[str, TimelineEvent]:
         return {e.id: e for e in self.events}
+
+    def with_role(self, role: str) -> frozenset[str]:
+        """The sources whose connector declares `role` (every registered one when unknown)."""
+        infos = self.source_info
+        if not infos:
+            from retro import registry  # a hand-built timeline: ask the registry
+
+            infos = registry.source_info()
+        return frozenset(name for name, info in infos.items() if role in info.roles)
+
+    def title_of(self, source: str) -> str:
+        """What a draft calls a source: its connector's display title, else the name."""
+        info = self.source_info.get(source)
+        if info is None:
+            from retro import registry
+
+            info = registry.source_info().get(source)
+        return info.title if info is not None else source
 
 
 # --- Postmortem drafts -------------------------------------------------------------------------

@@ -1,47 +1,51 @@
-"""The connector registry: built-ins and third-party plugins share one entry-point group."""
+"""The connector registry: every connector, built-in or third-party, comes from one entry-point
+group, `retro.connectors` (the built-ins are listed in retro's own pyproject.toml).
+
+Connectors are asked to claim a file in `order` (then name): specific shapes first, the
+generic JSONL/CSV reader last. The same order breaks ties between events at the same time.
+"""
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from importlib.metadata import entry_points
 
 from retro.connector import Connector
 from retro.errors import ConfigError
+from retro.models import SourceInfo
 
 ENTRY_POINT_GROUP = "retro.connectors"
 
-# Built-ins, in the order they are asked to claim a file. Listed here as well as in
-# pyproject.toml's entry points so a source checkout that is not installed still works.
-BUILTINS: dict[str, str] = {
-    "slack": "connectors.slack:SlackConnector",
-    "pagerduty": "connectors.pagerduty:PagerDutyConnector",
-    "opsgenie": "connectors.opsgenie:OpsgenieConnector",
-    "alertmanager": "connectors.alertmanager:AlertmanagerConnector",
-    "grafana": "connectors.grafana:GrafanaConnector",
-    "jira": "connectors.jira:JiraConnector",
-    "generic": "connectors.generic:GenericConnector",
-}
 
-
-def _load(spec: str) -> type[Connector]:
-    module_name, _, attr = spec.partition(":")
-    module = importlib.import_module(module_name)
-    cls = getattr(module, attr)
+def _load(name: str, spec: str) -> type[Connector]:
+    try:
+        cls = entry_points(group=ENTRY_POINT_GROUP)[name].load()
+    except Exception as exc:  # a broken plugin must say which one it is
+        raise ConfigError(
+            f"connector plugin {name} ({spec}) failed to load: {type(exc).__name__}: {exc}",
+            hint="reinstall or uninstall the package that provides it",
+        ) from None
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise ConfigError(f"connector plugin {spec} is not a retro Connector subclass")
+    if cls.name != name:
+        raise ConfigError(
+            f"connector plugin {spec} is registered as {name!r} but names itself {cls.name!r}",
+            hint="make the entry point's name and the class's `name` the same",
+        )
     return cls
 
 
 @cache
 def connector_classes() -> dict[str, type[Connector]]:
-    """Every connector by name: built-ins first, then plugins from the entry-point group."""
-    found: dict[str, type[Connector]] = {name: _load(spec) for name, spec in BUILTINS.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:
-            continue
-        found[ep.name] = _load(ep.value)
-    return found
+    """Every registered connector by name, in claim order."""
+    found = [_load(ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    if not found:
+        raise ConfigError(
+            "no connectors are registered",
+            hint="install retro (pip install -e .) so its entry points exist",
+        )
+    found.sort(key=lambda cls: (cls.order, cls.name))
+    return {cls.name: cls for cls in found}
 
 
 def connectors() -> list[Connector]:
@@ -56,3 +60,9 @@ def get(name: str) -> Connector:
             f"unknown source {name!r}", hint=f"choose one of: {', '.join(sorted(classes))}"
         )
     return classes[name]()
+
+
+@cache
+def source_info() -> dict[str, SourceInfo]:
+    """What each registered source's events mean (roles, trust, title), by source name."""
+    return {name: cls.info() for name, cls in connector_classes().items()}

@@ -273,7 +273,7 @@ def test_harvest_retries_429_and_round_trips(
 ) -> None:
     emulator.inject("/api/v2/alerts$", status=429, headers={"Retry-After": "1"})
     seen: list[tuple[str, int, int | None]] = []
-    ref = IncidentRef(incident_id="INC-1", alertmanager=True)
+    ref = IncidentRef(incident_id="INC-1", targets={"alertmanager": ["current"]})
     report = CONNECTOR.harvest(ref, tmp_path, config(emulator), lambda *a: seen.append(a))
     assert report.status == "ok" and report.files == ["alertmanager/alerts.json"]
     assert report.records == 3

@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.alertmanager.read import _iso_key_time, key_time
+from retro import registry
 from retro.cli.main import cli
-from retro.models import SOURCES, Actor, Provenance, TimelineEvent
+from retro.models import Actor, Provenance, TimelineEvent
 from retro.timeline import output as timeline_output
 from retro.timeline.bundle import loads
 from retro.timeline.normalize import sort_events, sort_key
@@ -119,7 +120,9 @@ def _event(key: str, minutes: int, source: str) -> TimelineEvent:
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 30), st.integers(0, 5), st.sampled_from(SOURCES)),
+        st.tuples(
+            st.integers(0, 30), st.integers(0, 5), st.sampled_from(sorted(registry.source_info()))
+        ),
         max_size=60,
     )
 )

@@ -336,7 +336,9 @@ def seed_incident(emu: JiraEmulator) -> tuple[str, str]:
 def harvest_and_read(
     config: JiraConfig, keys: list[str], out: Path
 ) -> tuple[SourceReport, list[TimelineEvent]]:
-    report = JiraConnector().harvest(IncidentRef(incident_id="INC-1", jira_keys=keys), out, config)
+    report = JiraConnector().harvest(
+        IncidentRef(incident_id="INC-1", targets={"jira": keys}), out, config
+    )
     docs = [
         Doc(rel=str(p.relative_to(out)), data=json.loads(p.read_text()))
         for p in sorted(out.rglob("*.json"))
@@ -404,7 +406,9 @@ def test_harvest_500_fails_after_retries(emu: JiraEmulator, tmp_path: Path) -> N
     emu.inject(f"/issue/{incident}$", status=500, times=10, body={"errorMessages": ["boom"]})
     with pytest.raises(ConnectorError, match="500") as info:
         JiraConnector().harvest(
-            IncidentRef(incident_id="I", jira_keys=[incident]), tmp_path, cloud(emu, max_retries=2)
+            IncidentRef(incident_id="I", targets={"jira": [incident]}),
+            tmp_path,
+            cloud(emu, max_retries=2),
         )
     assert "after 2 retries" in str(info.value)
     assert len([r for r in emu.log if r.path.endswith(f"/issue/{incident}")]) == 3
@@ -413,13 +417,15 @@ def test_harvest_500_fails_after_retries(emu: JiraEmulator, tmp_path: Path) -> N
 def test_harvest_401_and_404(emu: JiraEmulator, tmp_path: Path) -> None:
     bad = JiraConfig(base_url=emu.url, email="alice@example.com", api_token=SecretStr("wrong"))
     with pytest.raises(ConnectorError, match="401") as info:
-        JiraConnector().harvest(IncidentRef(incident_id="I", jira_keys=["OPS-1"]), tmp_path, bad)
+        JiraConnector().harvest(
+            IncidentRef(incident_id="I", targets={"jira": ["OPS-1"]}), tmp_path, bad
+        )
     assert "JIRA_EMAIL" in str(info.value) and "JIRA_API_TOKEN" in str(info.value)
     with pytest.raises(
         ConnectorError, match="issue OPS-999 does not exist or you lack Browse permission"
     ):
         JiraConnector().harvest(
-            IncidentRef(incident_id="I", jira_keys=["OPS-999"]), tmp_path, cloud(emu)
+            IncidentRef(incident_id="I", targets={"jira": ["OPS-999"]}), tmp_path, cloud(emu)
         )
 
 
@@ -427,7 +433,7 @@ def test_linked_issue_in_hidden_project_is_skipped(emu: JiraEmulator, tmp_path: 
     incident, _ = seed_incident(emu)
     emu.hidden_projects.add("CHG")
     report = JiraConnector().harvest(
-        IncidentRef(incident_id="I", jira_keys=[incident]), tmp_path, cloud(emu)
+        IncidentRef(incident_id="I", targets={"jira": [incident]}), tmp_path, cloud(emu)
     )
     assert report.status == "partial" and report.files == [f"jira/{incident}.json"]
     assert any("linked issue not fetched" in r for r in report.skipped)
@@ -438,7 +444,7 @@ def test_malformed_body_is_a_connector_error(emu: JiraEmulator, tmp_path: Path) 
     emu.inject(f"/issue/{incident}$", status=200, raw=b"{not json")
     with pytest.raises(ConnectorError, match="malformed"):
         JiraConnector().harvest(
-            IncidentRef(incident_id="I", jira_keys=[incident]), tmp_path, cloud(emu)
+            IncidentRef(incident_id="I", targets={"jira": [incident]}), tmp_path, cloud(emu)
         )
 
 

@@ -280,7 +280,7 @@ def config(emu: OpsgenieEmulator, **kw: object) -> OpsgenieConfig:
 
 
 def harvest(emu: OpsgenieEmulator, out: Path, alert: str = "512", **kw: object) -> SourceReport:
-    ref = IncidentRef(incident_id="INC-1", opsgenie_alerts=[alert], opsgenie_incidents=["42"])
+    ref = IncidentRef(incident_id="INC-1", targets={"opsgenie": [f"alert:{alert}", "incident:42"]})
     return CONNECTOR.harvest(ref, out, config(emu, **kw))
 
 
@@ -357,7 +357,7 @@ def test_500_then_success(emulator: OpsgenieEmulator, tmp_path: Path) -> None:
 
 
 def test_401_names_the_key(emulator: OpsgenieEmulator, tmp_path: Path) -> None:
-    ref = IncidentRef(incident_id="INC-1", opsgenie_alerts=["512"])
+    ref = IncidentRef(incident_id="INC-1", targets={"opsgenie": ["512"]})
     cfg = OpsgenieConfig(api_key="wrong", base_url=emulator.url)  # type: ignore[arg-type]
     with pytest.raises(ConnectorError) as err:
         CONNECTOR.harvest(ref, tmp_path, cfg)

@@ -248,7 +248,7 @@ def config(emu: PagerDutyEmulator, **kw: object) -> PagerDutyConfig:
 
 
 def harvest(emu: PagerDutyEmulator, out: Path, **kw: object) -> SourceReport:
-    ref = IncidentRef(incident_id="INC-1", pagerduty_incidents=[INC])
+    ref = IncidentRef(incident_id="INC-1", targets={"pagerduty": [INC]})
     return CONNECTOR.harvest(ref, out, config(emu, **kw))
 
 
@@ -323,7 +323,7 @@ def test_500_forever_is_a_connector_error(emulator: PagerDutyEmulator, tmp_path:
 
 
 def test_401_names_the_token(emulator: PagerDutyEmulator, tmp_path: Path) -> None:
-    ref = IncidentRef(incident_id="INC-1", pagerduty_incidents=[INC])
+    ref = IncidentRef(incident_id="INC-1", targets={"pagerduty": [INC]})
     cfg = PagerDutyConfig(token="wrong", base_url=emulator.url)  # type: ignore[arg-type]
     with pytest.raises(ConnectorError) as err:
         CONNECTOR.harvest(ref, tmp_path, cfg)
@@ -331,7 +331,7 @@ def test_401_names_the_token(emulator: PagerDutyEmulator, tmp_path: Path) -> Non
 
 
 def test_404_names_the_incident(emulator: PagerDutyEmulator, tmp_path: Path) -> None:
-    ref = IncidentRef(incident_id="INC-1", pagerduty_incidents=["PNOPE00"])
+    ref = IncidentRef(incident_id="INC-1", targets={"pagerduty": ["PNOPE00"]})
     with pytest.raises(ConnectorError, match="incident PNOPE00 not found"):
         CONNECTOR.harvest(ref, tmp_path, config(emulator))
 

@@ -433,7 +433,7 @@ def config(emu: SlackEmulator, **overrides: Any) -> SlackConfig:
 
 def ref(*channels_: str, **extra: Any) -> IncidentRef:
     return IncidentRef(
-        incident_id="INC-42", slack_channels=list(channels_ or ["inc-42-checkout"]), **extra
+        incident_id="INC-42", targets={"slack": list(channels_ or ["inc-42-checkout"])}, **extra
     )
 
 

@@ -28,6 +28,10 @@ class AlertmanagerConnector(Connector):
 
     name: ClassVar[str] = "alertmanager"
     title: ClassVar[str] = "Prometheus Alertmanager"
+    display: ClassVar[str] = "Alertmanager"
+    roles: ClassVar[frozenset[str]] = frozenset({"monitor", "alerts"})
+    order: ClassVar[int] = 40
+    harvest_help: ClassVar[str] = "current (a snapshot of the alerts firing now)"
     Config: ClassVar[type[BaseModel]] = live.AlertmanagerConfig
     docs_url: ClassVar[str] = "https://prometheus.io/docs/alerting/latest/clients/"
 

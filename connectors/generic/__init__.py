@@ -29,6 +29,9 @@ class GenericConnector(Connector):
 
     name: ClassVar[str] = "generic"
     title: ClassVar[str] = "Generic JSONL/CSV events"
+    display: ClassVar[str] = "An external system"
+    roles: ClassVar[frozenset[str]] = frozenset({"events"})
+    order: ClassVar[int] = 1000
     Config: ClassVar[type[BaseModel]] = GenericConfig
 
     def claims(self, doc: Doc) -> bool:

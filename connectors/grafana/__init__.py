@@ -32,6 +32,9 @@ class GrafanaConnector(Connector):
 
     name: ClassVar[str] = "grafana"
     title: ClassVar[str] = "Grafana alerting"
+    display: ClassVar[str] = "Grafana"
+    roles: ClassVar[frozenset[str]] = frozenset({"monitor", "alerts"})
+    order: ClassVar[int] = 50
     Config: ClassVar[type[BaseModel]] = GrafanaConfig
     docs_url: ClassVar[str] = (
         "https://grafana.com/docs/grafana/latest/alerting/configure-notifications/"

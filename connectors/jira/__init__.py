@@ -29,6 +29,10 @@ class JiraConnector(Connector):
 
     name: ClassVar[str] = "jira"
     title: ClassVar[str] = "Jira"
+    display: ClassVar[str] = "Jira"
+    roles: ClassVar[frozenset[str]] = frozenset({"tracker"})
+    order: ClassVar[int] = 60
+    harvest_help: ClassVar[str] = "an issue key"
     Config: ClassVar[type[BaseModel]] = live.JiraConfig
     docs_url: ClassVar[str] = "docs/connectors/jira.md"
 

@@ -277,15 +277,16 @@ def harvest_jira(
 ) -> SourceReport:
     """Fetch the incident's issues (and linked ones) and write out/jira/<KEY>.json."""
     report = SourceReport(name="jira")
-    if not ref.jira_keys:
+    if not ref.of("jira"):
         report.status = "empty"
         return report
     client = make_client(config)
     dest = out / "jira"
     dest.mkdir(parents=True, exist_ok=True)
     done: dict[str, dict[str, Any]] = {}
-    for key in ref.jira_keys:
-        progress("jira issues", len(done), len(ref.jira_keys))
+    keys = ref.of("jira")
+    for key in keys:
+        progress("jira issues", len(done), len(keys))
         done[key] = fetch_issue(client, key, config)
         _write(dest, key, done[key], out, report)
     if config.follow_links:

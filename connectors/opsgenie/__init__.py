@@ -28,6 +28,10 @@ class OpsgenieConnector(Connector):
 
     name: ClassVar[str] = read.SOURCE
     title: ClassVar[str] = "Opsgenie"
+    display: ClassVar[str] = "Opsgenie"
+    roles: ClassVar[frozenset[str]] = frozenset({"pager", "alerts"})
+    order: ClassVar[int] = 30
+    harvest_help: ClassVar[str] = "alert:<id> or incident:<id>"
     Config: ClassVar[type[BaseModel]] = live.OpsgenieConfig
     docs_url: ClassVar[str] = "https://docs.opsgenie.com/docs/alert-api"
 

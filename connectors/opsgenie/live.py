@@ -199,6 +199,19 @@ def _harvest_incident(
     report.records += 1 + len(entries)
 
 
+def split_targets(targets: list[str]) -> tuple[list[str], list[str]]:
+    """`alert:<id>` and `incident:<id>` targets (a bare id is an alert), in order."""
+    alerts: list[str] = []
+    incidents: list[str] = []
+    for target in targets:
+        kind, sep, ident = target.partition(":")
+        if sep and kind == "incident":
+            incidents.append(ident)
+        else:
+            alerts.append(ident if sep and kind == "alert" else target)
+    return alerts, incidents
+
+
 def harvest(
     ref: IncidentRef, out: Path, config: BaseModel, progress: Progress = no_progress
 ) -> SourceReport:
@@ -206,12 +219,13 @@ def harvest(
     cfg = _config(config)
     report = SourceReport(name=SOURCE)
     folder = out / SOURCE
-    total = len(ref.opsgenie_alerts) + len(ref.opsgenie_incidents)
+    alerts, incidents = split_targets(ref.of(SOURCE))
+    total = len(alerts) + len(incidents)
     with _client(cfg) as api:
-        for n, ident in enumerate(ref.opsgenie_alerts):
+        for n, ident in enumerate(alerts):
             progress(f"opsgenie alert {ident}", n, total)
             _harvest_alert(api, cfg, ident, folder, report)
-        for n, ident in enumerate(ref.opsgenie_incidents, start=len(ref.opsgenie_alerts)):
+        for n, ident in enumerate(incidents, start=len(alerts)):
             progress(f"opsgenie incident {ident}", n, total)
             _harvest_incident(api, cfg, ident, folder, report)
     progress("opsgenie", total, total)

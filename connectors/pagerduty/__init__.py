@@ -26,6 +26,10 @@ class PagerDutyConnector(Connector):
 
     name: ClassVar[str] = read.SOURCE
     title: ClassVar[str] = "PagerDuty"
+    display: ClassVar[str] = "PagerDuty"
+    roles: ClassVar[frozenset[str]] = frozenset({"pager"})
+    order: ClassVar[int] = 20
+    harvest_help: ClassVar[str] = "an incident id"
     Config: ClassVar[type[BaseModel]] = live.PagerDutyConfig
     docs_url: ClassVar[str] = "https://developer.pagerduty.com/api-reference/"
 

@@ -176,9 +176,10 @@ def harvest(
     report = SourceReport(name=SOURCE)
     folder = out / SOURCE
     users: set[str] = set()
-    total = len(ref.pagerduty_incidents)
+    incidents = ref.of(SOURCE)
+    total = len(incidents)
     with _client(cfg) as api:
-        for n, inc_id in enumerate(ref.pagerduty_incidents):
+        for n, inc_id in enumerate(incidents):
             progress(f"pagerduty incident {inc_id}", n, total)
             users |= _harvest_incident(api, cfg, inc_id, folder, report)
         _harvest_users(api, sorted(users), folder, report, progress)

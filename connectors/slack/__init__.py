@@ -28,6 +28,10 @@ class SlackConnector(Connector):
 
     name: ClassVar[str] = "slack"
     title: ClassVar[str] = "Slack"
+    display: ClassVar[str] = "Slack"
+    roles: ClassVar[frozenset[str]] = frozenset({"chat"})
+    order: ClassVar[int] = 10
+    harvest_help: ClassVar[str] = "a channel name or id"
     Config: ClassVar[type[BaseModel]] = live.SlackConfig
     docs_url: ClassVar[str] = "https://api.slack.com/methods/conversations.history"
 

@@ -347,15 +347,15 @@ def _folder_name(channel: dict[str, Any]) -> str:
 
 
 def harvest(ref: IncidentRef, out: Path, cfg: SlackConfig, progress: Progress) -> SourceReport:
-    """Fetch ref.slack_channels and write out/slack/ in Slack's export layout."""
+    """Fetch the incident's Slack channels and write out/slack/ in Slack's export layout."""
     report = SourceReport(name=SOURCE)
-    if not ref.slack_channels:
+    if not ref.of(SOURCE):
         report.status = "empty"
         report.skip("no slack_channels for this incident")
         return report
     client = make_client(cfg)
     dest = out / SOURCE
-    channels = resolve_channels(client, ref.slack_channels, cfg)
+    channels = resolve_channels(client, ref.of(SOURCE), cfg)
     everything: list[dict[str, Any]] = []
     for channel in channels:
         messages = channel_messages(client, channel, ref, cfg, progress)

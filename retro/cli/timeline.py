@@ -103,6 +103,14 @@ def _parse_when(value: str | None) -> datetime | None:
 @click.option("--opsgenie-incident", multiple=True, help="Opsgenie incident id (repeatable).")
 @click.option("--jira", "jira_keys", multiple=True, help="Jira issue key (repeatable).")
 @click.option("--alertmanager", is_flag=True, help="Also snapshot Alertmanager's current alerts.")
+@click.option(
+    "--from",
+    "targets",
+    multiple=True,
+    metavar="SOURCE=WHAT",
+    help="What a source fetches, for any connector (repeatable): slack=inc-42, "
+    "pagerduty=Q1ABCD, opsgenie=incident:42 (`retro connectors list` shows each one's form).",
+)
 @click.option("--since", help="Window start, ISO 8601 with zone.")
 @click.option("--until", help="Window end, ISO 8601 with zone.")
 @click.option("--title", help="Incident title for incident.yaml.")
@@ -115,6 +123,7 @@ def harvest(
     opsgenie_incident: tuple[str, ...],
     jira_keys: tuple[str, ...],
     alertmanager: bool,
+    targets: tuple[str, ...],
     since: str | None,
     until: str | None,
     title: str | None,
@@ -127,18 +136,26 @@ def harvest(
     Example:
       retro harvest --incident INC-42 --slack-channel inc-42-checkout \\
         --pagerduty Q1ABCD --jira INC-42 --out bundles/INC-42
+      retro harvest --incident INC-42 --from slack=inc-42 --from teams=19:abc@thread.tacv2 \\
+        --out bundles/INC-42
     """
     from retro.connector import IncidentRef
     from retro.timeline.harvest import harvest as run_harvest
+    from retro.timeline.harvest import parse_targets
 
+    wanted: dict[str, list[str]] = {
+        "slack": list(slack_channel),
+        "pagerduty": list(pagerduty),
+        "opsgenie": [f"alert:{a}" for a in opsgenie_alert]
+        + [f"incident:{i}" for i in opsgenie_incident],
+        "jira": list(jira_keys),
+        "alertmanager": ["current"] if alertmanager else [],
+    }
+    for name, values in parse_targets(targets).items():
+        wanted.setdefault(name, []).extend(values)
     ref = IncidentRef(
         incident_id=incident_id,
-        slack_channels=list(slack_channel),
-        pagerduty_incidents=list(pagerduty),
-        opsgenie_alerts=list(opsgenie_alert),
-        opsgenie_incidents=list(opsgenie_incident),
-        jira_keys=list(jira_keys),
-        alertmanager=alertmanager,
+        targets={name: values for name, values in wanted.items() if values},
         since=_parse_when(since),
         until=_parse_when(until),
     )

@@ -265,4 +265,5 @@ def prepare(
         milestones=milestones,
         metrics=metrics,
         roles=sorted(set(labels.values())),
+        source_titles={s: timeline.title_of(s) for s in sorted({r.source for r in rows})},
     )

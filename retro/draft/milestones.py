@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
 
-MONITORS = ("alertmanager", "grafana", "pagerduty", "opsgenie")
-
 CUSTOMER_REPORT = re.compile(
     r"\b(customers?|users?|clients?|merchants?|tenants?|support|tickets?|zendesk|complain\w*|report\w*)\b"
     # [\s\S]: a pasted ticket or mail puts the symptom on the next line
@@ -189,9 +187,8 @@ def impact_start(timeline: Timeline, detected: Candidate | None) -> Candidate | 
 
 def impact_from_signals(timeline: Timeline, detected: Candidate | None) -> Candidate | None:
     """The earliest symptom: an alert's startsAt, or a customer report before any alert."""
-    alerts = [e for e in _alerts(timeline) if e.source in ("alertmanager", "grafana")] or _alerts(
-        timeline
-    )
+    monitors = timeline.with_role("monitor")
+    alerts = [e for e in _alerts(timeline) if e.source in monitors] or _alerts(timeline)
     reports = human_reports(timeline)
     first_alert = min(alerts, key=lambda e: e.at, default=None)
     first_report = min(reports, key=lambda e: e.at, default=None)
@@ -366,9 +363,10 @@ def _alerts_cleared(timeline: Timeline, start: object) -> TimelineEvent | None:
     """The resolution of the last alert still firing, when every alert resolved."""
     firing: dict[str, TimelineEvent] = {}
     last: TimelineEvent | None = None
+    lifecycles = timeline.with_role("alerts")
     for event in timeline.events:
         key = event.key.rsplit(":", 1)[0]
-        if event.kind == "alert_firing" and event.source in ("alertmanager", "grafana", "opsgenie"):
+        if event.kind == "alert_firing" and event.source in lifecycles:
             firing[key] = event
         elif event.kind == "alert_resolved" and key in firing:
             del firing[key]

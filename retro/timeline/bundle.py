@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from retro.connector import Connector, Doc, ReadContext
 from retro.errors import BundleError, ConfigError, RetroError
-from retro.models import SOURCES, IncidentMeta, Progress, SourceReport, TimelineEvent, no_progress
+from retro.models import IncidentMeta, Progress, SourceReport, TimelineEvent, no_progress
 
 DATA_SUFFIXES = {".json", ".jsonl", ".ndjson", ".csv"}
 # Files that belong to a bundle's surroundings, not its data (evals keep expected.yaml beside it).
@@ -213,9 +213,9 @@ def claim(doc: Doc, candidates: list[Connector]) -> Connector | None:
     return None
 
 
-def _folder_source(rel: str) -> str | None:
+def _folder_source(rel: str, names: set[str]) -> str | None:
     top = rel.split("/", 1)[0]
-    return top if "/" in rel and top in SOURCES else None
+    return top if "/" in rel and top in names else None
 
 
 def load(
@@ -245,7 +245,9 @@ def load(
         raise BundleError(
             path,
             "the bundle holds no source data",
-            hint="add Slack, PagerDuty, Opsgenie, Alertmanager, Grafana, Jira or events.jsonl files (docs/bundle.md)",
+            hint="add files one of the connectors reads ("
+            + ", ".join(c.title for c in connectors)
+            + "; docs/bundle.md)",
         )
     events: list[TimelineEvent] = []
     reports: list[SourceReport] = []
@@ -268,7 +270,7 @@ def load(
 def _unclaimed(
     doc: Doc, report: SourceReport, by_name: dict[str, Connector], lenient: bool
 ) -> None:
-    source = _folder_source(doc.rel)
+    source = _folder_source(doc.rel, set(by_name))
     if source is not None and source in by_name and not lenient:
         title = getattr(by_name[source], "title", source)
         raise BundleError(

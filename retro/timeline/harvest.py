@@ -29,16 +29,29 @@ class Outcome:
     error: str | None = None
 
 
+def parse_targets(pairs: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
+    """`SOURCE=WHAT` pairs (from `--from`) grouped by source, in the order given."""
+    out: dict[str, list[str]] = {}
+    for pair in pairs:
+        name, sep, what = pair.partition("=")
+        if not sep or not name.strip() or not what.strip():
+            raise ConfigError(
+                f"--from {pair!r} is not SOURCE=WHAT", hint="e.g. --from slack=inc-42-checkout"
+            )
+        out.setdefault(name.strip(), []).append(what.strip())
+    return out
+
+
 def wanted_sources(ref: IncidentRef) -> list[str]:
-    """The sources `ref` asks for, in harvest order."""
-    wanted = {
-        "slack": ref.slack_channels,
-        "pagerduty": ref.pagerduty_incidents,
-        "opsgenie": ref.opsgenie_alerts or ref.opsgenie_incidents,
-        "jira": ref.jira_keys,
-        "alertmanager": ref.alertmanager,
-    }
-    return [name for name, what in wanted.items() if what]
+    """The sources `ref` asks for, in the registry's order; unknown names are an error."""
+    known = registry.connector_classes()
+    unknown = sorted(set(ref.targets) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown source {unknown[0]!r} in --from",
+            hint=f"choose one of: {', '.join(sorted(known))} (`retro connectors list`)",
+        )
+    return [name for name in known if ref.of(name)]
 
 
 def harvest(
@@ -54,7 +67,8 @@ def harvest(
     if not names:
         raise ConfigError(
             "nothing to harvest",
-            hint="pass --slack-channel, --pagerduty, --opsgenie-alert, --jira or --alertmanager",
+            hint="pass --from SOURCE=WHAT (e.g. --from slack=inc-42), or --slack-channel, "
+            "--pagerduty, --opsgenie-alert, --jira or --alertmanager",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_incident_yaml(out_dir, ref, title)
@@ -82,8 +96,8 @@ def write_incident_yaml(out_dir: Path, ref: IncidentRef, title: str | None) -> N
     meta["id"] = ref.incident_id
     if title:
         meta["title"] = title
-    if ref.slack_channels:
-        meta["slack_channels"] = ref.slack_channels
+    if ref.of("slack"):  # incident.yaml's own field: the channels the Slack reader selects
+        meta["slack_channels"] = ref.of("slack")
     if ref.since or ref.until:
         meta["window"] = {
             k: v.isoformat() for k, v in (("start", ref.since), ("end", ref.until)) if v

@@ -10,10 +10,11 @@ from hashlib import sha1
 from operator import attrgetter
 from typing import Any
 
+from retro import registry
 from retro.models import (
     CHAT_KINDS,
-    SOURCES,
     IncidentMeta,
+    SourceInfo,
     SourceReport,
     Timeline,
     TimelineEvent,
@@ -34,14 +35,35 @@ _CHAT_SIGNAL = re.compile(
     r"customers? (are )?(report|complain)\w*|can'?t (log ?in|access|connect)|unavailable|alert)\b",
     re.IGNORECASE,
 )
-_SOURCE_ORDER = {s: i for i, s in enumerate(SOURCES)}
+Sources = dict[str, SourceInfo]
 
 
-def sort_key(event: TimelineEvent) -> tuple[datetime, int, str]:
-    return (event.at, _SOURCE_ORDER.get(event.source, 99), event.key)
+def _sources(sources: Sources | None) -> Sources:
+    """The given source table, or every registered connector's."""
+    return registry.source_info() if sources is None else sources
 
 
-def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[TimelineEvent]:
+def source_order(sources: Sources | None = None) -> dict[str, int]:
+    """Each source's rank among events at the same time: the connectors' claim order."""
+    infos = sorted(_sources(sources).values(), key=lambda i: (i.order, i.name))
+    return {info.name: rank for rank, info in enumerate(infos)}
+
+
+def with_role(sources: Sources | None, role: str) -> frozenset[str]:
+    """The names of the sources whose connector declares `role`."""
+    return frozenset(name for name, info in _sources(sources).items() if role in info.roles)
+
+
+def sort_key(
+    event: TimelineEvent, order: dict[str, int] | None = None
+) -> tuple[datetime, int, str]:
+    rank = (order if order is not None else source_order()).get(event.source, len(order or ()))
+    return (event.at, rank, event.key)
+
+
+def merge(
+    events: Iterable[TimelineEvent], dropped: dict[str, int], sources: Sources | None = None
+) -> list[TimelineEvent]:
     """Drop joins/leaves and merge events with one key (repeated notifications, re-exports).
 
     The result does not depend on input order: of several copies the earliest (by time, then
@@ -80,18 +102,18 @@ def merge(events: Iterable[TimelineEvent], dropped: dict[str, int]) -> list[Time
         if edited and not kept.edited:
             kept.text, kept.edited = edited[-1].text, True
         merged.append(kept)
-    return sort_events(merged)
+    return sort_events(merged, sources)
 
 
-def sort_events(events: list[TimelineEvent]) -> list[TimelineEvent]:
+def sort_events(events: list[TimelineEvent], sources: Sources | None = None) -> list[TimelineEvent]:
     """The events ordered by sort_key, with C-level sorts instead of a Python key per event.
 
-    Sorting by key, grouping by source in SOURCES order, then sorting by time is the same
-    order, because each sort is stable.
+    Sorting by key, grouping by source in source order, then sorting by time is the same
+    order, because each sort is stable. A source no connector declares sorts last.
     """
-    by_source: dict[str, list[TimelineEvent]] = {s: [] for s in SOURCES}
+    by_source: dict[str, list[TimelineEvent]] = {s: [] for s in source_order(sources)}
     for event in sorted(events, key=attrgetter("key")):
-        by_source[event.source].append(event)
+        by_source.setdefault(event.source, []).append(event)
     ordered = [e for group in by_source.values() for e in group]
     ordered.sort(key=attrgetter("at"))
     return ordered
@@ -127,15 +149,14 @@ def alert_name(event: TimelineEvent) -> str:
     return "".join(_NAME_SPLIT.split(str(name).casefold()))
 
 
-def link_cross_source(events: list[TimelineEvent]) -> int:
+def link_cross_source(events: list[TimelineEvent], sources: Sources | None = None) -> int:
     """Link one alert seen by a monitor and by a pager; the pager's copy points to the monitor's."""
-    monitors = [
-        e for e in events if e.kind == "alert_firing" and e.source in ("alertmanager", "grafana")
-    ]
+    monitor_sources, pager_sources = with_role(sources, "monitor"), with_role(sources, "pager")
+    monitors = [e for e in events if e.kind == "alert_firing" and e.source in monitor_sources]
     pagers = [
         e
         for e in events
-        if e.kind in ("alert_firing", "page_triggered") and e.source in ("pagerduty", "opsgenie")
+        if e.kind in ("alert_firing", "page_triggered") and e.source in pager_sources
     ]
     if not pagers or not monitors:
         return 0
@@ -169,10 +190,10 @@ def link_cross_source(events: list[TimelineEvent]) -> int:
     return linked
 
 
-def _is_resolution(event: TimelineEvent) -> bool:
+def _is_resolution(event: TimelineEvent, trackers: frozenset[str]) -> bool:
     if event.kind in RESOLUTION_KINDS:
         return True
-    if event.kind == "status_change" and event.source == "jira":
+    if event.kind == "status_change" and event.source in trackers:
         return bool(_RESOLVED_STATUS.search(str(event.attrs.get("to", ""))))
     return False
 
@@ -183,6 +204,7 @@ def choose_window(
     *,
     before: timedelta = MARGIN_BEFORE,
     after: timedelta = MARGIN_AFTER,
+    sources: Sources | None = None,
 ) -> Window | None:
     """From the first signal (less a margin) to the last resolution (plus a margin).
 
@@ -204,10 +226,11 @@ def choose_window(
         reason = "first alert, page or ticket" + (" (or earlier chat report)" if early_chat else "")
     else:
         start_at, reason = _busiest_chat_start(events), "start of the incident conversation"
+    trackers = with_role(sources, "tracker")
     resolutions = [
         e.at
         for e in events
-        if e.kind in _MAYBE_RESOLUTION and e.at >= start_at and _is_resolution(e)
+        if e.kind in _MAYBE_RESOLUTION and e.at >= start_at and _is_resolution(e, trackers)
     ]
     end_at = max(resolutions) if resolutions else max(e.at for e in events)
     start = spec.start or start_at - before
@@ -266,13 +289,15 @@ def build_timeline(
     reports: list[SourceReport],
     before: timedelta = MARGIN_BEFORE,
     after: timedelta = MARGIN_AFTER,
+    sources: Sources | None = None,
 ) -> Timeline:
     """The normalize stage: one sorted, deduplicated, windowed timeline."""
+    sources = _sources(sources)
     dropped: dict[str, int] = {}
-    merged = merge(events, dropped)
+    merged = merge(events, dropped, sources)
     assign_ids(merged)
-    link_cross_source(merged)
-    window = choose_window(merged, incident, before=before, after=after)
+    link_cross_source(merged, sources)
+    window = choose_window(merged, incident, before=before, after=after, sources=sources)
     inside = merged
     if window is not None:
         inside = _between(merged, window.start, window.end)
@@ -280,13 +305,19 @@ def build_timeline(
         if outside:
             dropped["outside the incident window"] = outside
             _count_outside(merged, window, reports)
-    people = join_people(inside)
+    people = join_people(inside, with_role(sources, "chat"))
     for event in inside:
         if event.actor is not None and event.actor.is_bot and event.kind in CHAT_KINDS:
             event.is_bot = True
             event.kind = "bot_message"
     timeline = Timeline(
-        incident=incident, events=[], people=people, window=window, sources=reports, dropped=dropped
+        incident=incident,
+        events=[],
+        people=people,
+        window=window,
+        sources=reports,
+        dropped=dropped,
+        source_info=sources,
     )
     # Every event is already a TimelineEvent; validating the list would only re-check that.
     timeline.__dict__["events"] = inside

@@ -103,8 +103,18 @@ def mentioned(event: TimelineEvent) -> list[Actor]:
     return out
 
 
-def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
-    """Give every event's actor a `person` key; return the people by key."""
+def join_people(
+    events: list[TimelineEvent], chat: frozenset[str] | None = None
+) -> dict[str, Person]:
+    """Give every event's actor a `person` key; return the people by key.
+
+    `chat` names the chat sources (default: every registered source with the chat role); their
+    actors keep the bot flag their workspace gave them, and their one-word names are handles.
+    """
+    if chat is None:
+        from retro import registry
+
+        chat = frozenset(n for n, i in registry.source_info().items() if "chat" in i.roles)
     actors: list[Actor] = []
     index: dict[tuple[str, str, str, bool], int] = {}
     # Connectors share one Actor object among an author's events, so identities are computed
@@ -122,7 +132,7 @@ def join_people(events: list[TimelineEvent]) -> dict[str, Person]:
     people: dict[str, Person] = {}
     member_key: dict[int, str] = {}
     for members in groups.values():
-        person = _person([actors[i] for i in members])
+        person = _person([actors[i] for i in members], chat)
         people[person.key] = person
         for i in members:
             member_key[i] = person.key
@@ -168,15 +178,15 @@ def _group(actors: list[Actor]) -> dict[int, list[int]]:
     return groups
 
 
-def looks_like_system(actor: Actor) -> bool:
+def looks_like_system(actor: Actor, chat: frozenset[str]) -> bool:
     """A name-only actor outside chat that names a system, not a person.
 
     People in pagers and trackers carry emails or full names. A one-token name is a system when
     it has a hyphen, underscore or digit ("payouts-gateway", "argo_cd") or is a capitalized word
-    ("Alertmanager", "Stratocloud"); a lowercase login ("niamh", "callum.rw") is a person. Slack
+    ("Alertmanager", "Stratocloud"); a lowercase login ("niamh", "callum.rw") is a person. Chat
     actors keep their flag from the workspace's users list.
     """
-    if actor.is_bot or actor.source == "slack" or actor.email:
+    if actor.is_bot or actor.source in chat or actor.email:
         return actor.is_bot
     name = (actor.name or "").strip()
     if not name or " " in name:
@@ -186,7 +196,7 @@ def looks_like_system(actor: Actor) -> bool:
     return name[0].isupper() and "." not in name
 
 
-def _person(members: list[Actor]) -> Person:
+def _person(members: list[Actor], chat: frozenset[str]) -> Person:
     emails = sorted({a.email.casefold() for a in members if a.email})
     names = Counter(a.name for a in members if a.name)
     accounts = sorted({acct for a in members if (acct := a.account())})
@@ -202,7 +212,7 @@ def _person(members: list[Actor]) -> Person:
     full = max(names, key=lambda n: (len(n.split()) > 1, names[n], len(n)), default=None)
     handles = sorted(
         {a.handle for a in members if a.handle}
-        | {a.name for a in members if a.source == "slack" and a.name and " " not in a.name}
+        | {a.name for a in members if a.source in chat and a.name and " " not in a.name}
     )
     handle = handles[0] if handles else None
     titles = sorted({a.title for a in members if a.title})
@@ -214,7 +224,7 @@ def _person(members: list[Actor]) -> Person:
         emails=emails,
         titles=titles,
         accounts=accounts,
-        is_bot=all(looks_like_system(a) for a in members),
+        is_bot=all(looks_like_system(a, chat) for a in members),
     )
 
 

@@ -21,4 +21,6 @@ def read_timeline(
     if raw.bundle_report.skipped:
         reports.append(raw.bundle_report)
     progress("normalize", 0, None)
-    return build_timeline(incident=raw.incident, events=raw.events, reports=reports)
+    return build_timeline(
+        incident=raw.incident, events=raw.events, reports=reports, sources=registry.source_info()
+    )

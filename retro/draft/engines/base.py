@@ -40,6 +40,9 @@ class DraftInput(BaseModel):
     milestones: dict[str, Milestone]
     metrics: Metrics
     roles: list[str] = Field(default_factory=list, description="Role labels that appear in rows")
+    source_titles: dict[str, str] = Field(
+        default_factory=dict, description="What a draft calls each source, e.g. 'PagerDuty'"
+    )
 
 
 class Engine(ABC):

@@ -66,21 +66,6 @@ def _alert_label(row: EvidenceRow) -> str:
     return text.split(":", 1)[0].strip()[:60] if text else ""
 
 
-SOURCE_TITLES = {
-    "pagerduty": "PagerDuty",
-    "opsgenie": "Opsgenie",
-    "alertmanager": "Alertmanager",
-    "grafana": "Grafana",
-    "jira": "Jira",
-    "slack": "Slack",
-    "generic": "An external system",
-}
-
-
-def _title(source: str) -> str:
-    return SOURCE_TITLES.get(source, source)
-
-
 def _claim(text: str, cites: list[str]) -> Claim:
     return Claim(text=text, citations=[c for c in dict.fromkeys(cites) if c])
 
@@ -181,7 +166,7 @@ def detection(f: _Facts) -> list[Claim]:
             what = _alert_label(row) or row.text[:80]
             out.append(
                 _claim(
-                    f"The incident was detected by an automated {_title(row.source)} signal ({what}) at {hhmm(det.at)}.",
+                    f"The incident was detected by an automated {f.data.source_titles.get(row.source, row.source)} signal ({what}) at {hhmm(det.at)}.",
                     [row.id],
                 )
             )
@@ -202,7 +187,7 @@ def detection(f: _Facts) -> list[Claim]:
     if pages:
         out.append(
             _claim(
-                f"{_title(pages[0].source)} paged the on-call at {hhmm(pages[0].at)}.",
+                f"{f.data.source_titles.get(pages[0].source, pages[0].source)} paged the on-call at {hhmm(pages[0].at)}.",
                 [pages[0].id],
             )
         )
@@ -233,7 +218,8 @@ def response(f: _Facts) -> list[Claim]:
     for sent in ex.rank(window, ex.HYPOTHESIS, boost=ex.TECH, require_boost=True, limit=3):
         out.append(_claim(ex.quote(sent), [sent.row.id]))
     changes = [r for r in window if r.kind in ("priority_change", "page_escalated")][:1]
-    out += [_claim(f"{_title(r.source)}: {r.text[:160]}", [r.id]) for r in changes]
+    titles = f.data.source_titles
+    out += [_claim(f"{titles.get(r.source, r.source)}: {r.text[:160]}", [r.id]) for r in changes]
     return out
 
 
