@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from retro.draft.engines.base import DraftInput, EvidenceRow
+from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Metrics, Milestone, Person, Timeline
 from retro.safety.redact import Redactor
 from retro.timeline.people import normalize_name
@@ -73,6 +73,83 @@ COMMON_WORDS = frozenset(
         "new",
     ]
 )
+
+
+# --- sanitising: chat markup and control characters never reach an engine or the draft ---------
+
+# Terminal escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks) and the
+# two-character escapes; then C0/C1 control characters (NUL included; tab and newlines stay),
+# and the bidirectional overrides and isolates that make text display in another order than
+# it reads (U+202A-U+202E, U+2066-U+2069).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Links and images, as Markdown and HTML write them. Evidence keeps what a reader saw (a link's
+# text, an image's alt text) and a plain web address; a script, data or file address, an
+# image (a tracking pixel loads when the draft is viewed) and HTML tags are dropped.
+_DANGEROUS = r"(?:(?:java|vb|live)script:(?=\S)|data:[\w.+-]+/[\w.+-]+[;,]|file://)"
+_MD_IMAGE = re.compile(r"!\[([^\[\]\n]*)\]\(([^()\n]*(?:\([^()\n]*\)[^()\n]*)*)\)")
+_MD_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^()\s<>]*(?:\([^()\s]*\)[^()\s<>]*)*)>?[^()\n]*\)")
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^<>\s]*)>")
+_HTML_IMG = re.compile(r"<img\b[^<>]*>", re.IGNORECASE)
+_HTML_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>", re.DOTALL)
+_BARE_DANGEROUS = re.compile(
+    r"\s?\(\s*" + _DANGEROUS + r"[^\s]*\)|(?<![\w])" + _DANGEROUS + r"[^\s\]>\"']*",
+    re.IGNORECASE,
+)
+_SAFE_SCHEME = re.compile(r"(?:https?|mailto|ftp)://|mailto:", re.IGNORECASE)
+_NEEDS_WORK = re.compile(
+    r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069<\[]|" + _DANGEROUS,
+    re.IGNORECASE,
+)
+
+
+def strip_controls(text: str) -> str:
+    """text without terminal escapes, control characters (but tab and newlines) and bidi overrides."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    return _CONTROLS.sub("", text)
+
+
+def _image(match: re.Match[str]) -> str:
+    return match.group(1).strip()
+
+
+def _link(match: re.Match[str]) -> str:
+    label, url = match.group(1).strip(), match.group(2).strip()
+    if not url or not _SAFE_SCHEME.match(url):
+        return label  # javascript:, data:, relative or unknown addresses: the text only
+    return url if not label or label == url else f"{label} ({url})"
+
+
+def _autolink(match: re.Match[str]) -> str:
+    url = match.group(1)
+    return url if _SAFE_SCHEME.match(url) else ""
+
+
+def _html_image(match: re.Match[str]) -> str:
+    alt = _HTML_ALT.search(match.group(0))
+    return (alt.group(1) or alt.group(2) or "").strip() if alt else ""
+
+
+def sanitize(text: str) -> str:
+    """Evidence text as plain text: no markup that could render, load or run in the draft.
+
+    Links keep their visible text (and a web address, written out); images, HTML tags and
+    script, data or file addresses are dropped; so are terminal escapes, control characters
+    and bidi overrides.
+    """
+    if not text or not _NEEDS_WORK.search(text):
+        return text
+    text = strip_controls(text)
+    if "[" in text:
+        text = _MD_IMAGE.sub(_image, text)
+        text = _MD_LINK.sub(_link, text)
+    if "<" in text:
+        text = _HTML_IMG.sub(_html_image, text)
+        text = _AUTOLINK.sub(_autolink, text)
+        text = _HTML_TAG.sub("", text)
+    return _BARE_DANGEROUS.sub("", text)
 
 
 def role_for(person: Person, oncall: set[str]) -> str:
@@ -217,20 +294,18 @@ def known_names(people: dict[str, Person]) -> list[str]:
     return sorted(names)
 
 
-def prepare(
-    timeline: Timeline,
-    milestones: dict[str, Milestone],
-    metrics: Metrics,
-    *,
-    names: bool = False,
-    redactor: Redactor | None = None,
-) -> DraftInput:
-    """Build what an engine sees. With names=False (the default) people appear as roles."""
+FACT_KEYS = ("status", "to", "from", "issuetype", "key", "customer_update", "change", "environment")
+
+
+def evidence_rows(
+    timeline: Timeline, *, names: bool = False, redactor: Redactor | None = None
+) -> list[EvidenceRow]:
+    """Every event as an engine may see it: redacted, people as roles (names=False)."""
     redactor = redactor or Redactor()
     labels = assign_roles(timeline)
     patterns = NameScrubber() if names else name_patterns(timeline.people, labels)
-    key_ids = {i for m in milestones.values() for i in m.evidence}
     id_of_key = {e.key: e.id for e in timeline.events}
+    low_trust = {s for s, i in timeline.source_info.items() if i.low_trust}
     rows = []
     for event in timeline.events:
         person = event.actor.person if event.actor else None
@@ -240,30 +315,72 @@ def prepare(
         else:
             bot_name = event.actor.name if event.actor and event.actor.is_bot else None
             actor = labels.get(person or "") or bot_name or ""
-        text = scrub_names(redactor.redact(event.text), patterns)
+        raw = event.text
+        description = event.attrs.get("description") if event.kind == "ticket_created" else None
+        if isinstance(description, str) and description.strip():
+            raw = f"{raw}\n{description}"
+        text = scrub_names(redactor.redact(sanitize(raw)), patterns)
+        facts = {
+            k: scrub_names(redactor.redact(sanitize(str(v))), patterns)[:120]
+            for k in FACT_KEYS
+            if isinstance((v := event.attrs.get(k)), str | int) and str(v).strip()
+        }
         rows.append(
             EvidenceRow(
                 id=event.id,
                 at=event.at,
                 source=event.source,
                 kind=event.kind,
-                actor=actor or "",
+                actor=sanitize(actor or ""),
                 text=text,
                 thread=id_of_key.get(event.thread or ""),
-                key_event=event.id in key_ids,
                 linked=list(event.links),
                 duplicate=event.duplicate_of is not None,
+                human=not event.is_bot
+                and event.kind in ("message", "comment", "note")
+                and not (event.actor is not None and event.actor.is_bot),
+                low_trust=event.source in low_trust or bool(event.attrs.get("low_trust")),
+                facts=facts,
             )
         )
+    return rows
+
+
+def prepare(
+    timeline: Timeline,
+    milestones: dict[str, Milestone],
+    metrics: Metrics,
+    *,
+    names: bool = False,
+    redactor: Redactor | None = None,
+    rows: list[EvidenceRow] | None = None,
+    sentences: list[ScoredSentence] | None = None,
+    understanding_note: str | None = None,
+) -> DraftInput:
+    """Build what an engine sees. With names=False (the default) people appear as roles."""
+    redactor = redactor or Redactor()
+    labels = assign_roles(timeline)
+    patterns = NameScrubber() if names else name_patterns(timeline.people, labels)
+    if rows is None:
+        rows = evidence_rows(timeline, names=names, redactor=redactor)
+    key_ids = {i for m in milestones.values() for i in m.evidence}
+    for row in rows:
+        row.key_event = row.id in key_ids
     meta = timeline.incident
+    sources = sorted({r.source for r in rows})
     return DraftInput(
         incident_id=meta.id,
-        title=scrub_names(redactor.redact(meta.title or ""), patterns) or None,
+        title=scrub_names(redactor.redact(sanitize(meta.title or "")), patterns) or None,
         severity=meta.severity,
         services=list(meta.services),
         rows=rows,
         milestones=milestones,
         metrics=metrics,
         roles=sorted(set(labels.values())),
-        source_titles={s: timeline.title_of(s) for s in sorted({r.source for r in rows})},
+        source_titles={s: timeline.title_of(s) for s in sources},
+        sentences=sentences or [],
+        roles_of_sources={
+            s: sorted(timeline.source_info[s].roles) for s in sources if s in timeline.source_info
+        },
+        understanding_note=understanding_note,
     )

@@ -1,7 +1,9 @@
 """`retro check`: lint a postmortem draft, human-edited ones included.
 
 Errors: missing sections, dangling citations, blame and counterfactual wording, names,
-incomplete action items. Warnings: vague wording, uncited sentences.
+incomplete action items, a malformed action items table, a milestone time that does not
+parse, and (with the bundle) a citation whose event is gone or changed. Warnings: vague
+wording, uncited sentences.
 """
 
 from __future__ import annotations
@@ -10,25 +12,26 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from retro.draft.render import REQUIRED_HEADINGS
-from retro.draft.review import CITATION, Document, action_items_of, parse_document, timeline_of
+from retro.draft.render import MILESTONE_LABELS, REQUIRED_HEADINGS
+from retro.draft.review import (
+    CITATION,
+    EVENT_ID,
+    TIME_HINT,
+    Document,
+    action_items_of,
+    milestone_rows,
+    parse_document,
+    time_parses,
+    timeline_of,
+)
 from retro.models import ActionType, Priority
-from retro.safety.policy import BLAME, VAGUE
+from retro.safety import policy
 
 Severity = Literal["error", "warning"]
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 HANDLE = re.compile(r"(?<![\w`\]:/.-])@([a-z][\w.-]{2,})\b", re.IGNORECASE)
 ROLE_HANDLES = frozenset(
     {"here", "channel", "everyone", "oncall", "on-call", "sre", "sres", "team"}
-)
-PERSON_VERB = re.compile(
-    r"\b([A-Z][a-z]{2,} [A-Z][a-z]{2,})\b(?= (said|wrote|asked|noted|reported|deployed|pushed|merged|"
-    r"acknowledged|paged|ran|restarted|rolled|decided|approved|missed|forgot))"
-)
-TEAM_WORDS = re.compile(
-    r"\b(team|squad|guild|group|on-?call|sre|engineer|lead|manager|commander|owner|"
-    r"platform|infra\w*|security|database|network|support|ops|operations|rotation)\b",
-    re.I,
 )
 NARRATIVE = (
     "summary",
@@ -41,12 +44,6 @@ NARRATIVE = (
     "went_well",
     "went_poorly",
     "got_lucky",
-)
-VERIFIABLE = re.compile(
-    r"\b(alert|fires?|pages?|test\w*|verified|shown|confirm\w*|blocked|merged|linked|documented|deployed|enabled|"
-    r"within|under|at least|at most|no more than|%|dashboard|check|drill|game day|runbook|exists?|passes|measured|"
-    r"reviewed|automat\w+|every|zero|none)\b",
-    re.IGNORECASE,
 )
 
 
@@ -69,9 +66,17 @@ def _line_of(doc: Document, needle: str, start: int = 0) -> int:
 
 
 def check_text(
-    text: str, path: str = "<draft>", *, names: list[str] | None = None
+    text: str,
+    path: str = "<draft>",
+    *,
+    names: list[str] | None = None,
+    events: dict[str, str] | None = None,
 ) -> list[Finding]:
-    """Every finding for one draft, in line order."""
+    """Every finding for one draft, in line order.
+
+    `events` maps each event id of the bundle's timeline to its render.evidence_hash; with it,
+    citations are checked against the bundle too.
+    """
     doc = parse_document(text, path)
     findings: list[Finding] = []
     findings += _sections(doc)
@@ -79,6 +84,10 @@ def check_text(
     findings += _wording(doc)
     findings += _names(doc, names or [])
     findings += _actions(doc)
+    findings += _action_table(text)
+    findings += _milestone_times(doc)
+    if events is not None:
+        findings += _bundle_citations(doc, events)
     return sorted(findings, key=lambda f: (f.line, f.message))
 
 
@@ -121,8 +130,11 @@ def _wording(doc: Document) -> list[Finding]:
             quoted = re.sub(
                 r"“[^”]*”", "", line
             )  # a quote of the evidence is reported, not asserted
-            if m := BLAME.search(quoted):
-                kind = "counterfactual" if re.search(r"have$", m.group(0), re.I) else "blame"
+            kind = "counterfactual"
+            m = policy.counterfactual(quoted)
+            if m is None:
+                kind, m = "blame", policy.blame(quoted)
+            if m is not None:
                 out.append(
                     Finding(
                         lineno,
@@ -163,12 +175,15 @@ def _names(doc: Document, names: list[str]) -> list[Finding]:
                 out.append(
                     Finding(lineno, "error", f"person handle @{m.group(1)}: use a role instead")
                 )
-        for m in PERSON_VERB.finditer(line):
-            out.append(
-                Finding(
-                    lineno, "warning", f"possible person name “{m.group(1)}”: use a role instead"
+        for pattern in policy.rules()["person_verbs"]:
+            for m in pattern.finditer(line):
+                out.append(
+                    Finding(
+                        lineno,
+                        "warning",
+                        f"possible person name “{m.group(1)}”: use a role instead",
+                    )
                 )
-            )
         folded = line.casefold()
         for name, low in lowered:
             if re.search(r"(?<!\w)" + re.escape(low) + r"(?!\w)", folded):
@@ -187,7 +202,7 @@ def _actions(doc: Document) -> list[Finding]:
         if not item.owner.strip() or item.owner.strip() == "-":
             out.append(Finding(line, "error", f"{label} has no owner (a role or team)"))
         elif EMAIL.search(item.owner) or (
-            not TEAM_WORDS.search(item.owner)
+            not policy.find("team_words", item.owner)
             and re.fullmatch(r"[A-Z][a-z]+( [A-Z][a-z]+)+", item.owner.strip())
         ):
             out.append(
@@ -212,7 +227,7 @@ def _actions(doc: Document) -> list[Finding]:
         end = item.end_state.strip()
         if not end or end == "-":
             out.append(Finding(line, "error", f"{label} has no verifiable end state"))
-        elif len(end.split()) < 4 or not VERIFIABLE.search(end) or VAGUE.search(end):
+        elif len(end.split()) < 4 or not policy.find("verifiable", end) or policy.vague(end):
             out.append(
                 Finding(
                     line,
@@ -220,7 +235,7 @@ def _actions(doc: Document) -> list[Finding]:
                     f"{label} end state “{end[:60]}” is not verifiable: say how anyone can tell it is done",
                 )
             )
-        if (vague := VAGUE.search(item.title)) is not None:
+        if (vague := policy.vague(item.title)) is not None:
             out.append(
                 Finding(
                     line,
@@ -228,4 +243,80 @@ def _actions(doc: Document) -> list[Finding]:
                     f"{label} title is vague (“{vague.group(0)}”): name the concrete change",
                 )
             )  # type: ignore[union-attr]
+    return out
+
+
+def _action_table(text: str) -> list[Finding]:
+    """A table `retro file-actions` cannot read reliably would silently file nothing."""
+    from retro.actions.table import table_problems
+
+    return [
+        Finding(p.line, "error", f"{p.message}; {p.hint}" if p.hint else p.message)
+        for p in table_problems(text)
+    ]
+
+
+def _milestone_times(doc: Document) -> list[Finding]:
+    """A milestone time a person edited into something unreadable: never overwritten, reported."""
+    section = doc.sections.get("milestones")
+    out: list[Finding] = []
+    for name, cells in milestone_rows(section):
+        if time_parses(cells[1]):
+            continue
+        assert section is not None
+        label = MILESTONE_LABELS[name]
+        out.append(
+            Finding(
+                _line_of(doc, label, section.start),
+                "error",
+                f"milestone {label} time “{cells[1][:60]}” does not parse: {TIME_HINT} "
+                "(re-runs keep the table as written until it does)",
+            )
+        )
+    return out
+
+
+def _cited(doc: Document) -> dict[str, int]:
+    """Every cited event id, with the 1-based file line where it is first cited."""
+    out: dict[str, int] = {}
+    for key, section in doc.sections.items():
+        if key in ("timeline", "sources", "milestones"):
+            continue
+        for offset, line in enumerate(doc.lines[section.start : section.end]):
+            for cid in CITATION.findall(line):
+                out.setdefault(cid, section.start + offset + 1 + doc.body_offset)
+    table = doc.sections.get("milestones")
+    for name, cells in milestone_rows(table):
+        assert table is not None
+        for cid in EVENT_ID.findall(cells[2] if len(cells) > 2 else ""):
+            out.setdefault(cid, _line_of(doc, MILESTONE_LABELS[name], table.start))
+    return out
+
+
+def _bundle_citations(doc: Document, events: dict[str, str]) -> list[Finding]:
+    """Citations whose event is not in the bundle's timeline, or changed since the draft."""
+    written = doc.meta.get("retro_evidence")
+    written = written if isinstance(written, dict) else {}
+    out: list[Finding] = []
+    for cid, lineno in _cited(doc).items():
+        before = written.get(cid)
+        if cid not in events:
+            out.append(
+                Finding(
+                    lineno,
+                    "error",
+                    f"citation [{cid}] is not an event of the bundle's timeline: the event is "
+                    "gone or outside the incident window; cite another",
+                )
+            )
+        elif before is not None and str(before) != events[cid]:
+            out.append(
+                Finding(
+                    lineno,
+                    "error",
+                    f"citation [{cid}]: the event changed since this draft cited it; re-read "
+                    f"it, fix what cites it, then delete {cid} from retro_evidence in the front "
+                    "matter",
+                )
+            )
     return out

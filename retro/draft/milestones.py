@@ -1,82 +1,38 @@
 """Infer incident milestones from the timeline's evidence, and the time-to-X metrics.
 
-Each milestone carries its time, the ids of the events behind it, a confidence and the rule
-that chose it, so a reviewer can check it and override it in the Markdown.
+Structured evidence comes first: alerts and pages, ticket and status-page state changes, a
+monitor's alert start. What people wrote is read through the sentence-understanding layer
+(retro.understand): a sentence counts as a report of recovery, a declaration or a customer
+report when the classifier says so, never because it contains a word. Chat claims are checked
+against the structured evidence, and a claim that responders contradict soon after is dropped.
+Low-trust sources (call transcripts) may support a milestone but are never its only evidence.
+
+Each milestone carries its time, the ids of the events behind it, a confidence and the rule that
+chose it, so a reviewer can check it and override it in the Markdown.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
+from retro.understand.layer import Reading, Sentence, Understanding
+from retro.understand.lexicon import local_zone, names_customers, stated_times
 
-CUSTOMER_REPORT = re.compile(
-    r"\b(customers?|users?|clients?|merchants?|tenants?|support|tickets?|zendesk|complain\w*|report\w*)\b"
-    # [\s\S]: a pasted ticket or mail puts the symptom on the next line
-    r"[\s\S]{0,80}?\b(error|errors|fail\w*|down|can'?t|cannot|couldn'?t|could not|unable|broken|slow|"
-    r"timeouts?|5\d\d|missing|outage|stopped|not (working|loading|showing|updating|arriving))\b",
-    re.IGNORECASE,
-)
-ACK_CUE = re.compile(
-    r"\b(ack(ed|ing|nowledg\w*)?|looking( into it| at it| now)?|on it|investigating|i'?m on|taking a look|checking)\b",
-    re.IGNORECASE,
-)
-DECLARE_CUE = re.compile(
-    r"\b(declar\w+|open(ing|ed)?|start(ing|ed)?|rais(ing|ed))\b.{0,30}\b(an? )?(sev ?\d|incident|major incident)\b"
-    r"|\bsev ?[0-4]\b.{0,20}\b(declared|incident)\b",
-    re.IGNORECASE,
-)
-MITIGATION_CUE = re.compile(
-    r"\b(mitigat\w+|rolled back|rollback (is )?(complete|done|finished)|revert(ed)? (is )?(out|deployed|done|live)|"
-    r"back to normal|recover(ed|ing)|error rates? (is |are )?(back|down|dropp\w+|normal)|stabili[sz]ed|"
-    r"service (is )?restored|restored service|traffic (is )?(back|flowing)|green again|healthy again|fix (is )?(out|deployed|live)|"
-    r"(synced|deployed|applied|rolled out|shipped) the (revert|rollback|fix|hotfix)|"
-    r"(revert|rollback|fix|hotfix) (has been |was |is )?(synced|deployed|applied|rolled out|live|out)|"
-    r"failover (is )?(complete|done)|workaround (is )?(in place|live|applied)|(flowing|working|serving) again|"
-    r"(is|are) back (up|online)|impact\b[^.]{0,30}?\b(is|has been|has) (now )?(over|ended|stopped)|no (more|longer) (errors|failing))\b",
-    re.IGNORECASE,
-)
-RESOLVE_CUE = re.compile(
-    r"\b(resolv(ed|ing) (the |this )?incident|incident (is )?(now )?(resolved|closed|over)|clos(e|ing) (out )?(the |this )?incident|"
-    r"marking (it |this )?(as )?resolved|all clear|fully resolved|we('re| are) resolved|^resolved\b)",
-    re.IGNORECASE,
-)
-NEGATION = re.compile(
-    r"\b(not|n't|no longer|isn'?t|aren'?t|still|yet|if|once|until|till|whether|before|after|when|"
-    r"expect\w*|estimat\w*|hope\w*|eta|soon|will|should|almost|close to|wait\w*)\b",
-    re.IGNORECASE,
-)
-FAILURE = re.compile(
-    r"\b(error|errors|fail\w*|down|can'?t|cannot|unable|broken|slow|timeouts?|5\d\d|missing|outage|"
-    r"stopped|not (working|loading|showing|updating|arriving)|unavailable|degraded)\b",
-    re.IGNORECASE,
-)
-# Data-loss incidents date copies and lost writes ("restore the copy from 17:05"); such a time
-# says what data survived, not when the impact began.
-DATA_POINT = re.compile(
-    r"\b(cop(y|ies)|snapshots?|backups?|dumps?|restor\w*|(is|are|was|were|be|get) lost|"
-    r"written|created|changed)\b",
-    re.IGNORECASE,
-)
-ENDED = re.compile(
-    r"\b(stopped|ended|over|resolved|recovered|back to normal|mitigated|fixed|cleared|"
-    r"flat|stable|steady|holding|under \d|below)\b",
+CONTRADICTION_WINDOW = timedelta(minutes=30)
+ONSET_LOOKBACK = timedelta(hours=6)
+
+# Structured-field rules: the state names ticketing tools and status pages use.
+RESOLVED_STATES = re.compile(r"^\s*(resolved|closed|done|complete[d]?|fixed|postmortem)\b", re.I)
+MITIGATED_STATES = re.compile(r"^\s*(mitigated|monitoring|recovered|recovering)\b", re.I)
+STATUS_LEAD = re.compile(
+    r"^\s*(investigating|identified|monitoring|update|resolved|completed|postmortem)\s*[-–—:]",
     re.I,
 )
-STATED_ONSET = re.compile(
-    r"\b(since|started at|starting at|began at|beginning at|step at|spike at|jump at|from)\s+"
-    r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)\b",
-    re.IGNORECASE,
-)
-MITIGATION_WINDOW = timedelta(minutes=30)
-RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
-MITIGATED_STATUS = re.compile(r"\b(mitigat\w+|monitoring|recover\w+)\b", re.IGNORECASE)
-
-PAGE_ACK_KINDS = ("page_acknowledged",)
+INCIDENT_TYPE = re.compile(r"incident|outage|major|sev", re.I)
 
 
 @dataclass
@@ -92,324 +48,356 @@ class Candidate:
         return self.at or self.event.at
 
 
-def _human_messages(timeline: Timeline) -> list[TimelineEvent]:
-    return [e for e in timeline.events if e.kind == "message" and not e.is_bot]
+class _Evidence:
+    """The timeline with its sentences scored, and indexes the rules share."""
+
+    def __init__(self, timeline: Timeline, reading: Reading, skip: frozenset[str]) -> None:
+        self.tl = timeline
+        self.reading = reading
+        self.events = [e for e in timeline.events if e.id not in skip]
+        self.low_trust = timeline.with_role("transcript") | {
+            s for s, i in timeline.source_info.items() if i.low_trust
+        }
+        self.zone = local_zone(timeline.incident.timezone)
+        tickets = [e for e in self.events if e.kind == "ticket_created"]
+        self.incident_tickets = {
+            str(e.attrs.get("key"))
+            for e in tickets
+            if e.attrs.get("key") == timeline.incident.id
+            or INCIDENT_TYPE.search(str(e.attrs.get("issuetype") or ""))
+        }
+        if not self.incident_tickets:  # fall back to a ticket incident.yaml names
+            named = [e for e in tickets if e.attrs.get("key") in timeline.incident.jira_keys]
+            if named:
+                self.incident_tickets.add(str(named[0].attrs.get("key")))
+
+    def human(self) -> Iterator[TimelineEvent]:
+        """Events people wrote (chat, comments, notes), trusted sources first."""
+        for e in self.events:
+            if e.kind in ("message", "comment", "note") and not e.is_bot:
+                yield e
+
+    def said(self, label: str, factor: float = 1.0) -> Iterator[tuple[TimelineEvent, Sentence]]:
+        """(event, sentence) for every person's sentence that carries `label`."""
+        for e in self.human():
+            for s in self.reading.of(e.id):
+                if s.has(label, factor) and not s.has("question"):
+                    yield e, s
+
+    def trusted(self, event: TimelineEvent) -> bool:
+        return event.source not in self.low_trust and not event.attrs.get("low_trust")
+
+    def corroborated(self, event: TimelineEvent, others: list[TimelineEvent]) -> bool:
+        """A low-trust event counts only with a trusted event of the same kind within 10 min."""
+        return self.trusted(event) or any(
+            self.trusted(o) and abs(o.at - event.at) <= timedelta(minutes=10) for o in others
+        )
+
+    def states(self, pattern: re.Pattern[str]) -> list[TimelineEvent]:
+        """Incident-ticket status changes and status-page updates whose new state matches."""
+        out = []
+        for e in self.events:
+            if e.kind == "status_change":
+                key = str(e.attrs.get("key") or "")
+                if self.incident_tickets and key and key not in self.incident_tickets:
+                    continue  # a follow-up ticket closing says nothing about the incident
+                if pattern.search(str(e.attrs.get("to") or "")):
+                    out.append(e)
+            elif e.kind == "status_page_update":
+                state = e.attrs.get("status")
+                lead = STATUS_LEAD.match(e.text)
+                value = str(state) if state else (lead.group(1) if lead else "")
+                if value and pattern.search(value):
+                    out.append(e)
+        return out
 
 
-def _affirmative(event: TimelineEvent, cue: re.Pattern[str]) -> bool:
-    """The cue matches in a sentence that does not negate or defer it ("not mitigated yet")."""
-    for sentence in re.split(r"(?<=[.!?])\s+|\n", event.text):
-        match = cue.search(sentence)
-        if match and not NEGATION.search(
-            sentence[: match.start()] + " " + sentence[match.end() :][:20]
-        ):
-            return not sentence.rstrip().endswith("?")
-    return False
+def _first(cands: list[Candidate]) -> Candidate | None:
+    return min(cands, key=lambda c: c.when, default=None)
 
 
-def _alerts(timeline: Timeline) -> list[TimelineEvent]:
-    return [e for e in timeline.events if e.kind == "alert_firing" and e.duplicate_of is None]
+# --- detection and impact ------------------------------------------------------------------------
 
 
-def stated_onset(timeline: Timeline, before: datetime) -> tuple[TimelineEvent, datetime] | None:
-    """An onset time a responder states ("errors since 13:55") that is earlier than `before`.
-
-    Typed times may be UTC or the incident's local zone; a time that lands in the three hours
-    before the first signal, in either reading, is taken.
-    """
-    zones = [UTC, _zone(timeline)]
-    found: list[tuple[TimelineEvent, datetime]] = []
-    for event in timeline.events:
-        if event.kind not in ("message", "comment", "note") or event.is_bot:
-            continue
-        for match in STATED_ONSET.finditer(event.text):
-            sentence = _sentence_at(event.text, match.start())
-            if ENDED.search(sentence):  # "impact has stopped as of 10:04" states an end
-                continue
-            if match[1].casefold() in ("since", "from") and DATA_POINT.search(sentence):
-                continue  # "the staging copy from 17:05" dates data, not an onset
-            explicit_utc = re.match(r"\s*(utc|z|gmt)\b", event.text[match.end() :], re.IGNORECASE)
-            readings = [
-                event.at.astimezone(tz)
-                .replace(hour=int(match["h"]), minute=int(match["m"]), second=0, microsecond=0)
-                .astimezone(UTC)
-                for tz in (zones[:1] if explicit_utc else zones)
-            ]
-            # People state recent times: of the UTC and local readings, the one closest
-            # before the message is what they meant ("errors flat since 10:04", sent 10:07).
-            past = [r for r in readings if r <= event.at]
-            stated = max(past, default=None)
-            if stated is not None and before - timedelta(hours=3) <= stated < before:
-                found.append((event, stated))
-    return min(found, key=lambda pair: pair[1], default=None)
+def _signals(ev: _Evidence) -> list[TimelineEvent]:
+    return [
+        e
+        for e in ev.events
+        if e.duplicate_of is None and e.kind in ("alert_firing", "page_triggered")
+    ]
 
 
-def _sentence_at(text: str, pos: int) -> str:
-    start = max(text.rfind(".", 0, pos), text.rfind("\n", 0, pos)) + 1
-    ends = [i for i in (text.find(".", pos), text.find("\n", pos)) if i >= 0]
-    return text[start : min(ends) if ends else len(text)]
-
-
-def human_reports(timeline: Timeline) -> list[TimelineEvent]:
-    """Reports of customer-facing symptoms: chat messages, and support tickets about failures."""
-    chat = [e for e in _human_messages(timeline) if CUSTOMER_REPORT.search(e.text)]
+def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
+    """People reporting a symptom: an impact or detection sentence that is not a guess."""
+    found = []
+    for e, s in ev.said("impact"):
+        if not s.has("hypothesis") and not s.has("status_update"):
+            found.append((e, s))
+    for e, s in ev.said("detection"):
+        if not s.has("hypothesis"):
+            found.append((e, s))
     tickets = [
         e
-        for e in timeline.events
+        for e in ev.events
         if e.kind == "ticket_created"
-        and "incident" not in str(e.attrs.get("issuetype", "")).casefold()
-        and FAILURE.search(e.text)
+        and str(e.attrs.get("key")) not in ev.incident_tickets
+        and any(s.has("impact") for s in ev.reading.of(e.id))
     ]
-    return sorted(chat + tickets, key=lambda e: e.at)
+    found += [(e, ev.reading.of(e.id)[0]) for e in tickets]
+    trusted = [(e, s) for e, s in found if ev.corroborated(e, [x for x, _ in found])]
+    return sorted(trusted, key=lambda pair: pair[0].at)
 
 
-def _zone(timeline: Timeline) -> tzinfo:
-    """Times people type are in the incident's zone when incident.yaml names one, else UTC."""
-    if timeline.incident.timezone:
-        try:
-            return ZoneInfo(timeline.incident.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return UTC
+def detected(ev: _Evidence) -> Candidate | None:
+    """The first signal: an alert or page, or a person's report when that came first.
 
-
-def impact_start(timeline: Timeline, detected: Candidate | None) -> Candidate | None:
-    """The earliest symptom: a stated onset, an alert's startsAt, or an earlier customer report."""
-    first = impact_from_signals(timeline, detected)
-    if first is None:
-        return None
-    onset = stated_onset(timeline, first.event.at)
-    if onset is not None:
-        event, at = onset
-        return Candidate(event, 0.6, f"onset time stated by a responder ({at:%H:%M} UTC)", at=at)
-    return first
-
-
-def impact_from_signals(timeline: Timeline, detected: Candidate | None) -> Candidate | None:
-    """The earliest symptom: an alert's startsAt, or a customer report before any alert."""
-    monitors = timeline.with_role("monitor")
-    alerts = [e for e in _alerts(timeline) if e.source in monitors] or _alerts(timeline)
-    reports = human_reports(timeline)
-    first_alert = min(alerts, key=lambda e: e.at, default=None)
-    first_report = min(reports, key=lambda e: e.at, default=None)
-    if first_alert and (first_report is None or first_alert.at <= first_report.at):
-        return Candidate(first_alert, 0.8, "first alert's start time (startsAt)")
-    if first_report:
-        return Candidate(first_report, 0.5, "first report of customer-facing symptoms")
-    return (
-        Candidate(detected.event, 0.3, "no earlier symptom: same as detection")
-        if detected
-        else None
-    )
-
-
-def detected(timeline: Timeline) -> Candidate | None:
-    """The first automated signal, or the first human report when that came earlier."""
-    signals = [
-        e
-        for e in timeline.events
-        if e.duplicate_of is None and (e.kind == "alert_firing" or (e.kind == "page_triggered"))
-    ]
-    reports = human_reports(timeline)
+    The rule says how it was detected: by monitoring, by a page a person raised, by a customer
+    report or by a responder noticing.
+    """
+    signals = _signals(ev)
+    reports = human_reports(ev)
     first_signal = min(signals, key=lambda e: e.at, default=None)
-    first_report = min(reports, key=lambda e: e.at, default=None)
-    if first_signal and (first_report is None or first_signal.at <= first_report.at):
+    first_report = reports[0] if reports else None
+    if first_signal and (first_report is None or first_signal.at <= first_report[0].at):
+        by_person = (
+            first_signal.kind == "page_triggered"
+            and first_signal.actor is not None
+            and not first_signal.actor.is_bot
+            and not first_signal.is_bot
+            and first_signal.actor.person is not None
+        )
+        if by_person:
+            return Candidate(first_signal, 0.8, "first page, raised by a person")
         kind = "alert" if first_signal.kind == "alert_firing" else "page"
-        return Candidate(first_signal, 0.85, f"first {kind} received")
+        return Candidate(first_signal, 0.85, f"first {kind} received (automated)")
     if first_report:
-        return Candidate(first_report, 0.6, "first human report (no alert fired earlier)")
-    tickets = [e for e in timeline.events if e.kind == "ticket_created"]
+        event, sentence = first_report
+        if names_customers(sentence.text):
+            return Candidate(event, 0.6, "first customer report (no alert fired earlier)")
+        return Candidate(event, 0.55, "first report by a person (no alert fired earlier)")
+    tickets = [e for e in ev.events if e.kind == "ticket_created"]
     if tickets:
         return Candidate(min(tickets, key=lambda e: e.at), 0.4, "incident ticket opened")
     return None
 
 
-def acknowledged(timeline: Timeline, after: Candidate | None) -> Candidate | None:
-    acks = [e for e in timeline.events if e.kind in PAGE_ACK_KINDS]
-    if acks:
-        return Candidate(min(acks, key=lambda e: e.at), 0.9, "first page acknowledgement")
-    start = after.event.at if after else None
-    replies = [
-        e
-        for e in _human_messages(timeline)
-        if (start is None or e.at >= start) and ACK_CUE.search(e.text)
-    ]
-    if replies:
-        return Candidate(replies[0], 0.5, "first responder message saying they were on it")
-    return None
-
-
-def declared(timeline: Timeline) -> Candidate | None:
-    marked = [e for e in timeline.events if "ic_declared" in e.attrs.get("marks", [])]
-    cues = [e for e in _human_messages(timeline) if DECLARE_CUE.search(e.text)]
-    tickets = [
-        e
-        for e in timeline.events
-        if e.kind == "ticket_created"
-        and "incident" in str(e.attrs.get("issuetype", "incident")).casefold()
-    ]
-    found = [Candidate(e, 0.7, "incident commander named in chat") for e in marked]
-    found += [Candidate(e, 0.7, "incident declared in chat") for e in cues]
-    found += [Candidate(e, 0.6, "incident ticket opened") for e in tickets]
-    return min(found, key=lambda c: c.event.at, default=None)
-
-
-# Status pages lead each update with its state: "Monitoring - A fix has been implemented …".
-_STATUS_LEAD = re.compile(
-    r"^\s*(investigating|identified|monitoring|update|resolved|completed|scheduled|"
-    r"in progress|verifying|postmortem)\s*[-–—:]",
-    re.IGNORECASE,
-)
-
-
-def _status_to(timeline: Timeline, pattern: re.Pattern[str]) -> list[TimelineEvent]:
-    """Status changes and status-page updates whose new state matches pattern.
-
-    A status-page update without a state field is read by its leading state word; with none,
-    its text must say so affirmatively ("recovering" in "reads are recovering, uploads are
-    still failing" or "estimated recovery this afternoon" does not count).
-    """
+def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
+    """Onset times people state ("errors since 13:55", "the cert expired at 08:10 our time")."""
     out = []
-    for e in timeline.events:
-        if e.kind not in ("status_change", "status_page_update"):
+    for e in ev.human():
+        if not ev.trusted(e):
             continue
-        state = e.attrs.get("to") or e.attrs.get("status")
-        if state:
-            matched = bool(pattern.search(str(state)))
-        elif e.kind == "status_page_update" and (lead := _STATUS_LEAD.match(e.text)):
-            matched = bool(pattern.search(lead.group(1)))
-        else:
-            matched = _affirmative(e, pattern) and not STILL_IMPAIRED.search(e.text)
-        if matched:
-            out.append(e)
+        for s in ev.reading.of(e.id):
+            symptom = s.has("impact") or s.has("detection") or s.has("setback")
+            if not symptom or s.has("question"):
+                continue  # a trigger's time ("the deploy at 09:15") is not when impact began
+            if s.has("recovery") or s.has("resolution"):
+                continue  # "flat since 10:04" states an end, not an onset
+            for t in stated_times(s.text, e.at, ev.zone):
+                if (
+                    t.relation == "end"
+                    or t.at > e.at
+                    or not before - ONSET_LOOKBACK <= t.at < before
+                ):
+                    continue
+                if t.relation == "at" and not (s.has("impact", 1.5) or s.has("detection", 1.5)):
+                    continue  # a bare time needs a sentence that is plainly about the symptom
+                rule = f"onset time stated by a responder ({t.at:%H:%M} UTC)"
+                out.append(Candidate(e, 0.6, rule, at=t.at))
     return out
 
 
-# A step that responders say changed nothing ("rollback done. no change in errors") mitigated
-# nothing, in the same message or within the next 30 minutes.
-NO_EFFECT = re.compile(
-    r"\b(no change in (the )?(errors?|error rates?|5xx|latency|graphs?|dashboards?|symptoms?)|"
-    r"no (improvement|difference|effect)|made no difference|didn'?t (help|fix (it|anything)|change anything)|"
-    r"did not (help|fix (it|anything)|change anything)|not the deploy|(errors?|5xx) (are |is )?unchanged)\b",
-    re.IGNORECASE,
-)
-# A message that also says the impact goes on ("reads recovering. PUTs still failing. not
-# mitigated yet") reports partial recovery, not mitigation.
-STILL_IMPAIRED = re.compile(
-    r"\b(not (yet )?(mitigated|resolved|recovered|fixed)|still (failing|down|broken|erroring|seeing errors))\b",
-    re.IGNORECASE,
-)
-REGRESSION = re.compile(
-    r"\b(going back up|back up again|(errors?|5xx|latency|alerts?) (are |is )?(back|climbing|rising|spiking)|"
-    r"still (seeing|failing|broken|down|erroring)|not (fixed|mitigated|resolved|recovered)|regress\w*|"
-    r"undone|undid|re-?applied|flipped back|came back|returned|relapsed|again,? (errors|failing|down))\b",
-    re.IGNORECASE,
-)
+def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
+    """The earliest symptom: a monitor alert's start, error onset, a stated onset, or a report."""
+    monitors = ev.tl.with_role("monitor") | ev.tl.with_role("errors")
+    alerts = [e for e in _signals(ev) if e.kind == "alert_firing" and e.source in monitors]
+    cands: list[Candidate] = []
+    if alerts:
+        cands.append(Candidate(min(alerts, key=lambda e: e.at), 0.8, "first alert's start time"))
+    reports = human_reports(ev)
+    if reports:
+        cands.append(Candidate(reports[0][0], 0.5, "first report of symptoms"))
+    first = _first(cands) or det
+    if first is None:
+        return None
+    onsets = _stated_onsets(ev, first.when)
+    if onsets:
+        return _first(onsets)
+    if first is det and det is not None:
+        return Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")
+    return first
 
 
-def mitigated(timeline: Timeline, detected_at: Candidate | None) -> Candidate | None:
-    """The first claim of mitigation that nothing later contradicts.
+# --- response ------------------------------------------------------------------------------------
 
-    Claims come from responders ("rolled back, error rate back to normal") and statuses
-    (Mitigated, Monitoring). A claim that responders contradict within 30 minutes ("errors going
-    back up") was premature, and the next one is taken. With no claim, the time every firing
-    alert cleared.
-    """
-    start = detected_at.event.at if detected_at else timeline.events[0].at
-    claims = [
-        Candidate(e, 0.75, "status moved to mitigated/monitoring")
-        for e in _status_to(timeline, MITIGATED_STATUS)
-        if e.at >= start
-    ]
-    claims += [
-        Candidate(e, 0.7, "responder reported mitigation")
-        for e in _human_messages(timeline)
-        if e.at >= start
-        and _affirmative(e, MITIGATION_CUE)
-        and not NO_EFFECT.search(e.text)
-        and not STILL_IMPAIRED.search(e.text)
-    ]
-    claims.sort(key=lambda c: c.event.at)
-    cleared = _alerts_cleared(timeline, start)
-    for claim in claims:
-        if _contradicted(timeline, claim.event.at):
+
+def acknowledged(ev: _Evidence, det: Candidate | None) -> Candidate | None:
+    acks = [e for e in ev.events if e.kind == "page_acknowledged"]
+    if acks:
+        return Candidate(min(acks, key=lambda e: e.at), 0.9, "first page acknowledgement")
+    start = det.event.at if det else None
+    for e in ev.human():
+        if start is not None and e.at < start:
             continue
-        if (
-            cleared is not None
-            and claim.event.at <= cleared.at <= claim.event.at + MITIGATION_WINDOW
-        ):
-            return Candidate(
-                claim.event,
-                min(0.85, claim.confidence + 0.1),
-                claim.rule + ", as alerts cleared",
-                (cleared.id,),
-            )
-        return claim
-    return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
+        if (det is None or e.id != det.event.id) and ev.trusted(e):
+            return Candidate(e, 0.45, "first responder message after detection")
+    return None
 
 
-def _contradicted(timeline: Timeline, at: datetime) -> bool:
-    """Responders report the problem back within 30 minutes after `at`."""
-    return any(
-        e.kind == "message"
-        and not e.is_bot
-        and at < e.at <= at + MITIGATION_WINDOW
-        and (REGRESSION.search(e.text) or NO_EFFECT.search(e.text))
-        for e in timeline.events
-    )
+def declared(ev: _Evidence) -> Candidate | None:
+    marked = [
+        Candidate(e, 0.7, "incident commander named in chat")
+        for e in ev.events
+        if "ic_declared" in e.attrs.get("marks", [])
+    ]
+    said = [
+        Candidate(e, 0.65, "incident declared in chat")
+        for e, s in ev.said("declaration")
+        if ev.trusted(e)
+    ]
+    signals = [e.at for e in _signals(ev)] or [e.at for e in ev.events]
+    earliest = min(signals) - ONSET_LOOKBACK
+    tickets = [
+        Candidate(e, 0.6, "incident ticket opened")
+        for e in ev.events
+        if e.kind == "ticket_created"
+        and str(e.attrs.get("key")) in ev.incident_tickets
+        and e.at >= earliest
+    ]
+    declared_attr = [
+        Candidate(e, 0.8, "incident declared in the incident tool")
+        for e in ev.events
+        if e.attrs.get("milestone") == "declared"
+    ]
+    return _first(marked + said + tickets + declared_attr)
 
 
-def _alerts_cleared(timeline: Timeline, start: object) -> TimelineEvent | None:
+# --- mitigation and resolution ------------------------------------------------------------------
+
+
+def _setbacks(ev: _Evidence) -> list[TimelineEvent]:
+    return [e for e, _ in ev.said("setback")]
+
+
+def _contradicted(at: datetime, setbacks: list[TimelineEvent]) -> bool:
+    return any(at < e.at <= at + CONTRADICTION_WINDOW for e in setbacks)
+
+
+def _alerts_cleared(ev: _Evidence, start: datetime) -> TimelineEvent | None:
     """The resolution of the last alert still firing, when every alert resolved."""
     firing: dict[str, TimelineEvent] = {}
     last: TimelineEvent | None = None
-    lifecycles = timeline.with_role("alerts")
-    for event in timeline.events:
+    lifecycles = ev.tl.with_role("alerts")
+    for event in ev.events:
         key = event.key.rsplit(":", 1)[0]
         if event.kind == "alert_firing" and event.source in lifecycles:
             firing[key] = event
         elif event.kind == "alert_resolved" and key in firing:
             del firing[key]
             last = event
-    return last if last is not None and not firing else None
+    return last if last is not None and not firing and last.at >= start else None
 
 
-def resolved(timeline: Timeline, mitigated_at: Candidate | None) -> Candidate | None:
-    floor = mitigated_at.event.at if mitigated_at else None
+def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
+    """People reporting that the impact stopped: observed recovery, not a plan or a hope."""
+    out = []
+    for e, s in ev.said("recovery"):
+        if e.at < start or s.has("setback") or s.has("hypothesis"):
+            continue
+        if s.has("status_update") and not MITIGATED_STATES.search(s.text):
+            continue  # a customer update promising recovery is not recovery
+        out.append(e)
+    return out
+
+
+def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
+    """When the impact stopped.
+
+    Ticket and status-page states (Mitigated, Monitoring) come first; a responder's report of
+    recovery that came up to 30 minutes earlier wins over them (people say it before they
+    update the ticket). Without a state, the first report of recovery that nobody contradicts
+    within 30 minutes; alerts clearing around it raise its confidence. With neither, the time
+    every firing alert cleared.
+    """
+    start = det.event.at if det else ev.events[0].at
+    setbacks = _setbacks(ev)
+    states = [e for e in ev.states(MITIGATED_STATES) if e.at >= start]
+    reports = [
+        e
+        for e in recovery_reports(ev, start)
+        if not _contradicted(e.at, setbacks) and ev.corroborated(e, states)
+    ]
+    cleared = _alerts_cleared(ev, start)
+    if states:
+        state = min(states, key=lambda e: e.at)
+        earlier = [e for e in reports if state.at - CONTRADICTION_WINDOW <= e.at <= state.at]
+        if earlier:
+            return Candidate(
+                earlier[0],
+                0.85,
+                "responder reported recovery, then the status moved to mitigated",
+                (state.id,),
+            )
+        return Candidate(state, 0.8, "status moved to mitigated/monitoring")
+    if reports:
+        first = reports[0]
+        if cleared is not None and abs(cleared.at - first.at) <= CONTRADICTION_WINDOW:
+            return Candidate(
+                first, 0.8, "responder reported recovery, as alerts cleared", (cleared.id,)
+            )
+        return Candidate(first, 0.65, "responder reported recovery")
+    return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
+
+
+def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:
+    floor = mit.event.at if mit else None
 
     def after(e: TimelineEvent) -> bool:
         return floor is None or e.at >= floor
 
-    official = [e for e in _status_to(timeline, RESOLVED_STATUS) if after(e)]
-    pages = [e for e in timeline.events if e.kind == "page_resolved" and after(e)]
-    chat = [e for e in _human_messages(timeline) if after(e) and _affirmative(e, RESOLVE_CUE)]
+    official = [e for e in ev.states(RESOLVED_STATES) if after(e)]
+    pages = [e for e in ev.events if e.kind == "page_resolved" and after(e)]
     human_pages = [e for e in pages if e.actor is not None and not e.actor.is_bot and not e.is_bot]
-    found = [Candidate(e, 0.7, "responder declared the incident resolved") for e in chat[:1]]
+    said = [e for e, s in ev.said("resolution") if after(e) and ev.trusted(e)]
+    tool = [e for e in ev.events if e.attrs.get("milestone") == "resolved" and after(e)]
+    found = [Candidate(e, 0.7, "responder declared the incident resolved") for e in said[:1]]
     found += [Candidate(e, 0.8, "incident ticket or status page resolved") for e in official[:1]]
     found += [Candidate(e, 0.75, "page resolved by a responder") for e in human_pages[:1]]
+    found += [Candidate(e, 0.8, "resolved in the incident tool") for e in tool[:1]]
     if found:
-        # A person's declaration wins over automatic resolution (alerts clearing resolve pages).
-        return min(found, key=lambda c: c.event.at)
+        return _first(found)
     if pages:
         return Candidate(max(pages, key=lambda e: e.at), 0.6, "last page resolved")
-    alerts = [e for e in timeline.events if e.kind == "alert_resolved" and after(e)]
+    alerts = [e for e in ev.events if e.kind == "alert_resolved" and after(e)]
     if alerts:
         return Candidate(max(alerts, key=lambda e: e.at), 0.4, "last alert resolved")
     return None
 
 
-def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
-    """The milestones stage."""
+# --- the stage -----------------------------------------------------------------------------------
+
+
+def infer_milestones(
+    timeline: Timeline, reading: Reading | None = None, *, skip: frozenset[str] = frozenset()
+) -> dict[str, Milestone]:
+    """The milestones stage. `reading` scores the timeline's sentences (computed when absent);
+    events in `skip` (left out of the draft by policy) are not evidence."""
     if not timeline.events:
         return {}
-    det = detected(timeline)
-    imp = impact_start(timeline, det)
-    if imp and det and imp.when > det.event.at:
+    if reading is None:
+        human = {e.id for e in timeline.events if not e.is_bot}
+        reading = Understanding().read(timeline.events, human=human)
+    ev = _Evidence(timeline, reading, skip)
+    if not ev.events:
+        return {}
+    det = detected(ev)
+    imp = impact_start(ev, det)
+    if imp and det and imp.when > det.when:
         imp = Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")
-    ack = acknowledged(timeline, det)
-    dec = declared(timeline)
-    mit = mitigated(timeline, det)
-    res = resolved(timeline, mit)
+    ack = acknowledged(ev, det)
+    dec = declared(ev)
+    mit = mitigated(ev, det)
+    res = resolved(ev, mit)
     if mit is None and res is not None:
         mit = Candidate(res.event, 0.3, "no separate mitigation found: same as resolution")
     out: dict[str, Milestone] = {}
@@ -424,11 +412,10 @@ def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
         if cand is None:
             out[name] = Milestone(name=name, rule="no evidence found")  # type: ignore[arg-type]
             continue
-        at = cand.when
         out[name] = Milestone(
             name=name,  # type: ignore[arg-type]
-            at=at,
-            evidence=[cand.event.id, *cand.support],  # type: ignore[arg-type]
+            at=cand.when,
+            evidence=[cand.event.id, *cand.support],
             confidence=round(cand.confidence, 2),
             rule=cand.rule,
         )
@@ -436,7 +423,7 @@ def infer_milestones(timeline: Timeline) -> dict[str, Milestone]:
 
 
 def compute_metrics(milestones: dict[str, Milestone]) -> Metrics:
-    """Time to detect/ack/mitigate/resolve. Definitions are in docs/milestones.md."""
+    """Time to detect/ack/mitigate/resolve. Definitions are in docs/drafts.md."""
 
     def at(name: str) -> object:
         m = milestones.get(name)

@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retro import __version__
-from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
-from retro.draft.evidence import NameScrubber, assign_roles, name_patterns, prepare, scrub_names
+from retro.draft.engines.base import DraftInput, Engine, EvidenceRow, ScoredSentence
+from retro.draft.evidence import (
+    NameScrubber,
+    assign_roles,
+    evidence_rows,
+    name_patterns,
+    prepare,
+    scrub_names,
+    strip_controls,
+)
 from retro.draft.milestones import compute_metrics, infer_milestones
-from retro.draft.render import render, section_hash
-from retro.draft.review import CITATION, milestones_of, parse_document
-from retro.files import write_atomic
+from retro.draft.render import (
+    evidence_hash,
+    milestone_hashes,
+    milestones_body,
+    render,
+    rest_hash,
+    row_hash,
+    section_bodies,
+    section_hash,
+    unedited,
+)
+from retro.draft.review import (
+    CITATION,
+    EVENT_ID,
+    milestone_rows,
+    milestones_of,
+    parse_document,
+    read_draft,
+    time_parses,
+    timeline_of,
+)
+from retro.files import output_target, write_output
 from retro.models import CLAIM_FIELDS, Claim, Milestone, Postmortem, Progress, Timeline, no_progress
-from retro.safety.policy import BLAME, INJECTION
+from retro.safety import policy
 from retro.safety.redact import Redactor
 from retro.timeline.read import read_timeline
+from retro.understand.layer import Reading, Understanding
 
 TABLE_LIMIT = 400
 
@@ -29,6 +58,7 @@ class DraftResult:
     data: DraftInput
     dropped_claims: int
     kept_sections: list[str]
+    changed_citations: list[str] = field(default_factory=list)  # kept text cites a changed event
 
 
 def check_citations(pm: Postmortem, valid: set[str]) -> int:
@@ -38,11 +68,7 @@ def check_citations(pm: Postmortem, valid: set[str]) -> int:
         kept: list[Claim] = []
         for claim in getattr(pm, name):
             claim.citations = [c for c in claim.citations if c in valid]
-            if (
-                claim.citations
-                and not BLAME.search(claim.text)
-                and not INJECTION.search(claim.text)
-            ):
+            if claim.citations and policy.unsafe(claim.text) is None:
                 kept.append(claim)
             else:
                 dropped += 1
@@ -54,6 +80,34 @@ def check_citations(pm: Postmortem, valid: set[str]) -> int:
         for q in pm.open_questions
     ]
     return dropped
+
+
+def leave_out_rows(rows: list[EvidenceRow], reading: Reading) -> dict[str, str]:
+    """Rows kept out of the draft by safety policy (blame, instructions to a model): id -> why.
+
+    Only what people wrote is judged; the raw text stays in the bundle.
+    """
+    out: dict[str, str] = {}
+    for row in rows:
+        if row.kind not in ("message", "comment", "note", "bot_message", "status_page_update"):
+            continue
+        sentences: list[tuple[str, Mapping[str, float]]] = [
+            (s.text, s.scores) for s in reading.of(row.id)
+        ]
+        if reason := policy.leave_out(sentences or [(row.text, {})]):
+            out[row.id] = reason
+    return out
+
+
+def left_out_report(left_out: dict[str, str]) -> Any:
+    """The Sources line that counts what policy kept out, with the event ids."""
+    from retro.models import SourceReport
+
+    skipped: dict[str, int] = {}
+    for reason in sorted(set(left_out.values())):
+        ids = sorted(i for i, r in left_out.items() if r == reason)
+        skipped[f"left out ({policy.REASONS.get(reason, reason)}): {', '.join(ids)}"] = len(ids)
+    return SourceReport(name="policy", status="ok", skipped=skipped)
 
 
 def table_rows(data: DraftInput, cited: set[str]) -> list[dict[str, Any]]:
@@ -112,15 +166,41 @@ def build_postmortem(
     names: bool = False,
     overrides: dict[str, Milestone] | None = None,
     progress: Progress = no_progress,
+    understanding: Understanding | None = None,
 ) -> tuple[Postmortem, DraftInput, int]:
-    """Stages 3-5 and the citation check, on an already built timeline."""
-    milestones = infer_milestones(timeline)
+    """Stages 3-5 and the citation check, on an already built timeline.
+
+    The evidence rows are read by the sentence-understanding layer first; chat that carries
+    blame or an instruction to a model is left out of everything that follows (milestones,
+    engines, the Timeline table) and counted in Sources.
+    """
+    redactor = Redactor()
+    rows = evidence_rows(timeline, names=names, redactor=redactor)
+    progress("understand", 0, None)
+    reading = (understanding or Understanding()).read(rows, human={r.id for r in rows if r.human})
+    left_out = leave_out_rows(rows, reading)
+    kept_rows = [r for r in rows if r.id not in left_out]
+    milestones = infer_milestones(timeline, reading, skip=frozenset(left_out))
     for name, m in (overrides or {}).items():
         if m.at is not None:
             milestones[name] = m.model_copy(update={"overridden": True})
     metrics = compute_metrics(milestones)
-    redactor = Redactor()
-    data = prepare(timeline, milestones, metrics, names=names, redactor=redactor)
+    kept = set(r.id for r in kept_rows)
+    sentences = [
+        ScoredSentence(row_id=s.row_id, text=s.text, scores=s.scores, embedded=s.embedded)
+        for s in reading.sentences
+        if s.row_id in kept
+    ]
+    data = prepare(
+        timeline,
+        milestones,
+        metrics,
+        names=names,
+        redactor=redactor,
+        rows=kept_rows,
+        sentences=sentences,
+        understanding_note=reading.degraded,
+    )
     pm = engine.draft(data, progress=progress)
     _scrub_output(pm, timeline, redactor, names)
     dropped = check_citations(pm, {r.id for r in data.rows})
@@ -140,47 +220,199 @@ def build_postmortem(
         from retro.models import SourceReport
 
         pm.sources.append(SourceReport(name="timeline", skipped=dict(timeline.dropped)))
+    if left_out:
+        pm.sources.append(left_out_report(left_out))
+    if reading.degraded:
+        from retro.models import SourceReport
+
+        pm.sources.append(
+            SourceReport(name="understanding", status="partial", error=reading.degraded)
+        )
     return pm, data, dropped
+
+
+@dataclass
+class Edits:
+    """What a person changed in an earlier draft, read back before a re-run."""
+
+    keep: dict[str, str] = field(default_factory=dict)  # section key -> body kept verbatim
+    overrides: dict[str, Milestone] = field(default_factory=dict)  # milestone rows they changed
+    evidence: dict[str, str] = field(default_factory=dict)  # retro_evidence as last written
+    newline: str = "\n"
+
+
+def read_edits(existing: str, path: str = "<draft>") -> Edits:
+    """Every section a person changed since retro wrote it, whatever run wrote it last.
+
+    Hashes in the front matter are those of what retro generated from the evidence alone, so a
+    person's text never becomes retro's: it is kept on this run and on every later one.
+    """
+    doc = parse_document(existing, path)
+    hashes = doc.meta.get("retro_hashes")
+    hashes = hashes if isinstance(hashes, dict) else {}
+    evidence = doc.meta.get("retro_evidence")
+    edits = Edits(
+        evidence={str(k): str(v) for k, v in evidence.items()}
+        if isinstance(evidence, dict)
+        else {},
+        newline="\r\n" if existing.count("\r\n") * 2 > existing.count("\n") else "\n",
+    )
+    for key, section in doc.sections.items():
+        if section.key is None or unedited(hashes.get(key), section.body):
+            continue
+        if key == "milestones":
+            edits.overrides, verbatim = _milestone_edits(section, hashes)
+            if verbatim:
+                edits.keep[key] = section.body
+        else:
+            edits.keep[key] = section.body
+    return edits
+
+
+def _milestone_edits(section: Any, hashes: dict[str, Any]) -> tuple[dict[str, Milestone], bool]:
+    """(overrides, keep the section verbatim) for an edited milestones section.
+
+    A row whose hash differs from the one retro wrote is a person's: its time overrides the
+    inferred one, and the section is re-rendered around it. When re-rendering would lose part
+    of the edit (a time that does not parse or is set to unknown, a deleted or added row, text
+    outside the rows) the section is kept exactly as the person left it.
+    """
+    legacy = not any(str(k).startswith("milestones.") for k in hashes)
+    rows = milestone_rows(section)
+    changed = [
+        name
+        for name, cells in rows
+        if legacy or hashes.get(f"milestones.{name}") != row_hash(cells)
+    ]
+    parsed = milestones_of(section)
+    overrides = {n: parsed[n] for n in changed if n in parsed and parsed[n].at is not None}
+    cells = dict(rows)
+    verbatim = any(not time_parses(cells[n][1]) or n not in overrides for n in changed)
+    if not legacy:
+        present = {name for name, _ in rows}
+        deleted = any(
+            k.startswith("milestones.") and k[11:] not in present
+            for k in hashes
+            if k != "milestones.rest"
+        )
+        verbatim = verbatim or deleted or hashes.get("milestones.rest") != rest_hash(section.body)
+    return overrides, verbatim
 
 
 def edited_sections(existing: str) -> tuple[dict[str, str], dict[str, Milestone]]:
     """Sections a human changed since retro last wrote them, and milestone overrides."""
-    doc = parse_document(existing)
-    hashes = doc.meta.get("retro_hashes") or {}
-    keep: dict[str, str] = {}
-    overrides: dict[str, Milestone] = {}
-    for key, section in doc.sections.items():
-        if section.key is None or hashes.get(key) == section_hash(section.body):
-            continue
-        if key == "milestones":
-            overrides = milestones_of(section)
-        elif key not in ("timeline", "sources", "similar"):
-            keep[key] = section.body
-    return keep, overrides
+    edits = read_edits(existing)
+    return edits.keep, edits.overrides
+
+
+def upgrade_citations(body: str, ids: list[str]) -> str:
+    """Citations to short ids of an earlier retro ([E3fa9c]) as today's id of the same event.
+
+    Every id is a prefix of one hash of the event's key, so an old id names the event whose
+    current id starts with it; an id that matches no event, or more than one, stays as it is.
+    """
+    from bisect import bisect_left
+
+    known = set(ids)
+
+    def replace(match: Any) -> str:
+        cid = match.group(1)
+        if cid in known:
+            return match.group(0)
+        prefix = "E" + cid[1:].lower()
+        i = bisect_left(ids, prefix)
+        found = [x for x in ids[i : i + 2] if x.startswith(prefix)]
+        return f"[{found[0]}]" if len(found) == 1 else match.group(0)
+
+    return CITATION.sub(replace, body)
+
+
+def _hashes(pm: Postmortem, timeline: Timeline, overrides: dict[str, Milestone]) -> dict[str, str]:
+    """The hashes of what retro generates from the evidence alone (see render.py)."""
+    bodies = section_bodies(pm)
+    written = bodies["milestones"]
+    pure = pm
+    if overrides:
+        inferred = infer_milestones(timeline)
+        pure = pm.model_copy(update={"milestones": inferred, "metrics": compute_metrics(inferred)})
+        bodies["milestones"] = milestones_body(pure)
+    hashes = {k: section_hash(v) for k, v in bodies.items()}
+    hashes.update(milestone_hashes(pure))
+    hashes["milestones.rest"] = rest_hash(written)
+    return hashes
+
+
+def _evidence(
+    pm: Postmortem, timeline: Timeline, keep: dict[str, str], before: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """retro_evidence for this draft, and the ids kept text cites whose event has changed.
+
+    retro's own claims were just written against the events as they are now; a person's kept
+    text was written against them as they were, so its citations keep their earlier hashes
+    until the person removes them (`retro check --bundle` reports the difference).
+    """
+    from retro.draft.review import all_citations
+
+    events = timeline.by_id()
+    cited = set(all_citations(pm))
+    cited.update(i for m in pm.milestones.values() for i in m.evidence)
+    human = {cid for body in keep.values() for cid in CITATION.findall(body)}
+    if "milestones" in keep:
+        human.update(EVENT_ID.findall(keep["milestones"]))
+    out: dict[str, str] = {}
+    changed: list[str] = []
+    for cid in sorted((cited | human) & events.keys()):
+        now = evidence_hash(events[cid])
+        if cid in human and cid in before:
+            out[cid] = before[cid]
+            if before[cid] != now:
+                changed.append(cid)
+        else:
+            out[cid] = now
+    return out, changed
 
 
 def generate(
     *,
     bundle: Path,
     engine: Engine,
-    out: Path | None = None,
+    out: Path | str | None = None,
     names: bool = False,
     lenient: bool = False,
     similar: Any = None,
     progress: Progress = no_progress,
 ) -> DraftResult:
-    """The whole job: a bundle in, a checked Markdown draft out (kept human edits on re-runs)."""
+    """The whole job: a bundle in, a checked Markdown draft out (kept human edits on re-runs).
+
+    `out` is checked before any work (see retro.files): an existing regular file is read as
+    the earlier draft and replaced atomically, `-` is standard output, anything else refused.
+    """
+    target = output_target(out) if out is not None else None
+    existing = read_draft(target.path) if target and target.exists and target.path else None
     timeline = read_timeline(bundle, lenient=lenient, progress=progress)
-    keep: dict[str, str] = {}
-    overrides: dict[str, Milestone] = {}
-    if out is not None and out.exists():
-        keep, overrides = edited_sections(out.read_text(encoding="utf-8"))
+    edits = read_edits(existing, str(out)) if existing is not None else Edits()
     pm, data, dropped = build_postmortem(
-        timeline, engine, names=names, overrides=overrides, progress=progress
+        timeline, engine, names=names, overrides=edits.overrides, progress=progress
     )
     if similar is not None:
         pm.similar = similar(pm)
-    markdown = render(pm, keep=keep)
-    if out is not None:
-        write_atomic(out, markdown)
-    return DraftResult(pm, markdown, timeline, data, dropped, sorted(keep))
+    ids = sorted(r.id for r in data.rows)
+    keep = {k: upgrade_citations(v, ids) for k, v in edits.keep.items()}
+    if "timeline" in keep:
+        # The person's table stays; retro's claims may cite only the events it shows.
+        shown = {
+            row["id"]
+            for row in timeline_of(
+                parse_document("## Timeline\n\n" + keep["timeline"]).sections.get("timeline")
+            )
+        }
+        dropped += check_citations(pm, shown & set(ids))
+    hashes = _hashes(pm, timeline, edits.overrides)
+    evidence, changed = _evidence(pm, timeline, keep, edits.evidence)
+    markdown = strip_controls(render(pm, keep=keep, hashes=hashes, evidence=evidence))
+    if edits.newline != "\n":
+        markdown = markdown.replace("\n", edits.newline)
+    if target is not None:
+        write_output(target, markdown)
+    kept = sorted(set(keep) | ({"milestones"} if edits.overrides else set()))
+    return DraftResult(pm, markdown, timeline, data, dropped, kept, changed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from retro.models import Metrics, Milestone, Postmortem, Progress, UTCDateTime, no_progress
 
@@ -27,6 +27,30 @@ class EvidenceRow(BaseModel):
     key_event: bool = Field(default=False, description="Evidence for a milestone")
     linked: list[str] = Field(default_factory=list)
     duplicate: bool = Field(default=False, description="Another source's copy of a linked event")
+    human: bool = Field(default=False, description="Written by a person (not a bot or a tool)")
+    low_trust: bool = Field(default=False, description="Speech-to-text or similar: never alone")
+    facts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Structured fields an engine may state: status, issue type, change kind",
+    )
+
+
+class ScoredSentence(BaseModel):
+    """One sentence of a row, with the understanding layer's probability per label."""
+
+    row_id: str
+    text: str
+    scores: dict[str, float]
+    embedded: bool = True
+
+    def p(self, label: str) -> float:
+        return self.scores.get(label, 0.0)
+
+    def has(self, label: str, factor: float = 1.0) -> bool:
+        """The label holds: its probability reaches the label's threshold (times `factor`)."""
+        from retro.understand.model import cut
+
+        return self.p(label) >= cut(label, self.embedded) * factor
 
 
 class DraftInput(BaseModel):
@@ -43,6 +67,23 @@ class DraftInput(BaseModel):
     source_titles: dict[str, str] = Field(
         default_factory=dict, description="What a draft calls each source, e.g. 'PagerDuty'"
     )
+    sentences: list[ScoredSentence] = Field(
+        default_factory=list, description="Every readable row's sentences, scored per label"
+    )
+    roles_of_sources: dict[str, list[str]] = Field(
+        default_factory=dict, description="What each source's events mean (connector roles)"
+    )
+    understanding_note: str | None = Field(
+        default=None, description="Set when sentence understanding ran degraded (rules only)"
+    )
+
+    _by_row: dict[str, list[ScoredSentence]] = PrivateAttr(default_factory=dict)
+
+    def sentences_of(self, row_id: str) -> list[ScoredSentence]:
+        if not self._by_row:
+            for s in self.sentences:
+                self._by_row.setdefault(s.row_id, []).append(s)
+        return self._by_row.get(row_id, [])
 
 
 class Engine(ABC):

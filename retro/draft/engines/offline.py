@@ -1,27 +1,28 @@
-"""The offline engine: a useful, deterministic draft from cue phrases, rules and structure.
+"""The offline engine: a deterministic draft from structured evidence and the sentence layer.
 
-It never calls a network. Everything it states comes from the evidence rows, and each claim
-cites the rows it rests on. Chat text is only ever quoted, never followed.
+It never calls a network. Each section opens with what the evidence shows (milestones, alerts,
+pages, statuses), then the statements people made that the understanding layer labels for that
+section, worded as report sentences and each citing its row. When the evidence is weak or
+contradicts itself, the draft says so in Open questions instead of writing a confident sentence.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime, timedelta
 
 from retro.draft.engines import actions as act
-from retro.draft.engines import extract as ex
 from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
+from retro.draft.engines.compose import Chooser, Pick, claim, cut, hhmm
 from retro.draft.milestones import human_duration
 from retro.models import ActionItem, Claim, Postmortem, Progress, no_progress
+from retro.text import overlap
+from retro.understand.lexicon import statement
 
 SILENCE = timedelta(minutes=20)
 SLOW_ACK_S = 15 * 60
-
-
-def hhmm(at: datetime | None) -> str:
-    return f"{at:%H:%M} UTC" if at else "an unknown time"
+CHANGE_LOOKBACK = timedelta(hours=3)
+SIGNAL_KINDS = ("alert_firing", "page_triggered")
 
 
 class _Facts:
@@ -32,9 +33,14 @@ class _Facts:
         self.rows = data.rows
         self.by_id = {r.id: r for r in data.rows}
         self.ms = data.milestones
-        self.human = [r for r in data.rows if r.kind == "message"]
+        self.pick = Chooser(data)
         self.alerts = [r for r in data.rows if r.kind == "alert_firing" and not r.duplicate]
-        self.changes = [r for r in data.rows if r.kind == "change_deployed"]
+        changes = {s for s, roles in data.roles_of_sources.items() if "changes" in roles}
+        self.changes = [
+            r
+            for r in data.rows
+            if r.kind == "change_deployed" or (r.source in changes and not r.human)
+        ]
 
     def at(self, name: str) -> datetime | None:
         m = self.ms.get(name)
@@ -43,9 +49,12 @@ class _Facts:
     def ev(self, *names: str) -> list[str]:
         return [i for n in names if (m := self.ms.get(n)) for i in m.evidence[:1]]
 
-    def alert_names(self) -> list[str]:
-        names = Counter(_alert_label(r) for r in self.alerts)
-        return [n for n, _ in names.most_common(4) if n]
+    def rule(self, name: str) -> str:
+        m = self.ms.get(name)
+        return m.rule if m else ""
+
+    def title(self, row: EvidenceRow) -> str:
+        return self.data.source_titles.get(row.source, row.source)
 
     def services(self) -> str:
         return ", ".join(self.data.services) if self.data.services else "the affected service"
@@ -56,41 +65,38 @@ class _Facts:
 
 
 def _alert_label(row: EvidenceRow) -> str:
-    """The alert's name as its text shows it: "[FIRING] HighErrorRate: summary" → HighErrorRate."""
-    text = re.sub(
-        r"^(Alert (#\S+ )?(triggered|resolved|created|closed)|Incident #\d+ (triggered|created)):\s*",
-        "",
-        row.text.strip(),
-    )
-    text = re.sub(r"^(\[[A-Za-z:0-9 ]+\]\s*)+", "", text).strip()
-    return text.split(":", 1)[0].strip()[:60] if text else ""
-
-
-def _claim(text: str, cites: list[str]) -> Claim:
-    return Claim(text=text, citations=[c for c in dict.fromkeys(cites) if c])
+    """The alert's name as its text shows it: "[FIRING] HighErrorRate: summary" -> HighErrorRate."""
+    text = row.text.strip()
+    for prefix in ("[FIRING]", "[FIRING:1]", "[RESOLVED]"):
+        text = text.removeprefix(prefix).strip()
+    for lead in ("Alert triggered:", "Alert created:", "Incident triggered:", "Alert #"):
+        if text.startswith(lead):
+            text = text[len(lead) :].strip()
+            if lead == "Alert #":
+                text = text.split(" ", 1)[-1].split(":", 1)[-1].strip()
+    return cut(text.split(":", 1)[0].strip(), 60)
 
 
 class OfflineEngine(Engine):
     name = "offline"
 
     def draft(self, data: DraftInput, *, progress: Progress = no_progress) -> Postmortem:
-        f = _Facts(data)
         progress("draft", 0, 10)
+        f = _Facts(data)
         pm = Postmortem(
             incident_id=data.incident_id,
             title=data.title or f"Incident {data.incident_id}",
             severity=data.severity,
-            services=data.services,
-            engine=self.name,
+            services=list(data.services),
         )
         pm.trigger = trigger(f)
-        pm.root_cause = root_cause(f)
-        pm.impact = impact(f)
+        pm.root_cause = root_cause(f, pm.trigger)
         pm.detection = detection(f)
+        pm.impact = impact(f)
         pm.response = response(f)
         pm.recovery = recovery(f)
         pm.summary = summary(f, pm)
-        pm.contributing_factors = contributing(f)
+        pm.contributing_factors = contributing(f, pm)
         pm.went_well, pm.went_poorly, pm.got_lucky = went_well(f), went_poorly(f), got_lucky(f)
         pm.action_items = action_items(f, pm)
         pm.open_questions = open_questions(f, pm)
@@ -98,61 +104,61 @@ class OfflineEngine(Engine):
         return pm
 
 
+# --- summary, impact, detection --------------------------------------------------------------------
+
+
 def summary(f: _Facts, pm: Postmortem) -> list[Claim]:
     imp, mit, res = f.at("impact_start"), f.at("mitigated"), f.at("resolved")
     out: list[Claim] = []
     if imp:
-        span = f"from {hhmm(imp)}" + (
-            f" until mitigation at {hhmm(mit)} ({human_duration(int((mit - imp).total_seconds()))})"
-            if mit
-            else ""
+        verb = "were" if len(f.data.services) > 1 else "was"
+        span = (
+            f"for {human_duration(int((mit - imp).total_seconds()))}, from {hhmm(imp)} to {hhmm(mit)}"
+            if mit and mit >= imp
+            else f"from {hhmm(imp)}"
         )
         out.append(
-            _claim(
-                f"On {imp:%Y-%m-%d}, {f.services()} {'were' if len(f.data.services) > 1 else 'was'} impaired {span}.",
+            claim(
+                f"On {imp:%Y-%m-%d}, {f.services()} {verb} impaired {span}.",
                 f.ev("impact_start", "mitigated"),
             )
         )
     out += pm.detection[:1]
     if pm.trigger:
         out.append(pm.trigger[0])
-    elif pm.root_cause:
+    if pm.root_cause:
         out.append(pm.root_cause[0])
-    mitigation = f.ms.get("mitigated")
-    row = f.by_id.get(mitigation.evidence[0]) if mitigation and mitigation.evidence else None
-    if row is not None and ex.usable(row) and (said := ex.sentences(row)):
-        out.append(_claim(ex.quote(said[0]), [row.id]))
-    elif pm.recovery:
-        out.append(pm.recovery[0])
+    mitigation = [
+        c for c in pm.recovery if not c.text.startswith(("The impact was mitigated", "Time to"))
+    ]
+    out += mitigation[:1]
     if res:
-        out.append(_claim(f"The incident was resolved at {hhmm(res)}.", f.ev("resolved")))
+        out.append(claim(f"The incident was resolved at {hhmm(res)}.", f.ev("resolved")))
     return out
 
 
 def impact(f: _Facts) -> list[Claim]:
     out: list[Claim] = []
     imp, mit = f.at("impact_start"), f.at("mitigated")
-    if imp and mit:
+    if imp and mit and mit >= imp:
         out.append(
-            _claim(
+            claim(
                 f"Customer-facing impact lasted about {human_duration(int((mit - imp).total_seconds()))}, "
                 f"from {hhmm(imp)} to {hhmm(mit)}.",
                 f.ev("impact_start", "mitigated"),
             )
         )
-    names = f.alert_names()
+    names = [n for n, _ in Counter(_alert_label(r) for r in f.alerts).most_common(4) if n]
     if names:
         cites = [r.id for r in f.alerts if _alert_label(r) in names][:3]
-        out.append(_claim(f"Alerts that fired: {', '.join(names)}.", cites))
-    window = f.between("impact_start", "resolved") or f.rows
-    figures = [
-        s for s in ex.rank(window, ex.IMPACT, boost=ex.NUMBER, limit=4) if ex.NUMBER.search(s.text)
-    ]
-    out += [_claim(ex.quote(s), [s.row.id]) for s in figures[:3]]
-    updates = [r for r in f.rows if r.kind == "status_page_update"][:2]
+        out.append(claim(f"Alerts that fired: {', '.join(names)}.", cites))
+    picks = f.pick.candidates("impact")
+    # Figures say more than adjectives: statements with a number first.
+    picks.sort(key=lambda p: (not any(ch.isdigit() for ch in p.sentence.text), -p.score))
+    out += f.pick.said(f.pick.top(picks, 3))
+    updates = [r for r in f.rows if r.kind == "status_page_update"][:1]
     out += [
-        _claim(f"A status page update said: “{ex.FILLER.sub('', r.text)[:240]}”", [r.id])
-        for r in updates
+        claim(f"The first status page update said: “{cut(r.text, 240)}”", [r.id]) for r in updates
     ]
     return out
 
@@ -162,46 +168,69 @@ def detection(f: _Facts) -> list[Claim]:
     out: list[Claim] = []
     if det and det.at and det.evidence:
         row = f.by_id.get(det.evidence[0])
-        if row and row.kind in ("alert_firing", "page_triggered"):
-            what = _alert_label(row) or row.text[:80]
+        rule = det.rule
+        if row and row.kind in SIGNAL_KINDS and "person" not in rule:
+            what = _alert_label(row) or cut(row.text, 80)
             out.append(
-                _claim(
-                    f"The incident was detected by an automated {f.data.source_titles.get(row.source, row.source)} signal ({what}) at {hhmm(det.at)}.",
+                claim(
+                    f"Monitoring detected the incident: {f.title(row)} raised “{what}” at {hhmm(det.at)}.",
+                    [row.id],
+                )
+            )
+        elif row and row.kind in SIGNAL_KINDS:
+            out.append(
+                claim(
+                    f"A responder raised a page by hand in {f.title(row)} at {hhmm(det.at)}; no automated signal came first.",
+                    [row.id],
+                )
+            )
+        elif row and "customer" in rule:
+            out.append(
+                claim(
+                    f"Customers reported the problem first, at {hhmm(det.at)}; no alert fired before that.",
                     [row.id],
                 )
             )
         elif row:
             out.append(
-                _claim(
-                    f"No alert fired before the first human report at {hhmm(det.at)}; people, not monitoring, detected the incident.",
+                claim(
+                    f"A person noticed the problem first, at {hhmm(det.at)}; no alert fired before that.",
                     [row.id],
                 )
             )
     ttd = f.data.metrics.time_to_detect_s
     if ttd is not None and ttd > 0:
         out.append(
-            _claim(f"Time to detect was {human_duration(ttd)}.", f.ev("impact_start", "detected"))
+            claim(f"Time to detect was {human_duration(ttd)}.", f.ev("impact_start", "detected"))
         )
-    pages = [r for r in f.rows if r.kind == "page_triggered"][:1]
-    acks = f.ms.get("acknowledged")
-    if pages:
+    alerts_after = [r for r in f.alerts if det and det.at and r.at > det.at]
+    if det and "alert" not in det.rule and "page" not in det.rule and alerts_after:
+        first = alerts_after[0]
+        gap = int((first.at - det.at).total_seconds()) if det.at else 0
         out.append(
-            _claim(
-                f"{f.data.source_titles.get(pages[0].source, pages[0].source)} paged the on-call at {hhmm(pages[0].at)}.",
-                [pages[0].id],
+            claim(
+                f"The first alert, “{_alert_label(first)}”, fired {human_duration(gap)} later.",
+                [first.id],
             )
         )
+    pages = [r for r in f.rows if r.kind == "page_triggered"][:1]
+    if pages and (not det or pages[0].id not in det.evidence):
+        out.append(
+            claim(f"{f.title(pages[0])} paged the on-call at {hhmm(pages[0].at)}.", [pages[0].id])
+        )
+    acks = f.ms.get("acknowledged")
     if acks and acks.at and f.data.metrics.time_to_acknowledge_s is not None:
         out.append(
-            _claim(
-                f"The first acknowledgement came at {hhmm(acks.at)}, {human_duration(f.data.metrics.time_to_acknowledge_s)} after detection.",
+            claim(
+                f"The first acknowledgement came at {hhmm(acks.at)}, "
+                f"{human_duration(f.data.metrics.time_to_acknowledge_s)} after detection.",
                 f.ev("detected", "acknowledged"),
             )
         )
     escalations = [r for r in f.rows if r.kind == "page_escalated"]
     if escalations:
         out.append(
-            _claim(
+            claim(
                 f"The page escalated {len(escalations)} time(s), first at {hhmm(escalations[0].at)}.",
                 [escalations[0].id],
             )
@@ -209,34 +238,45 @@ def detection(f: _Facts) -> list[Claim]:
     return out
 
 
+# --- response and recovery ---------------------------------------------------------------------------
+
+
 def response(f: _Facts) -> list[Claim]:
     out: list[Claim] = []
     dec = f.ms.get("declared")
     if dec and dec.at and dec.evidence:
-        out.append(_claim(f"The incident was declared at {hhmm(dec.at)}.", dec.evidence[:1]))
-    window = f.between("detected", "mitigated")
-    for sent in ex.rank(window, ex.HYPOTHESIS, boost=ex.TECH, require_boost=True, limit=3):
-        out.append(_claim(ex.quote(sent), [sent.row.id]))
-    changes = [r for r in window if r.kind in ("priority_change", "page_escalated")][:1]
-    titles = f.data.source_titles
-    out += [_claim(f"{titles.get(r.source, r.source)}: {r.text[:160]}", [r.id]) for r in changes]
+        out.append(
+            claim(f"The incident was declared at {hhmm(dec.at)} ({dec.rule}).", dec.evidence[:1])
+        )
+    window = {r.id for r in f.between("detected", "mitigated")}
+    theories = f.pick.top(f.pick.candidates("hypothesis", hedged=True, rows=window), 2)
+    for pick in theories:
+        out.append(
+            claim(
+                f"Responders considered: “{statement(pick.sentence.text, pick.row.actor).rstrip('.')}”.",
+                [pick.id],
+            )
+        )
     return out
 
 
 def recovery(f: _Facts) -> list[Claim]:
     out: list[Claim] = []
-    window = f.between("detected", "resolved")
-    actions = ex.rank(window, ex.MITIGATION_ACTION, boost=ex.TECH, limit=2)
-    out += [_claim(ex.quote(s), [s.row.id]) for s in sorted(actions, key=lambda s: s.row.at)]
+    start = f.at("detected")
+    actions = [
+        p for p in f.pick.candidates("mitigation", after=start) if not p.sentence.has("setback")
+    ]
+    chosen = sorted(f.pick.top(actions, 3), key=lambda p: p.at)
+    out += f.pick.said(chosen)
     mit = f.ms.get("mitigated")
     if mit and mit.at:
         out.append(
-            _claim(f"The impact was mitigated at {hhmm(mit.at)} ({mit.rule}).", mit.evidence[:2])
+            claim(f"The impact was mitigated at {hhmm(mit.at)} ({mit.rule}).", mit.evidence[:2])
         )
     ttm = f.data.metrics.time_to_mitigate_s
-    if ttm is not None:
+    if ttm is not None and ttm >= 0:
         out.append(
-            _claim(
+            claim(
                 f"Time to mitigate was {human_duration(ttm)} from impact start.",
                 f.ev("impact_start", "mitigated"),
             )
@@ -244,95 +284,103 @@ def recovery(f: _Facts) -> list[Claim]:
     return out
 
 
+# --- cause -------------------------------------------------------------------------------------------
+
+
+def _impact_at(f: _Facts) -> datetime | None:
+    return f.at("impact_start") or (f.rows[0].at if f.rows else None)
+
+
 def trigger(f: _Facts) -> list[Claim]:
-    imp = f.at("impact_start") or (f.rows[0].at if f.rows else None)
-    if imp is None:
-        return []
-    near = [r for r in f.changes if imp - timedelta(hours=3) <= r.at <= imp + timedelta(minutes=5)]
-    if near:
-        row = near[-1]
-        return [
-            _claim(
-                f"The trigger appears to be a change deployed at {hhmm(row.at)}, shortly before impact began: “{row.text[:200]}”",
-                [row.id],
-            )
-        ]
-    return []
+    """What responders named as the trigger, then the changes before impact as candidates.
 
-
-def root_cause(f: _Facts) -> list[Claim]:
-    """The stated mechanism: cue sentences from people's words, else the best-supported hypothesis."""
-    # Follow-up lists name fixes, not causes ("no standing credentials on laptops").
-    rows = [
-        r
-        for r in f.rows
-        if r.kind != "status_page_update" and not act.FOLLOW_UP_ROOT.search(r.text)
+    A change that completed after impact began is never listed: it cannot be the trigger.
+    """
+    imp = _impact_at(f)
+    out: list[Claim] = []
+    named = [
+        p
+        for p in f.pick.candidates("trigger")
+        if max(p.sentence.p("impact"), p.sentence.p("setback")) < p.sentence.p("trigger")
     ]
-    picked = [
-        s
-        for s in ex.rank(rows, ex.ROOT_CAUSE, boost=ex.TECH, limit=4)
-        if not ex.RESOLUTION_TALK.search(s.text)
-    ][:2]
-    if not picked:
-        picked = ex.rank(rows, ex.HYPOTHESIS, boost=ex.TECH, limit=1)
-    claims = [_claim(ex.quote(s), [s.row.id]) for s in picked]
-    ticket = _incident_ticket(f)
-    if ticket is not None and ex.ROOT_CAUSE.search(ticket.text):
-        claims.append(
-            _claim(f"The incident ticket names it: “{_ticket_title(ticket.text)}”", [ticket.id])
+    out += f.pick.said(f.pick.top(named, 1))
+    if imp is None:
+        return out
+    changes = [r for r in f.changes if imp - CHANGE_LOOKBACK <= r.at <= imp + timedelta(minutes=2)]
+    if changes:
+        listed = "; ".join(f"{hhmm(r.at)}: “{cut(r.text, 120)}”" for r in changes[-3:])
+        tail = (
+            "" if out else " The last one is the likely trigger, though no responder confirmed it."
         )
-    return claims
+        out.append(
+            claim(
+                f"Changes in the hours before impact: {listed}.{tail}", [r.id for r in changes[-3:]]
+            )
+        )
+    return out
 
 
-def _incident_ticket(f: _Facts) -> EvidenceRow | None:
-    tickets = [r for r in f.rows if r.kind == "ticket_created"]
-    own = [r for r in tickets if r.text.startswith(f"{f.data.incident_id} ")]
-    found = own or tickets
-    return found[0] if found else None
+def root_cause(f: _Facts, trig: list[Claim]) -> list[Claim]:
+    """The mechanism people stated, then the findings that support it.
+
+    Symptoms ("pods are being OOMKilled") are impact, not cause. With no statement of cause,
+    the strongest hypothesis is given as a hypothesis.
+    """
+    stated = [
+        p
+        for p in f.pick.candidates("cause")
+        if p.sentence.p("impact") < p.sentence.p("cause") and not _repeats(p, trig)
+    ]
+    start = f.at("detected")
+    findings = [
+        Pick(p.sentence, p.row, p.sentence.p("cause") + 0.5 * p.score)
+        for p in f.pick.candidates("investigation", after=start)
+        if p.sentence.has("cause", 0.4) and not p.sentence.has("impact") and not _repeats(p, trig)
+    ]
+    findings.sort(key=lambda p: -p.score)
+    chosen = f.pick.top(stated + findings, 3)
+    if chosen:
+        return f.pick.said(chosen)
+    hunches = f.pick.top(f.pick.candidates("cause", factor=0.6, hedged=True), 1)
+    return [
+        claim(
+            f"Responders suspected, without confirming: “{statement(p.sentence.text, p.row.actor).rstrip('.')}”.",
+            [p.id],
+        )
+        for p in hunches
+    ]
 
 
-def _ticket_title(text: str) -> str:
-    return re.sub(r"^[A-Z][A-Z0-9_]+-\d+ created:\s*", "", text)[:200]
+def _repeats(pick: Pick, claims: list[Claim]) -> bool:
+    return any(
+        pick.id in c.citations and overlap(pick.sentence.text, c.text) >= 0.5 for c in claims
+    )
 
 
-def contributing(f: _Facts) -> list[Claim]:
+def contributing(f: _Facts, pm: Postmortem) -> list[Claim]:
     out: list[Claim] = []
     det = f.ms.get("detected")
-    if det and "human report" in det.rule:
+    if det and det.evidence and ("customer" in det.rule or "person" in det.rule):
         out.append(
-            _claim(
-                "No alert covered this failure mode, so detection depended on reports from people.",
+            claim(
+                "No alert covered this failure mode, so detection depended on people noticing it.",
                 det.evidence[:1],
             )
         )
     tta = f.data.metrics.time_to_acknowledge_s
     if tta is not None and tta > SLOW_ACK_S:
         out.append(
-            _claim(
+            claim(
                 f"The page went unacknowledged for {human_duration(tta)}.",
                 f.ev("detected", "acknowledged"),
             )
         )
-    factors = ex.rank(
-        f.rows,
-        re.compile(
-            r"\b(also|contribut\w+|made (it|this|things) ((way|much|a lot|even) )?worse|compound\w+|on top of|"
-            r"(is|was) why|(were|was|are) (flying )?blind|nothing (looks at|watches|alerts on)|"
-            r"no canary|without (a )?(canary|review|test|load test)|wasn'?t caught|missing|lack of|"
-            r"could never|no signal|at once|untested|not tested|assum\w+|silently|undone|undid|"
-            r"re-?applied|no (alert|monitoring|runbook)|too (small|low|high|large|big|many|few|long|slow|short|aggressive|tight)|never|only (on|in|for|checks?|watch\w*)|"
-            r"nobody|no one|not monitored|unmonitored|nothing (alerted|paged|caught)|took \d+|"
-            r"at the same time|simultaneous\w*|all (pods|hosts|nodes|instances))\b",
-            re.I,
-        ),
-        boost=ex.TECH,
-        require_boost=False,
-        limit=4,
-    )
-    out += [_claim(ex.quote(s), [s.row.id]) for s in factors]
+    used = {c for claims in (pm.root_cause, pm.trigger) for x in claims for c in x.citations}
+    picks = [p for p in f.pick.candidates("contributing") if p.id not in used]
+    out += f.pick.said(f.pick.top(picks, 4))
     if len(f.alerts) >= 15:
         out.append(
-            _claim(
+            claim(
                 f"{len(f.alerts)} alerts fired during the incident, which made the signal hard to read.",
                 [f.alerts[0].id, f.alerts[-1].id],
             )
@@ -340,30 +388,37 @@ def contributing(f: _Facts) -> list[Claim]:
     return out
 
 
+# --- reflection --------------------------------------------------------------------------------------
+
+
 def went_well(f: _Facts) -> list[Claim]:
     out: list[Claim] = []
     m = f.data.metrics
-    det = f.ms.get("detected")
+    det_rule = f.rule("detected")
     if (
-        det
-        and "human report" not in det.rule
+        "automated" in det_rule
         and m.time_to_detect_s is not None
-        and m.time_to_detect_s <= 600
+        and 0 < m.time_to_detect_s <= 600
+        and "same as detection" not in f.rule("impact_start")
     ):
         out.append(
-            _claim(
+            claim(
                 f"Monitoring detected the problem within {human_duration(m.time_to_detect_s)} of impact.",
                 f.ev("impact_start", "detected"),
             )
         )
-    if m.time_to_acknowledge_s is not None and m.time_to_acknowledge_s <= 300:
+    if (
+        m.time_to_acknowledge_s is not None
+        and 0 <= m.time_to_acknowledge_s <= 300
+        and f.ev("acknowledged")
+    ):
         out.append(
-            _claim(
+            claim(
                 f"The on-call acknowledged within {human_duration(m.time_to_acknowledge_s)}.",
                 f.ev("acknowledged"),
             )
         )
-    out += [_claim(ex.quote(s), [s.row.id]) for s in ex.rank(f.rows, ex.WENT_WELL, limit=2)]
+    out += f.pick.said(f.pick.top(f.pick.candidates("went_well"), 2))
     return out
 
 
@@ -372,60 +427,59 @@ def went_poorly(f: _Facts) -> list[Claim]:
     m = f.data.metrics
     if m.time_to_acknowledge_s is not None and m.time_to_acknowledge_s > SLOW_ACK_S:
         out.append(
-            _claim(
+            claim(
                 f"Acknowledgement took {human_duration(m.time_to_acknowledge_s)}.",
                 f.ev("detected", "acknowledged"),
             )
         )
     det = f.ms.get("detected")
-    if det and "human report" in det.rule:
-        out.append(_claim("Customers noticed the problem before monitoring did.", det.evidence[:1]))
-    out += [_claim(ex.quote(s), [s.row.id]) for s in ex.rank(f.rows, ex.WENT_POORLY, limit=3)]
+    if det and det.evidence and "customer" in det.rule:
+        out.append(claim("Customers noticed the problem before monitoring did.", det.evidence[:1]))
+    setbacks = f.pick.top(f.pick.candidates("setback"), 2)
+    out += [
+        claim(
+            f"A step did not work at first: “{statement(p.sentence.text, p.row.actor).rstrip('.')}”.",
+            [p.id],
+        )
+        for p in setbacks
+    ]
     return out
 
 
 def got_lucky(f: _Facts) -> list[Claim]:
-    return [
-        _claim(ex.quote(s), [s.row.id])
-        for s in ex.rank(f.rows, ex.LUCKY, skip_negated=False, limit=2)
-    ]
+    return f.pick.said(f.pick.top(f.pick.candidates("lucky"), 2))
+
+
+# --- follow-up ---------------------------------------------------------------------------------------
 
 
 def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
+    causes = pm.root_cause + pm.trigger
+    stated = act.stated(f.data, causes)
     services = f.data.services
     svc = services[0] if services else "the affected service"
     gaps: list[ActionItem] = []
     det = f.ms.get("detected")
-    if det and "human report" in det.rule:
+    if det and det.evidence and ("customer" in det.rule or "person" in det.rule):
         gaps.append(
             act.gap(
                 "detect",
                 "P1",
-                f"Add an alert on the customer-facing symptom of {svc} that fires before customers report it",
-                "SRE team",
+                f"Add an alert on the customer-facing symptom of {svc} that fires before people notice it",
+                "observability owners",
                 det.evidence[:1],
             )
         )
     tta = f.data.metrics.time_to_acknowledge_s
-    if (tta is not None and tta > SLOW_ACK_S) or any(r.kind == "page_escalated" for r in f.rows):
+    if tta is not None and tta > SLOW_ACK_S:
         gaps.append(
             act.gap(
                 "process",
                 "P1",
                 f"Review the paging and escalation policy for {svc} so a page is acknowledged within 5 minutes",
-                "SRE team",
+                "on-call rotation owners",
                 f.ev("detected", "acknowledged"),
                 "The escalation policy escalates after 5 minutes, and a test page is acknowledged within 5 minutes.",
-            )
-        )
-    if pm.trigger and not any("canary" in r.text.casefold() for r in f.rows):
-        gaps.append(
-            act.gap(
-                "prevent",
-                "P1",
-                f"Roll out changes to {svc} through a canary stage with automatic rollback",
-                "platform team",
-                pm.trigger[0].citations,
             )
         )
     if not pm.root_cause and not pm.trigger:
@@ -438,17 +492,7 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
                 f.ev("impact_start"),
             )
         )
-    if len(f.alerts) >= 15:
-        gaps.append(
-            act.gap(
-                "detect",
-                "P2",
-                "Group and deduplicate the alerts that fired together so one failure pages once",
-                "SRE team",
-                [f.alerts[0].id],
-            )
-        )
-    return act.merge(act.stated(f.data), gaps)
+    return act.merge(stated, gaps)
 
 
 def open_questions(f: _Facts, pm: Postmortem) -> list[str]:
@@ -456,31 +500,30 @@ def open_questions(f: _Facts, pm: Postmortem) -> list[str]:
     imp = f.at("impact_start")
     if not pm.trigger and not pm.root_cause:
         out.append(
-            f"What changed shortly before {hhmm(imp)}? The evidence shows no deploy, config change or stated cause."
+            f"What changed shortly before {hhmm(imp)}? The evidence shows no deploy, configuration change or stated cause."
         )
-    elif not pm.root_cause:
+    elif not pm.root_cause or all("suspected" in c.text for c in pm.root_cause):
         out.append(
-            "Why did the change cause this failure? No responder stated the mechanism in the evidence."
+            "What is the mechanism of the failure? No responder stated it as established in the evidence."
+        )
+    if pm.trigger and "no responder confirmed" in pm.trigger[0].text:
+        out.append(
+            f"Was the change before impact really the trigger? Nobody said so in the evidence [{pm.trigger[0].citations[0]}]."
         )
     det = f.ms.get("detected")
-    if det and "human report" in det.rule:
+    if det and det.at and ("customer" in det.rule or "person" in det.rule):
         out.append(f"Why did no alert fire before the first report at {hhmm(det.at)}?")
+    if "same as detection" in f.rule("impact_start"):
+        out.append(
+            "When did the impact really begin? The evidence shows no earlier symptom than detection, so time to detect reads 0."
+        )
     out += _silences(f)
     for name, m in f.ms.items():
-        if m.at and m.confidence < 0.5:
+        if m.at and m.confidence < 0.5 and not m.overridden:
             out.append(
                 f"Is the {name.replace('_', ' ')} time ({hhmm(m.at)}) right? It was inferred from: {m.rule}."
             )
-    asked = ex.rank(
-        f.human,
-        re.compile(r"\b(why|how come|what caused|do we know)\b.*\?$", re.I),
-        skip_negated=False,
-        limit=2,
-    )
-    out += [
-        f"Asked during the incident and not clearly answered: “{s.text}” [{s.row.id}]"
-        for s in asked
-    ]
+    out += _unanswered(f)
     return out
 
 
@@ -490,7 +533,32 @@ def _silences(f: _Facts) -> list[str]:
     for prev, cur in zip(rows, rows[1:], strict=False):
         if cur.at - prev.at >= SILENCE:
             out.append(
-                f"What happened between {hhmm(prev.at)} and {hhmm(cur.at)}? The timeline has no events in that stretch "
-                f"[{prev.id}] [{cur.id}]."
+                f"What happened between {hhmm(prev.at)} and {hhmm(cur.at)}? The timeline has no events in that stretch [{prev.id}] [{cur.id}]."
             )
-    return out[:3]
+    return out[:2]
+
+
+def _unanswered(f: _Facts) -> list[str]:
+    """Substantive questions responders asked about cause or impact that nothing later answers."""
+    out: list[str] = []
+    for s in f.pick.sentences:
+        row = f.pick.by_id[s.row_id]
+        if not row.human or not s.has("question", 1.5) or len(s.text.split()) < 5:
+            continue
+        later = [
+            o
+            for o in f.pick.sentences
+            if f.pick.by_id[o.row_id].at > row.at
+            and not o.has("question")
+            and overlap(s.text, o.text) >= 0.3
+        ]
+        if later:
+            continue
+        asked = statement(s.text).rstrip(".")
+        asked = asked if asked.endswith("?") else asked + "?"
+        out.append(
+            f"Asked by {row.actor or 'a responder'} at {hhmm(row.at)} and not answered in the evidence: “{asked}” [{row.id}]"
+        )
+        if len(out) >= 2:
+            break
+    return out

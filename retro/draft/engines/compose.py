@@ -1,0 +1,142 @@
+"""Choosing and wording evidence sentences for the offline engine.
+
+Every choice reads the understanding layer's label scores (DraftInput.sentences); nothing here
+matches phrases. A sentence is a candidate for a label when the classifier gives it at least
+`floor`, it is not a question, not a hedge (unless hedges are asked for), not a counterfactual
+or unsafe by policy, and not a theory that responders later ruled out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
+from retro.models import Claim
+from retro.safety import policy
+from retro.text import content_words, overlap
+from retro.understand.lexicon import rules_out, statement
+
+QUOTABLE = frozenset({"message", "comment", "note", "ticket_created", "status_page_update"})
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A chosen sentence, its row and the score it was chosen by."""
+
+    sentence: ScoredSentence
+    row: EvidenceRow
+    score: float
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    @property
+    def at(self) -> datetime:
+        return self.row.at
+
+
+def claim(text: str, cites: Iterable[str]) -> Claim:
+    return Claim(text=text, citations=[c for c in dict.fromkeys(cites) if c])
+
+
+def hhmm(at: datetime | None) -> str:
+    return f"{at:%H:%M} UTC" if at else "an unknown time"
+
+
+# Connectors write ticket records as "KEY comment: …" / "KEY created: …": a record format, not words.
+_RECORD_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]+-\d+ (comment|note|created|description):\s*")
+
+
+def strip_record_prefix(text: str) -> str:
+    return _RECORD_PREFIX.sub("", text)
+
+
+class Chooser:
+    """Ranks the scored sentences of one draft for each section."""
+
+    def __init__(self, data: DraftInput) -> None:
+        self.data = data
+        self.by_id = {r.id: r for r in data.rows}
+        self.sentences = [s for s in data.sentences if s.row_id in self.by_id]
+        self._ruled_out = [s for s in self.sentences if rules_out(s.text)]
+
+    def candidates(
+        self,
+        label: str,
+        *,
+        factor: float = 1.0,
+        hedged: bool = False,
+        rows: set[str] | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+    ) -> list[Pick]:
+        out = []
+        for s in self.sentences:
+            row = self.by_id[s.row_id]
+            if row.kind not in QUOTABLE or (rows is not None and row.id not in rows):
+                continue
+            if (after and row.at < after) or (before and row.at > before):
+                continue
+            p = s.p(label)
+            if not s.has(label, factor) or s.has("question") or len(s.text.split()) < 4:
+                continue
+            if not hedged and s.has("hypothesis") and s.p("hypothesis") > p:
+                continue
+            if label != "follow_up" and s.has("follow_up") and s.p("follow_up") > p:
+                continue  # a follow-up list names fixes, not causes or steps taken
+            if len(content_words(s.text)) < 3:
+                continue  # "that's what it looks like to me" says nothing on its own
+            if s.has("off_topic") or policy.unsafe(s.text) or policy.counterfactual(s.text):
+                continue
+            if label in ("cause", "trigger", "contributing") and self._discarded(s, row):
+                continue
+            out.append(Pick(s, row, p * self._weight(row)))
+        out.sort(key=lambda pick: (-pick.score, pick.at))
+        return out
+
+    def _weight(self, row: EvidenceRow) -> float:
+        """People's words count fully; tickets and notes a little more (written with care);
+        bots and transcripts less."""
+        if row.kind in ("comment", "ticket_created", "note"):
+            return 1.1
+        if not row.human:
+            return 0.7
+        return 0.85 if row.low_trust else 1.0
+
+    def _discarded(self, s: ScoredSentence, row: EvidenceRow) -> bool:
+        """A theory is discarded when a later sentence rules out something it shares words with."""
+        for other in self._ruled_out:
+            later = self.by_id[other.row_id]
+            if later.at >= row.at and other is not s and overlap(s.text, other.text) >= 0.25:
+                return True
+        return False
+
+    def top(self, picks: list[Pick], n: int, *, distinct: float = 0.5) -> list[Pick]:
+        """The first n picks that do not repeat an earlier one (word overlap below `distinct`)."""
+        chosen: list[Pick] = []
+        for pick in picks:
+            if all(overlap(pick.sentence.text, c.sentence.text) < distinct for c in chosen):
+                chosen.append(pick)
+            if len(chosen) >= n:
+                break
+        return chosen
+
+    def say(self, pick: Pick) -> Claim:
+        """A picked sentence as a report sentence citing its row."""
+        return claim(statement(strip_record_prefix(pick.sentence.text), pick.row.actor), [pick.id])
+
+    def said(self, picks: Iterable[Pick]) -> list[Claim]:
+        return [c for c in (self.say(p) for p in picks) if len(c.text.split()) >= 3]
+
+
+def cut(text: str, limit: int) -> str:
+    """text shortened to at most `limit` characters at a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return head + "…"

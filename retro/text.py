@@ -1,0 +1,98 @@
+"""Plain-text helpers every stage shares: the one sentence splitter and the one word-overlap
+measure, so the engines, milestones, `retro check` and the review round trip cut and compare
+text the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# A sentence ends at . ! ? (or a closing quote after one), optionally followed by citation
+# marks ("[E1a2b3]"), then whitespace before something that can start a sentence. People in
+# chat often skip the capital letter after a full stop ("done. next"), so lower case counts.
+_END = re.compile(
+    r"(?<=[.!?…])([\"'”’)\]]*)((?:\s*\[E[0-9a-fA-F]{1,16}\])*)\s+(?=[\w\"'“‘(\[@#`*•-])"
+)
+_BREAK = re.compile(r"\s*\n\s*(?:[-*•]\s+|\d{1,2}[.)]\s+)?")
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(])(?:e\.g|i\.e|vs|etc|approx|incl|no|fig|cf|mr|mrs|ms|dr|st|ca|est|min|max|avg"
+    r"|[A-Z])\.$",
+    re.IGNORECASE,
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of `text`, in order, stripped; bullets and line breaks end a sentence.
+
+    Citation marks that follow a sentence stay with it; abbreviations ("e.g.", "vs.") and
+    decimal numbers ("3.5") do not end one.
+    """
+    out: list[str] = []
+    for line in _BREAK.split(text):
+        line = line.strip()
+        if not line:
+            continue
+        start = 0
+        pieces: list[str] = []
+        for match in _END.finditer(line):
+            head = line[start : match.end(2)].strip()
+            if _ABBREVIATION.search(line[: match.start(1)]):
+                continue
+            pieces.append(head)
+            start = match.end()
+        pieces.append(line[start:].strip())
+        out.extend(p for p in pieces if p)
+    return out
+
+
+# Function words: they carry no topic, so overlap ignores them. This is grammar, not a list of
+# incident phrases: it does not change with the incidents retro reads.
+STOPWORDS = frozenset(
+    ["a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in", "on", "at", "by", "for", "from", "with", "without", "as", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "have", "has", "had", "having", "it", "its", "this", "that", "these", "those", "there", "here", "i", "me", "my", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her", "they", "them", "their", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "each", "both", "few", "more", "most", "other", "some", "such", "no", "nor", "not", "only", "own", "same", "than", "too", "very", "can", "will", "just", "should", "would", "could", "may", "might", "must", "shall", "also", "into", "over", "under", "again", "further", "once", "about", "above", "below", "up", "down", "out", "off", "until", "while", "during", "before", "after", "through", "between", "against", "because", "s", "t", "don", "didn", "doesn", "isn", "wasn", "weren", "won", "wouldn", "couldn", "shouldn", "ll", "re", "ve", "d", "m", "o", "y", "get", "got", "gets", "getting", "let", "lets", "ok", "okay", "yes", "yeah", "yep", "hi", "hey", "please", "thanks", "thank"]
+)
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+
+
+@lru_cache(maxsize=65536)
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case word tokens of `text` (NFKC, apostrophes kept inside words)."""
+    return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def _stem(word: str) -> str:
+    """A crude, stable suffix strip: enough to match 'alerts' with 'alert', 'failing' with 'fail'."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+@lru_cache(maxsize=65536)
+def content_words(text: str) -> frozenset[str]:
+    """Stemmed words of `text` that carry meaning (no function words, no one-letter tokens)."""
+    return frozenset(
+        _stem(w.replace("’", "'").split("'")[0])
+        for w in words(text)
+        if w not in STOPWORDS and len(w) > 1
+    )
+
+
+def overlap(a: str, b: str, *, how: str = "jaccard") -> float:
+    """How much two texts share their content words, 0..1.
+
+    how="jaccard": shared / all (symmetric); how="dice": 2 shared / (|a| + |b|); how="containment":
+    shared / |a| (how much of `a` is in `b`).
+    """
+    left, right = content_words(a), content_words(b)
+    if not left or not right:
+        return 0.0
+    shared = len(left & right)
+    if how == "jaccard":
+        return shared / len(left | right)
+    if how == "dice":
+        return 2 * shared / (len(left) + len(right))
+    if how == "containment":
+        return shared / len(left)
+    raise ValueError(f"unknown overlap {how!r}")

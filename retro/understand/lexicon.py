@@ -1,0 +1,288 @@
+"""Structure read out of a sentence with the word classes in data/lexicon.v1.yaml.
+
+The classifier says *what* a sentence is (a cause, a follow-up, an impact report); these
+helpers read *details* out of it: a stated clock time and its zone, who reported a problem,
+the work a follow-up asks for, the kind of that work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from retro.errors import ConfigError
+from retro.understand.labels import data_text
+
+
+@cache
+def lexicon() -> dict[str, Any]:
+    raw: Any = yaml.safe_load(data_text("lexicon.v1.yaml"))
+    if not isinstance(raw, dict) or not {"times", "reporters", "follow_up", "action_types"} <= set(
+        raw
+    ):
+        raise ConfigError("retro/understand/data/lexicon.v1.yaml is incomplete", hint="reinstall")
+    return raw
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w) if not any(c in w for c in "()[]?|") else w for w in words)
+
+
+# --- stated times --------------------------------------------------------------------------------
+
+_CLOCK = r"(?<![\w.:])(?P<h>[01]?\d|2[0-3])(?:[:.h](?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?"
+
+
+@dataclass(frozen=True)
+class StatedTime:
+    """A clock time written in a sentence, resolved to UTC."""
+
+    at: datetime
+    relation: str  # "onset", "end" or "at"
+    zone: str  # "UTC", "local", an IANA name, or "" when the writer gave none
+    span: tuple[int, int]
+
+
+@cache
+def _time_pattern() -> re.Pattern[str]:
+    t = lexicon()["times"]
+    before = _alternation(sorted(t["onset_before"] + t["end_before"], key=len, reverse=True))
+    approx = _alternation(t["approximate"])
+    zones = _alternation(sorted(t["zones"], key=len, reverse=True))
+    return re.compile(
+        rf"(?:\b(?P<rel>{before})\s+)?(?:(?:{approx})\s*)?{_CLOCK}"
+        rf"(?:\s*(?:\(|,)?\s*(?P<zone>{zones})\b\)?)?",
+        re.IGNORECASE,
+    )
+
+
+def stated_times(text: str, sent_at: datetime, local: tzinfo) -> list[StatedTime]:
+    """Clock times in `text` that name a moment on the day it was written, in UTC.
+
+    A time needs minutes ("14:05", "9.15") or am/pm ("9am") so that counts are not read as
+    hours. Without a zone word, the reading (UTC or the incident's zone) that lands closest
+    before the message wins: people state recent times.
+    """
+    t = lexicon()["times"]
+    onset = {w.casefold() for w in t["onset_before"]}
+    zones: dict[str, str] = {k.casefold(): v for k, v in t["zones"].items()}
+    out: list[StatedTime] = []
+    for m in _time_pattern().finditer(text):
+        if m["m"] is None and m["ampm"] is None:
+            continue
+        hour, minute = int(m["h"]), int(m["m"] or 0)
+        if m["ampm"]:
+            if hour > 12:
+                continue
+            hour = hour % 12 + (12 if m["ampm"].lower().startswith("p") else 0)
+        zone_word = (m["zone"] or "").casefold()
+        zone_name = zones.get(zone_word, "")
+        candidates: list[tzinfo]
+        if zone_name == "local":
+            candidates = [local]
+        elif zone_name:
+            candidates = [_zone(zone_name)]
+        else:
+            candidates = [UTC, local]
+        readings = [_on_day(sent_at, hour, minute, tz) for tz in candidates]
+        past = [r for r in readings if r <= sent_at + timedelta(minutes=2)]
+        when = max(past) if past else min(readings)
+        rel = (m["rel"] or "").casefold()
+        relation = "onset" if rel in onset else "end" if rel else "at"
+        out.append(StatedTime(when, relation, zone_name or "", m.span()))
+    return out
+
+
+def _on_day(sent_at: datetime, hour: int, minute: int, tz: tzinfo) -> datetime:
+    local = sent_at.astimezone(tz)
+    stated = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if stated > local + timedelta(hours=12):  # "23:50" written at 00:10 means yesterday
+        stated -= timedelta(days=1)
+    return stated.astimezone(UTC)
+
+
+@cache
+def _zone(name: str) -> tzinfo:
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def local_zone(name: str | None) -> tzinfo:
+    """The incident's zone from incident.yaml, else UTC."""
+    return _zone(name) if name else UTC
+
+
+# --- reporters ---------------------------------------------------------------------------------
+
+
+@cache
+def _customer_pattern() -> re.Pattern[str]:
+    words = lexicon()["reporters"]["customer"]
+    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+
+
+def names_customers(text: str) -> bool:
+    """True when a sentence speaks of customers, users or support as the ones reporting."""
+    return _customer_pattern().search(text) is not None
+
+
+# --- follow-ups --------------------------------------------------------------------------------
+
+
+@cache
+def _follow_up_patterns() -> tuple[
+    re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]
+]:
+    f = lexicon()["follow_up"]
+    markers = re.compile(rf"^\s*(?:{'|'.join(f['markers'])})\s*[:\-–—]\s*", re.I)
+    frames = re.compile(rf"^\s*(?:{'|'.join(f['frames'])})\s+", re.I)
+    pronoun = re.compile(rf"^\s*(?:{'|'.join(f['pronoun_only'])})\s*[.!?]*\s*$", re.I)
+    hedge = re.compile(rf"^\s*(?:{'|'.join(f['hedges'])})\b", re.I)
+    return markers, frames, pronoun, hedge
+
+
+_LEAD_JUNK = re.compile(r"^[\s>*•·\-–—\d.)\]]+")
+_TRAIL_JUNK = re.compile(
+    r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
+)
+_MARKS = re.compile(r"\s*\[E[0-9a-f]{4,16}\]")
+_ARTICLE = re.compile(r"^(a|an|the|some|more|better)\s", re.I)
+_PRONOUN_SUBJECT = re.compile(r"^(it|this|that|they|these|those)\b", re.I)
+
+
+def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
+    """The work a follow-up sentence asks for, as an instruction ("Add an alert on X"), or None
+    when the sentence is a hedge, names no work, or only points at something said before."""
+    markers, frames, pronoun, hedge = _follow_up_patterns()
+    text = _MARKS.sub("", sentence).strip()
+    text = _LEAD_JUNK.sub("", text)
+    text = markers.sub("", text)
+    if hedge.search(text):
+        return None
+    for _ in range(3):  # frames can stack: "going forward we need to make sure ..."
+        stripped = frames.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
+    if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text):
+        return None
+    if len(text.split()) < 3:
+        return None
+    if _ARTICLE.match(text):
+        text = f"{lexicon()['follow_up']['noun_verb']} {text}"
+    if len(text) > max_len:
+        short = _shorten(text, max_len)
+        if short is None:
+            return None
+        text = short
+    return text[0].upper() + text[1:]
+
+
+def _shorten(text: str, max_len: int) -> str | None:
+    """The first whole clause that fits, never a cut word or an open parenthesis."""
+    for sep in (" so that ", " because ", "; ", " — ", " - ", ", which ", " (", ", "):
+        head = text.split(sep, 1)[0]
+        if len(head) <= max_len and len(head.split()) >= 3:
+            return head.rstrip(" ,;:")
+    return None
+
+
+@cache
+def _type_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    types = lexicon()["action_types"]
+    return [
+        (name, re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})", re.I))
+        for name, words in types.items()
+        if name != "examples"
+    ]
+
+
+def action_type(title: str) -> str:
+    """investigate, detect, prevent, mitigate, repair or process.
+
+    The leading verb decides first ("Document the failover" is process work); otherwise the
+    first class, in the file's order, with a word in the title.
+    """
+    verb = title.split(" ", 1)[0]
+    for name, pattern in _type_patterns():
+        if pattern.match(verb):
+            return name
+    for name, pattern in _type_patterns():
+        if pattern.search(title):
+            return name
+    return "prevent"
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+
+@cache
+def _statement_patterns() -> tuple[re.Pattern[str], list[tuple[re.Pattern[str], str]]]:
+    s = lexicon()["statement"]
+    fillers = re.compile(
+        rf"^(?:(?:{_alternation(sorted(s['fillers'], key=len, reverse=True))})\b[\s,:;.!-]*)+", re.I
+    )
+    persons = [
+        (re.compile(rf"\b{re.escape(k)}\b", re.I), v)
+        for k, v in sorted(s["first_person"].items(), key=lambda kv: -len(kv[0]))
+    ]
+    return fillers, persons
+
+
+_EMOJI = re.compile(
+    r"(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:(?![\w:])|[\U0001F300-\U0001FAFF\u2600-\u27BF]"
+)
+_MENTION_LEAD = re.compile(r"^(?:@\S+\s*)+")
+
+
+_I = r"(?<![\w.'])i"
+_SELF = (
+    (re.compile(rf"{_I}(?:'|’)?m\b|{_I} am\b", re.I), "{who} is"),
+    (re.compile(rf"{_I}(?:'|’)?ve\b|{_I} have\b", re.I), "{who} has"),
+    (re.compile(rf"{_I}(?:'|’)?ll\b|{_I} will\b", re.I), "{who} will"),
+    (re.compile(rf"{_I}(?:'|’)d\b", re.I), "{who} would"),
+    (re.compile(r"\bmy\b", re.I), "{who}'s"),
+    (re.compile(rf"{_I}(?![\w.'’])", re.I), "{who}"),
+)
+
+
+def statement(sentence: str, speaker: str = "") -> str:
+    """A chat sentence as a report sentence: fillers, emoji and leading mentions dropped,
+    "we" made "the team" and "I" the speaker's role, a capital letter and a full stop."""
+    fillers, persons = _statement_patterns()
+    text = _MARKS.sub("", sentence)
+    text = _EMOJI.sub("", text)
+    text = _MENTION_LEAD.sub("", text.strip())
+    text = fillers.sub("", text).strip(" -–—:,")
+    for pattern, repl in persons:
+        text = pattern.sub(repl, text)
+    who = speaker or "a responder"
+    for pattern, repl in _SELF:
+        text = pattern.sub(repl.format(who=who), text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…\"”')" else text + "."
+
+
+@cache
+def _ruled_out() -> re.Pattern[str]:
+    words = lexicon()["ruled_out"]
+    return re.compile(rf"({_alternation(sorted(words, key=len, reverse=True))})", re.I)
+
+
+def rules_out(text: str) -> bool:
+    """True when a sentence discards a theory ("not the deploy", "DNS was a red herring")."""
+    return _ruled_out().search(text) is not None
