@@ -6,18 +6,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit evals bench clean
+.PHONY: demo test lint typecheck unit evals eval-report train bench clean browser report-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# Pinned exactly: a looser range pulls a CUDA build of several GB.
+	# retro itself needs no torch. The tests compare its embedder with sentence-transformers,
+	# which does: the CPU build goes in first (pinned exactly: a looser range, or letting
+	# sentence-transformers pull it, takes a CUDA build of several GB).
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,reference]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/retro demo --out out/demo-postmortem.md
+
+# The sample reliability report (docs/report.md): drafts of the repo's incidents, the vendor
+# samples in tests/fixtures imported as history, then `retro report` into out/report-demo/.
+report-demo: $(STAMP)
+	$(BIN)/python -m retro.insights.demo out/report-demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check retro connectors tests evals bench
@@ -29,10 +36,31 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The gate writes its reports to build/, so a test run never dirties the checkout;
+# `make eval-report` refreshes the tracked evals/report.md and report.json on purpose.
 evals: $(STAMP)
-	$(BIN)/python -m evals --engine offline --gate
+	$(BIN)/python -m evals --engine offline --gate --out build/evals
 
-test: lint typecheck unit evals
+eval-report: $(STAMP)
+	$(BIN)/python -m evals --engine offline --out evals
+
+# Rebuild the sentence classifier from training/sentences (reproducible; prints per-label
+# precision and recall on the held-out split). Its weights ship in retro/understand/data/.
+train: $(STAMP)
+	$(BIN)/python -m retro.understand.train
+
+# The report's HTML test drives Debian's Chromium (headless); it is installed when missing.
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium)
+
+test: browser lint typecheck unit evals
+
+# A longer fuzz run than `make test` does: random (not the same) examples, as many as
+# RETRO_FUZZ_EXAMPLES says, with no per-test time limit.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	RETRO_FUZZ_EXAMPLES=$${RETRO_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--timeout=0 tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/timeline.py
@@ -40,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache

@@ -223,11 +223,12 @@ def markdown_report(report: dict[str, Any], gate: dict[str, list[str]] | None = 
 def write_reports(
     report: dict[str, Any], out: Path, gate: dict[str, list[str]] | None = None
 ) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    from retro.files import write_atomic  # only a regular file or a new path is replaced
+
     md, js = out / "report.md", out / "report.json"
-    md.write_text(markdown_report(report, gate), encoding="utf-8")
+    write_atomic(md, markdown_report(report, gate), fsync=False)
     payload = {**report, "gate": gate}
-    js.write_text(
-        json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    write_atomic(
+        js, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", fsync=False
     )
     return md, js

@@ -71,7 +71,7 @@ _ANY_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _URL = re.compile(r"https?://([^/\s)>\]\"'”]+)[^\s)>\]\"'”]*")
 _IDENT = re.compile(r"(?<![\w.@/-])([A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+)(?![\w@/-])")
 _PERSON = re.compile(r"\b([A-Z][a-z]{2,}(?:\s+[A-Z][a-z]{2,})+)\b")
-_CITE = re.compile(r"\[E[0-9a-fA-F]{1,12}\]")
+_CITE = re.compile(r"\[E[0-9a-fA-F]{1,16}\]")
 # retro's own redaction marks ("[REDACTED:grafana_token]") stand for removed text, not entities.
 _REDACTED = re.compile(r"\[REDACTED:[a-z_]+\]")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")

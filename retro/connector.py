@@ -4,6 +4,9 @@ A connector turns one source's raw data into `TimelineEvent`s. It has two modes:
 - file mode (`read_bundle`): parse the vendor's own JSON that lies in an incident bundle;
 - live mode (`harvest`): call the vendor's API and write that JSON into a bundle.
 
+A connector may also offer `import_history`: past incident records (`ImportedIncident`, not
+timelines) for `retro import` and the reliability report, from the live API or saved bodies.
+
 Connectors import only `retro.models`, `retro.errors` and this module.
 """
 
@@ -30,7 +33,8 @@ from retro.models import (
     no_progress,
 )
 
-DocFormat = Literal["json", "jsonl", "csv"]
+DocFormat = Literal["json", "jsonl", "csv", "text"]
+"""How a Doc's data was parsed; "text" (a .vtt, .srt or .txt file) holds the decoded str."""
 
 
 @dataclass
@@ -60,6 +64,89 @@ class IncidentRef(BaseModel):
     def of(self, source: str) -> list[str]:
         """What `source` is asked to fetch; empty when it is not part of this harvest."""
         return list(self.targets.get(source, []))
+
+
+class HistoryQuery(BaseModel):
+    """What `retro import` asks a connector for: a time range, and saved files or the live API."""
+
+    since: UTCDateTime | None = None
+    until: UTCDateTime | None = None
+    files: list[Path] = Field(
+        default_factory=list, description="Bodies saved from the vendor's API; empty: live API"
+    )
+    what: list[str] = Field(
+        default_factory=list,
+        description="Which kinds of record, as the connector's history_help names them; empty: "
+        "its default",
+    )
+    filter: str | None = Field(
+        default=None, description="A vendor-side filter, e.g. Jira JQL or an Opsgenie query"
+    )
+    skipped: dict[str, int] = Field(
+        default_factory=dict, description="reason -> count of records the connector left out"
+    )
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def wants(self, at: datetime | None) -> bool:
+        """True when a record that started at `at` lies inside the range (unknown: kept)."""
+        if at is None:
+            return True
+        return (self.since is None or at >= self.since) and (self.until is None or at < self.until)
+
+
+class ImportedAction(BaseModel):
+    """One follow-up / action item of an imported incident."""
+
+    title: str
+    status: Literal["open", "in_progress", "done", "wontfix"] = "open"
+    priority: str | None = Field(default=None, description="As the vendor names it, e.g. high")
+    owner: str | None = Field(default=None, description="Owning team, never a person's name")
+    created: UTCDateTime | None = None
+    due: UTCDateTime | None = None
+    closed: UTCDateTime | None = None
+    tracking: str = Field(default="", description="Issue key or URL in a tracker, if any")
+
+
+class ImportedPostmortem(BaseModel):
+    """The incident's postmortem / retrospective in the vendor's tool."""
+
+    status: Literal["draft", "final"] = "draft"
+    url: str | None = None
+    reviewed_at: UTCDateTime | None = Field(
+        default=None, description="When it became final (published / completed)"
+    )
+    markdown: str = Field(default="", description="The document's content, when the API has it")
+
+
+class ImportedIncident(BaseModel):
+    """One past incident as a vendor's API describes it: what the report needs, no timeline.
+
+    `times` uses the draft's milestone names (impact_start, detected, acknowledged, declared,
+    mitigated, resolved), plus `impact_end` when the vendor records customer impact separately.
+    A connector fills only what the vendor states; it never guesses a missing time.
+    """
+
+    source: str = Field(description="The connector's name")
+    id: str = Field(description="The vendor's id; stable across imports")
+    title: str
+    description: str = ""
+    url: str | None = None
+    severity: str | None = None
+    priority: str | None = None
+    status: str | None = None
+    kind: str = Field(default="incident", description="incident, or alert (Opsgenie alerts)")
+    services: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)
+    times: dict[str, UTCDateTime] = Field(default_factory=dict)
+    action_items: list[ImportedAction] = Field(default_factory=list)
+    postmortem: ImportedPostmortem | None = None
+    aliases: list[str] = Field(
+        default_factory=list, description="Other names of the incident: reference, number, key"
+    )
+    updates: int = Field(default=0, description="Customer-facing status updates posted")
+    provenance: str = Field(default="", description="The file and record, or the API path")
 
 
 @dataclass
@@ -131,11 +218,52 @@ class Connector(ABC):
         """Verify credentials and scopes; return what was verified. Raise on failure."""
         raise ConfigError(f"{self.name}: `sources check` is not supported by this connector")
 
+    def client(self, config: BaseModel) -> Any:
+        """Optional: a connected client of the source's API, for core features that act on the
+        source rather than read it (e.g. `retro file-actions` files issues through Jira's).
+
+        The connector decides what the client is and documents it (retries, what it exposes);
+        the caller closes it. Raise MissingCredential or ConfigError when the settings cannot
+        make one, ConnectorError when the source cannot be reached.
+        """
+        raise ConfigError(f"{self.name}: this connector offers no API client")
+
+    # -- optional: history import (`retro import`) ------------------------------------------------
+    history_help: ClassVar[str] = ""  # what `retro import NAME` brings in, for --help and docs
+
+    def import_history(
+        self,
+        query: HistoryQuery,
+        config: BaseModel,
+        progress: Progress = no_progress,
+    ) -> Iterator[ImportedIncident]:
+        """Past incident records (not bundles) for the reliability report.
+
+        Optional. File mode when `query.files` is set (bodies saved from the vendor's API),
+        live mode otherwise (paginated, under retro.retry). Records outside `query.since` /
+        `query.until` are left out; each record's `id` is stable, so a second import of the
+        same history replaces records instead of adding them.
+        """
+        raise ConfigError(
+            f"{self.name}: history import is not supported by this connector",
+            hint="run `retro import --help` for the sources that support it",
+        )
+
+    @classmethod
+    def imports_history(cls) -> bool:
+        """True when the connector overrides `import_history`."""
+        return cls.import_history is not Connector.import_history
+
 
 # --- helpers -----------------------------------------------------------------------------------
 
 _EPOCH = re.compile(r"^\d{9,13}(\.\d+)?$")
 _NAIVE_HINT = "add a zone (Z or +00:00) or set `timezone:` in incident.yaml"
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""parse_time accepts times from EARLIEST up to LATEST: anything else is a corrupt or
+placeholder value (Alertmanager's 0001-01-01, a year 9999), and the timeline's margins and
+durations must never overflow the calendar."""
 
 
 def parse_time(
@@ -149,38 +277,65 @@ def parse_time(
     """Parse ISO 8601 strings, epoch seconds/milliseconds (numbers or strings) and Slack ts values.
 
     Naive ISO times take `tz` when given; otherwise they are an error, since guessing a zone
-    silently shifts the whole timeline.
+    silently shifts the whole timeline. A time outside 1970-2199 is an error too.
     """
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        dt = _from_epoch(float(value))
+        dt = _from_epoch(float(value), value, path=path, record=record, field_name=field_name)
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         if _EPOCH.match(text):
-            dt = _from_epoch(float(text))
+            dt = _from_epoch(float(text), value, path=path, record=record, field_name=field_name)
         else:
             dt = _from_iso(text, path=path, record=record, field_name=field_name)
     else:
         raise BundleError(
             path,
-            f"{field_name} is missing or empty ({value!r})",
+            f"{field_name} is missing or empty ({_short(value)})",
             record=record,
             hint="every record needs a timestamp",
         )
     if dt.tzinfo is None or dt.utcoffset() is None:
         if tz is None:
             raise BundleError(
-                path, f"{field_name} {value!r} has no time zone", record=record, hint=_NAIVE_HINT
+                path,
+                f"{field_name} {_short(value)} has no time zone",
+                record=record,
+                hint=_NAIVE_HINT,
             )
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
+    try:
+        dt = dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise _out_of_range(value, path, record, field_name) from None
+    if not EARLIEST <= dt < LATEST:
+        raise _out_of_range(value, path, record, field_name)
+    return dt
 
 
-def _from_epoch(seconds: float) -> datetime:
+def _short(value: Any) -> str:
+    """repr of a value, cut so an error stays one line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _out_of_range(value: Any, path: str, record: str, field_name: str) -> BundleError:
+    return BundleError(
+        path,
+        f"{field_name} {_short(value)} is outside the years 1970 to 2199",
+        record=record,
+        hint="the record holds a placeholder or corrupt time; fix or remove it",
+    )
+
+
+def _from_epoch(seconds: float, value: Any, *, path: str, record: str, field_name: str) -> datetime:
     if seconds > 1e11:  # milliseconds
         seconds /= 1000.0
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        raise _out_of_range(value, path, record, field_name) from None
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -196,7 +351,7 @@ def _from_iso(text: str, *, path: str, record: str, field_name: str) -> datetime
     except ValueError:
         raise BundleError(
             path,
-            f"{field_name} {text!r} is not a valid timestamp",
+            f"{field_name} {_short(text)} is not a valid timestamp",
             record=record,
             hint="use ISO 8601, e.g. 2024-05-01T14:03:00Z",
         ) from None

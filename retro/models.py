@@ -75,6 +75,7 @@ EventKind = Literal[
     "change_deployed",
     "note",
     "status_page_update",
+    "error_spike",  # an error tracker saw errors start, come back or surge (Sentry)
     "membership",
     "other",
 ]
@@ -411,6 +412,9 @@ class SimilarIncident(BaseModel):
     url: str | None = None
     why: list[str] = Field(default_factory=list)
     open_action_items: list[str] = Field(default_factory=list)
+    repeat: bool = Field(
+        default=False, description="At or above the calibrated repeat threshold (retro.index.repeats)"
+    )
 
 
 # The Postmortem fields that hold cited claims, in the order the draft shows them.

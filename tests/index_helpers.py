@@ -40,7 +40,10 @@ class HashEmbedder(Embedder):
         return out
 
 
-def action(title: str, status: str = "open", tracking: str = "") -> ActionItem:
+def action(
+    title: str, status: str = "open", tracking: str = "", origin: str = "stated"
+) -> ActionItem:
+    """An action item people stated (an engine's "gap" item is template wording)."""
     return ActionItem(
         title=title,
         type="prevent",
@@ -49,6 +52,7 @@ def action(title: str, status: str = "open", tracking: str = "") -> ActionItem:
         end_state="done when verified",
         status=status,  # type: ignore[arg-type]
         tracking=tracking,
+        origin=origin,  # type: ignore[arg-type]
     )
 
 
@@ -63,11 +67,14 @@ def postmortem(
     services: list[str] | None = None,
     actions: list[ActionItem] | None = None,
     severity: str | None = None,
+    engine: str = "human",
 ) -> Postmortem:
+    """A postmortem people wrote (engine "human"): every sentence of it is its own words."""
     claim = lambda text: [Claim(text=text)] if text else []  # noqa: E731
     return Postmortem(
         incident_id=incident_id,
         title=title,
+        engine=engine,
         severity=severity,
         services=services or [],
         summary=claim(summary),

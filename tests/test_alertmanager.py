@@ -14,7 +14,7 @@ import pytest
 from connectors.alertmanager import AlertmanagerConnector
 from connectors.alertmanager.live import AlertmanagerConfig
 from retro.connector import Doc, IncidentRef, ReadContext
-from retro.errors import BundleError, ConfigError, ConnectorError
+from retro.errors import BundleError, ConfigError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
 from tests.emulators.alertmanager import (
     AlertmanagerEmulator,
@@ -331,9 +331,10 @@ def test_persistent_5xx_and_malformed_body(tmp_path: Path, emulator: Alertmanage
     emulator.inject("/api/v2/alerts", status=500, body="internal error", times=3)
     with pytest.raises(ConnectorError, match="HTTP 500 after 3 attempts"):
         CONNECTOR.harvest(IncidentRef(incident_id="I"), tmp_path, config(emulator, max_retries=2))
-    emulator.inject("/api/v2/alerts", status=200, raw=b'[{"labels": ')
+    # One body cut short is retried (tests/test_faults.py); one on every attempt is an error.
+    emulator.inject("/api/v2/alerts", status=200, raw=b'[{"labels": ', times=3)
     with pytest.raises(ConnectorError, match="not valid JSON"):
-        CONNECTOR.harvest(IncidentRef(incident_id="I"), tmp_path, config(emulator))
+        CONNECTOR.harvest(IncidentRef(incident_id="I"), tmp_path, config(emulator, max_retries=2))
     emulator.inject("/api/v2/alerts", status=200, body={"data": []})
     with pytest.raises(ConnectorError, match="expected a JSON list"):
         CONNECTOR.harvest(IncidentRef(incident_id="I"), tmp_path, config(emulator))
@@ -360,3 +361,48 @@ def test_config_declares_env_vars() -> None:
     assert fields["base_url"].json_schema_extra == {"env": "ALERTMANAGER_URL"}
     assert fields["token"].json_schema_extra == {"env": "ALERTMANAGER_TOKEN"}
     assert "SecretStr" in str(fields["password"].annotation)
+
+
+# --- not configured, faults, nothing half-written (issue 12) -------------------------------------
+
+
+def test_without_a_url_the_source_is_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the default http://localhost:9093 was probed, and `sources check` failed."""
+    monkeypatch.delenv("ALERTMANAGER_URL", raising=False)
+    with pytest.raises(MissingCredential, match="No Alertmanager URL") as info:
+        CONNECTOR.check(AlertmanagerConfig())
+    assert "ALERTMANAGER_URL" in str(info.value)
+    with pytest.raises(MissingCredential):
+        CONNECTOR.harvest(IncidentRef(incident_id="I"), Path("unused"), AlertmanagerConfig())
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 200, "raw": b"<html>login</html>"},
+        {"truncate": "short"},
+        {"drop": True},
+        {"status": 504, "raw": b"<html>gateway timeout</html>"},
+    ],
+)
+def test_a_bad_answer_is_retried(
+    tmp_path: Path, emulator: AlertmanagerEmulator, waits: list[float], fault: dict[str, object]
+) -> None:
+    ref = IncidentRef(incident_id="I")
+    CONNECTOR.harvest(ref, tmp_path / "clean", config(emulator))
+    emulator.inject("/api/v2/alerts$", **fault)  # type: ignore[arg-type]
+    assert CONNECTOR.harvest(ref, tmp_path / "b", config(emulator)).status == "ok"
+    clean = (tmp_path / "clean" / "alertmanager" / "alerts.json").read_bytes()
+    assert (tmp_path / "b" / "alertmanager" / "alerts.json").read_bytes() == clean
+    assert len(waits) == 1
+
+
+def test_a_failed_groups_call_writes_nothing(
+    tmp_path: Path, emulator: AlertmanagerEmulator
+) -> None:
+    emulator.inject("/api/v2/alerts/groups", status=503, times=3)
+    with pytest.raises(ConnectorError, match="HTTP 503 after 3 attempts"):
+        CONNECTOR.harvest(
+            IncidentRef(incident_id="I"), tmp_path, config(emulator, groups=True, max_retries=2)
+        )
+    assert not (tmp_path / "alertmanager").exists()  # not alerts.json without its groups

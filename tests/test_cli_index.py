@@ -104,6 +104,25 @@ def test_search_json_and_filters(runner: CliRunner, indexed: str) -> None:
     assert [d["id"] for d in json.loads(runner.invoke(cli, args).stdout)] == ["PM-1"]
 
 
+def test_search_results_do_not_depend_on_k(runner: CliRunner, indexed: str) -> None:
+    args = ["search", "database connections outage", "--db", indexed, "--json"]
+    three = json.loads(runner.invoke(cli, [*args, "-k", "3"]).stdout)
+    one = json.loads(runner.invoke(cli, [*args, "-k", "1"]).stdout)
+    assert [d["id"] for d in one] == [d["id"] for d in three[:1]]
+    assert one[0]["score"] == three[0]["score"]
+
+
+def test_the_library_functions_behind_the_commands(indexed: str, tmp_path: Path) -> None:
+    from retro.index import service
+
+    assert service.stats(url=indexed).incidents == 3
+    hits = service.search_text("certificate expired", url=indexed, k=1, mode="lexical")
+    assert [h.id for h in hits] == ["PM-2"]
+    assert service.repeats_in_index(url=indexed) == []  # three different incidents
+    assert service.remove(["PM-3"], url=indexed) == ["PM-3"]
+    assert service.stats(url=indexed).incidents == 2
+
+
 def test_search_without_index_says_what_to_do(runner: CliRunner, db: str) -> None:
     result = runner.invoke(cli, ["search", "anything", "--db", db])
     assert result.exit_code == 2
@@ -123,9 +142,13 @@ def test_similar_flags_open_action(runner: CliRunner, indexed: str, tmp_path: Pa
         )
     )
     data = json.loads(runner.invoke(cli, ["similar", str(pm), "--db", indexed, "--json"]).stdout)
-    assert data[0]["id"] == "PM-1"
+    assert data[0]["id"] == "PM-1" and data[0]["repeat"] is True
     assert data[0]["open_action_items"] == ["OPS-7: Cap workers per pod"]
+    assert all(d["repeat"] is False and d["open_action_items"] == [] for d in data[1:])
     text = runner.invoke(cli, ["similar", str(pm), "--db", indexed]).stdout
+    assert text.splitlines()[0].endswith(
+        "PM-1  Checkout down: database connections exhausted  (repeat)"
+    )
     assert "! this repeats PM-1; its action item OPS-7: Cap workers per pod is still open" in text
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from retro.draft import prompts
-from retro.draft.engines import llm_budget
+from retro.draft.engines import llm_budget, llm_server
 from retro.draft.engines.base import DraftInput, EvidenceRow
 from retro.draft.engines.llm import OpenAIEngine
 from retro.draft.engines.llm_budget import estimate_tokens, raw_transcript, token_counter
@@ -269,11 +269,10 @@ def server() -> Iterator[OpenAIEmulator]:
 
 @pytest.fixture
 def emu(server: OpenAIEmulator) -> OpenAIEmulator:
-    server.script.clear()
-    server.bodies.clear()
+    server.reset()
     server.api_key = KEY
-    server.ignore_tools = False
     server.responder = good_reply
+    llm_server.forget()
     return server
 
 
@@ -471,7 +470,7 @@ def test_server_errors_after_retries_and_unreachable_server(emu: OpenAIEmulator)
     emu.queue(ApiError(500, "The server had an error", "server_error", type="server_error"))
     with pytest.raises(EngineError, match="HTTP 500"):
         engine(emu).draft(data_for(small_rows()))
-    with pytest.raises(EngineError, match="cannot reach"):
+    with pytest.raises(EngineError, match="nothing listens at http://127.0.0.1:9/v1"):
         OpenAIEngine(base_url="http://127.0.0.1:9/v1", api_key=KEY, max_retries=0, timeout=2).draft(
             data_for(small_rows())
         )

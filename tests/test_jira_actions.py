@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,8 +93,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cwd with a retro.toml that keeps retries short, and no Jira settings in the env."""
     for name in ("JIRA_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PAT", "JIRA_PROJECT"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv(jira_actions.CRASH_HOOK, raising=False)
-    monkeypatch.setattr(jira_actions, "SETTLE_DELAYS_S", (0.0, 0.0))
     (tmp_path / "retro.toml").write_text(
         "[connectors.jira]\nmax_retry_delay_s = 0.01\nmax_retries = 2\n", encoding="utf-8"
     )
@@ -183,7 +182,7 @@ def test_file_creates_links_and_writes_back_only_two_cells(
 def test_filing_twice_creates_nothing_new(emu: JiraEmulator, workdir: Path) -> None:
     draft = write_draft(workdir / "INC-101.md")
     assert file_cmd(emu, draft, "--incident-ticket", "OPS-1").exit_code == 0
-    after_first, log_size = draft.read_text(), len(emu.log)
+    after_first, log_size, writes_before = draft.read_text(), len(emu.log), writes(emu)
     result = file_cmd(emu, draft, "--incident-ticket", "OPS-1", "--json")
     assert result.exit_code == 0, result.stderr
     assert [(r["key"], r["action"]) for r in jira_json(result)] == [
@@ -192,7 +191,10 @@ def test_filing_twice_creates_nothing_new(emu: JiraEmulator, workdir: Path) -> N
     ]
     assert jira_json(result)[0]["url"] == f"{emu.url}/browse/OPS-2"
     assert draft.read_text() == after_first
-    assert len(emu.issues) == 3 and len(emu.log) == log_size  # nothing pending: no Jira call
+    assert len(emu.issues) == 3 and writes(emu) == writes_before
+    # Nothing pending: one search of this incident's issues (for duplicates), nothing else.
+    asked = [r.path.rsplit("/", 1)[-1] for r in emu.log[log_size:] if "/rest/api/" in r.path]
+    assert asked.count("jql") == 1 and set(asked) <= {"serverInfo", "field", "jql"}
 
 
 def jira_json(result: Result) -> list[dict[str, Any]]:
@@ -217,26 +219,34 @@ def test_lost_write_back_is_adopted_not_duplicated(emu: JiraEmulator, workdir: P
     assert len(emu.links) == 2  # the adopted issues get their missing link, once
 
 
+def retro_process(workdir: Path, emu: JiraEmulator, *args: str) -> subprocess.Popen[bytes]:
+    """A real `retro` process (not CliRunner), so that a test can kill it from outside."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIRA_")}
+    env |= cloud_env(emu) | {"PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "retro.cli", *args]
+    return subprocess.Popen(
+        command, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
 def test_killed_between_create_and_write_back_then_rerun(emu: JiraEmulator, workdir: Path) -> None:
     draft = write_draft(workdir / "INC-101.md")
     pristine = draft.read_text()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JIRA_")}
-    env |= cloud_env(emu) | {jira_actions.CRASH_HOOK: "1", "PYTHONPATH": str(ROOT)}
-    code = "from retro.cli.main import main; main()"
-    args = [sys.executable, "-c", code, "file-actions", str(draft), "--project", "OPS"]
-    crashed = subprocess.run(
-        [*args, "--incident-ticket", "OPS-1"], env=env, cwd=workdir, capture_output=True, timeout=60
-    )
-    assert crashed.returncode == 137, crashed.stderr.decode()
-    assert list(emu.issues) == ["OPS-1", "OPS-2"]  # the first create happened, then the crash
-    assert draft.read_text() == pristine  # ... before the write-back
-    del env[jira_actions.CRASH_HOOK]
-    again = subprocess.run(
-        [*args, "--incident-ticket", "OPS-1"], env=env, cwd=workdir, capture_output=True, timeout=60
-    )
-    assert again.returncode == 0, again.stderr.decode()
-    out = again.stdout.decode()
-    assert "adopted  OPS-2" in out and "created  OPS-3" in out
+    args = ("file-actions", str(draft), "--project", "OPS", "--incident-ticket", "OPS-1")
+    proc = retro_process(workdir, emu, *args)
+    # Jira commits the first create; the process dies before it hears the answer.
+    emu.after_create = lambda _key: os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    emu.after_create = None
+    assert list(emu.issues) == ["OPS-1", "OPS-2"]  # the first create happened, then the kill
+    # ... before the key was written back: the row holds only its marker.
+    assert cells(draft) == [("", "proposed"), ("", "proposed")]
+    assert load(draft).rows[0].written_marker == marker("INC-101", ITEMS[0].title)
+    again = retro_process(workdir, emu, *args)
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err.decode()
+    assert "adopted  OPS-2" in out.decode() and "created  OPS-3" in out.decode()
     assert list(emu.issues) == ["OPS-1", "OPS-2", "OPS-3"]
     assert cells(draft) == [("OPS-2", "open"), ("OPS-3", "open")]
     assert_only_cells_changed(pristine, draft.read_text(), draft)
@@ -266,7 +276,10 @@ def test_500_after_commit_unseen_by_search_is_adopted_on_rerun(
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("retro: error: jira: Jira answered 500 on create issue")
     assert "adopted, never filed twice" in line
-    assert draft.read_text() == pristine and list(emu.issues) == ["OPS-1", "OPS-2"]
+    assert list(emu.issues) == ["OPS-1", "OPS-2"]
+    # Only the row's marker was written (before the create), so the rerun finds the issue.
+    mark = marker("INC-101", ITEMS[0].title)
+    assert draft.read_text() == pristine.replace("| [Eff506] | - |", f"| [Eff506] | {mark} |")
     emu.index_lag_s = 0.0
     again = file_cmd(emu, draft, "--incident-ticket", "OPS-1", "--json")
     assert again.exit_code == 0, again.stderr

@@ -86,9 +86,6 @@ def test_documented_400_becomes_one_line(tmp_path: Path) -> None:
     response._content = json.dumps(sample("create_issue_400")).encode()
     error = JIRAError(status_code=400, text=response.text, response=response)
     row = load(write_draft(tmp_path / "INC-101.md")).rows[0]
-    config = JiraConfig(base_url="http://127.0.0.1:9", pat=SecretStr("x"))
-    from retro.actions.jira import Site
-
-    message = str(_refused(error, row, Site(client=None, config=config)))  # type: ignore[arg-type]
+    message = str(_refused(error, row))
     assert message.startswith("jira: Jira refused to create “Add an alert on DB pool")
     assert "Field 'priority' is required" in message and "\n" not in message

@@ -8,10 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from connectors.jira.adf import adf_to_text
+from retro.actions.describe import Brief, adf, wiki, wiki_escape
 from retro.actions.jira import DUPLICATE_THRESHOLD
 from retro.actions.table import (
-    Brief,
-    adf,
     is_open,
     load,
     marker,
@@ -20,8 +19,6 @@ from retro.actions.table import (
     similarity,
     split_cells,
     update_row,
-    wiki,
-    wiki_escape,
 )
 from retro.cli.main import cli
 from retro.errors import BundleError

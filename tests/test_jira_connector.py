@@ -13,10 +13,11 @@ from pydantic import SecretStr
 
 from connectors.jira import JiraConnector
 from connectors.jira.adf import adf_to_text
-from connectors.jira.live import JiraConfig, make_client
+from connectors.jira.live import JiraConfig, connect, make_client
 from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
+from tests.emulators.base import FAULTS
 from tests.emulators.jira import JiraEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jira"
@@ -295,12 +296,9 @@ def emu() -> Iterator[JiraEmulator]:
 
 
 def cloud(emu: JiraEmulator, **extra: Any) -> JiraConfig:
+    settings: dict[str, Any] = {"max_retry_delay_s": 0.01, **extra}
     return JiraConfig(
-        base_url=emu.url,
-        email="alice@example.com",
-        api_token=SecretStr("cloud-token"),
-        max_retry_delay_s=0.01,
-        **extra,
+        base_url=emu.url, email="alice@example.com", api_token=SecretStr("cloud-token"), **settings
     )
 
 
@@ -439,13 +437,72 @@ def test_linked_issue_in_hidden_project_is_skipped(emu: JiraEmulator, tmp_path: 
     assert any("linked issue not fetched" in r for r in report.skipped)
 
 
-def test_malformed_body_is_a_connector_error(emu: JiraEmulator, tmp_path: Path) -> None:
+def test_malformed_body_is_retried_then_a_connector_error(
+    emu: JiraEmulator, tmp_path: Path, waits: list[float]
+) -> None:
     incident, _ = seed_incident(emu)
+    ref = IncidentRef(incident_id="I", targets={"jira": [incident]})
     emu.inject(f"/issue/{incident}$", status=200, raw=b"{not json")
-    with pytest.raises(ConnectorError, match="malformed"):
-        JiraConnector().harvest(
-            IncidentRef(incident_id="I", targets={"jira": [incident]}), tmp_path, cloud(emu)
-        )
+    report = JiraConnector().harvest(ref, tmp_path / "once", cloud(emu, follow_links=False))
+    assert report.files == [f"jira/{incident}.json"] and len(waits) == 1  # retried once
+    emu.inject(f"/issue/{incident}$", status=200, raw=b"{not json", times=3)
+    with pytest.raises(ConnectorError, match="malformed response body on issue .* after 2"):
+        JiraConnector().harvest(ref, tmp_path / "always", cloud(emu, max_retries=2))
+
+
+# --- faults on any request of a harvest -----------------------------------------------------------
+
+
+def harvest_files(config: JiraConfig, keys: list[str], out: Path) -> dict[str, bytes]:
+    JiraConnector().harvest(IncidentRef(incident_id="INC-1", targets={"jira": keys}), out, config)
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.json"))}
+
+
+def paged_incident(emu: JiraEmulator) -> str:
+    """An incident whose comments and changelog both need several pages, with a linked change."""
+    incident, _ = seed_incident(emu)
+    for i in range(5):
+        emu.add_history(incident, f"2024-05-01T15:0{i}:00Z", "carol", [("labels", None, f"l{i}")])
+    emu.comment_embed_limit = 3
+    emu.changelog_embed_limit = 2
+    return incident
+
+
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_fault_on_any_request_loses_duplicates_and_reorders_nothing(
+    emu: JiraEmulator, fault: str, position: str, tmp_path: Path, waits: list[float]
+) -> None:
+    incident = paged_incident(emu)
+    config = cloud(emu, page_size=2, timeout_s=0.3, max_retries=2, max_retry_delay_s=30.0)
+    clean = harvest_files(config, [incident], tmp_path / "clean")
+    total = len(emu.log)
+    emu.log.clear()
+    skip = {"first": 0, "middle": total // 2, "last": total - 1}[position]
+    emu.inject_fault(fault, skip=skip)
+    assert harvest_files(config, [incident], tmp_path / "faulted") == clean
+    assert len(emu.log) == total + 1  # the faulted request once more, nothing else
+    assert emu.faults == []
+    assert len(waits) == 1
+    if fault == "429 with Retry-After":
+        assert waits == [7.0]  # the server's wait, exactly
+    else:
+        assert 1.0 <= waits[0] <= 1.5  # back-off with jitter
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_fault_outlasting_the_retries_is_one_line(
+    emu: JiraEmulator, fault: str, tmp_path: Path, waits: list[float]
+) -> None:
+    incident = paged_incident(emu)
+    config = cloud(emu, page_size=2, timeout_s=0.3, max_retries=2, max_retry_delay_s=30.0)
+    emu.inject_fault(fault, f"/issue/{incident}/comment$", skip=1, times=3)
+    with pytest.raises(ConnectorError) as info:
+        harvest_files(config, [incident], tmp_path)
+    message = str(info.value)
+    assert message.startswith("jira: ") and "comments of " + incident in message
+    assert "after 2 retries" in message and "\n" not in message
+    assert len(waits) == 2
 
 
 def test_check_reports_user_and_permission(emu: JiraEmulator) -> None:
@@ -537,7 +594,9 @@ def test_emulator_versions_links_and_enhanced_search(emu: JiraEmulator) -> None:
     found = v3.enhanced_search_issues("labels = postmortem ORDER BY created DESC", maxResults=0)
     assert [i.fields.summary for i in found] == [f"Follow-up {i}" for i in (3, 2, 1, 0)]
     assert len([r for r in emu.log if r.path.endswith("/search/jql")]) == 1  # 100 per page
-    body = v3._get_json("search/jql", params={"jql": "labels = postmortem", "maxResults": 3})
+    body = connect(cloud(emu)).get_json(
+        "search/jql", {"jql": "labels = postmortem", "maxResults": 3}
+    )
     assert body["isLast"] is False and [i.keys() for i in body["issues"]][0] == {"id"}
     with pytest.raises(JIRAError) as info:
         v3.search_issues("assignee was bob")
@@ -555,5 +614,7 @@ def test_default_api_version_follows_the_auth() -> None:
 
 def test_unreachable_site_is_a_connector_error() -> None:
     config = JiraConfig(base_url="http://127.0.0.1:9", pat=SecretStr("x"), max_retries=0)
-    with pytest.raises(ConnectorError, match="cannot reach Jira at http://127.0.0.1:9"):
+    with pytest.raises(
+        ConnectorError, match="cannot reach Jira at http://127.0.0.1:9 on serverInfo"
+    ):
         make_client(config)

@@ -40,7 +40,7 @@ def test_each_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     report = result.stdout
     line_no = summary_at + 1
-    assert f"{out}:{line_no}: error: counterfactual wording" in report
+    assert f"{out}:{line_no}: error: blame wording" in report
     assert (
         f"{out}:{line_no}: error: citation [Edeadbe] is not an event in the Timeline table"
         in report

@@ -380,9 +380,10 @@ def test_emulator_rejects_unknown_identifier_type(emulator: OpsgenieEmulator) ->
 
 
 def test_malformed_body_is_a_connector_error(emulator: OpsgenieEmulator, tmp_path: Path) -> None:
-    emulator.inject(f"^/v2/alerts/{AID}$", status=200, raw=b"{not json")
+    # One bad body is retried (tests/test_faults.py); one on every attempt is an error.
+    emulator.inject(f"^/v2/alerts/{AID}$", status=200, raw=b"{not json", times=3)
     with pytest.raises(ConnectorError, match="malformed body"):
-        harvest(emulator, tmp_path, alert=AID)
+        harvest(emulator, tmp_path, alert=AID, max_retries=2)
 
 
 def test_forbidden_timeline_keeps_the_incident(emulator: OpsgenieEmulator, tmp_path: Path) -> None:
@@ -408,3 +409,52 @@ def test_check(emulator: OpsgenieEmulator) -> None:
     emulator.config_access = False
     lines = CONNECTOR.check(config(emulator))
     assert "no configuration access" in lines[1] and lines[2].startswith("alerts: read access")
+
+
+# --- bad bodies and resume (issue 12) ----------------------------------------------------------------
+
+
+def bundle(folder: Path) -> dict[str, object]:
+    """The harvested files, without the per-answer stamps Opsgenie puts in every body."""
+
+    def strip(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in ("took", "requestId")}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return {p.name: strip(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))}
+
+
+def test_an_html_page_of_logs_is_retried(
+    emulator: OpsgenieEmulator, tmp_path: Path, waits: list[float]
+) -> None:
+    harvest(emulator, tmp_path / "clean", page_size=3)
+    html = b"<html><body>504 Gateway Time-out</body></html>"
+    emulator.inject(f"^/v2/alerts/{AID}/logs$", status=200, raw=html, skip=1)
+    assert harvest(emulator, tmp_path / "b", page_size=3).status == "ok"
+    assert bundle(tmp_path / "b" / "opsgenie") == bundle(tmp_path / "clean" / "opsgenie")
+    assert len(waits) == 1
+
+
+def test_a_stopped_harvest_resumes_from_the_page_it_stopped_at(
+    emulator: OpsgenieEmulator, tmp_path: Path
+) -> None:
+    clean = harvest(emulator, tmp_path / "clean", page_size=3)
+    emulator.log.clear()
+    # The alert is complete (one file); the incident's timeline stops on its second page.
+    emulator.inject("/entries$", status=500, skip=1, times=3)
+    with pytest.raises(ConnectorError, match="HTTP 500"):
+        harvest(emulator, tmp_path / "b", page_size=3, max_retries=2)
+    folder = tmp_path / "b" / "opsgenie"
+    assert sorted(p.name for p in folder.iterdir()) == [".harvest-state.json", ALERT_FILE]
+    emulator.log.clear()
+    resumed = harvest(emulator, tmp_path / "b", page_size=3)
+    assert bundle(folder) == bundle(tmp_path / "clean" / "opsgenie")
+    assert (resumed.records, resumed.files) == (clean.records, clean.files)
+    asked = [(r.path, r.q("offset")) for r in emulator.log]
+    assert asked == [
+        (f"/v2/incident-timelines/{IID}/entries", "3"),
+        (f"/v2/incident-timelines/{IID}/entries", "6"),
+    ]

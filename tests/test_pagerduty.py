@@ -337,9 +337,10 @@ def test_404_names_the_incident(emulator: PagerDutyEmulator, tmp_path: Path) -> 
 
 
 def test_malformed_body_is_a_connector_error(emulator: PagerDutyEmulator, tmp_path: Path) -> None:
-    emulator.inject(f"^/incidents/{INC}/notes$", status=200, raw=b"<html>gateway</html>")
+    # One HTML page is retried (tests/test_faults.py); one on every attempt is an error.
+    emulator.inject(f"^/incidents/{INC}/notes$", status=200, raw=b"<html>gateway</html>", times=3)
     with pytest.raises(ConnectorError, match="malformed body"):
-        harvest(emulator, tmp_path)
+        harvest(emulator, tmp_path, max_retries=2)
 
 
 def test_missing_user_is_counted_not_fatal(emulator: PagerDutyEmulator, tmp_path: Path) -> None:
@@ -377,3 +378,67 @@ def test_emulator_keeps_vendor_total_semantics(emulator: PagerDutyEmulator) -> N
     assert body["total"] is None and body["more"] is True and len(body["log_entries"]) == 4
     data = copy.deepcopy(httpx.get(url, params={"total": "true"}, headers=headers).json())
     assert data["total"] == 10
+
+
+# --- bad bodies and resume (issue 12, item 21) -----------------------------------------------------
+
+
+def bundle(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 200, "raw": b"<html><body>502 Bad Gateway</body></html>"},
+        {"truncate": "short"},
+        {"truncate": "cut"},
+        {"status": 502, "raw": b"<html>bad gateway</html>"},
+    ],
+)
+def test_an_html_or_truncated_page_is_retried(
+    emulator: PagerDutyEmulator, tmp_path: Path, waits: list[float], fault: dict[str, object]
+) -> None:
+    """Before: a malformed log-entries page stopped the harvest with only incident-<id>.json."""
+    harvest(emulator, tmp_path / "clean", page_size=3)
+    emulator.inject(f"^/incidents/{INC}/log_entries$", skip=1, **fault)  # type: ignore[arg-type]
+    assert harvest(emulator, tmp_path / "b", page_size=3).status == "ok"
+    assert bundle(tmp_path / "b" / "pagerduty") == bundle(tmp_path / "clean" / "pagerduty")
+    assert len(waits) == 1
+
+
+def test_a_stopped_harvest_leaves_no_half_incident_and_resumes(
+    emulator: PagerDutyEmulator, tmp_path: Path
+) -> None:
+    clean = harvest(emulator, tmp_path / "clean", page_size=3)
+    emulator.log.clear()
+    emulator.inject(f"^/incidents/{INC}/alerts$", status=200, raw=b'{"alerts": [', times=3)
+    with pytest.raises(ConnectorError, match="malformed body") as info:
+        harvest(emulator, tmp_path / "b", page_size=3, max_retries=2)
+    assert "run the harvest again" in str(info.value)
+    folder = tmp_path / "b" / "pagerduty"
+    assert [p.name for p in folder.iterdir()] == [".harvest-state.json"]  # no incident-<id>.json
+    emulator.log.clear()
+    resumed = harvest(emulator, tmp_path / "b", page_size=3)
+    assert bundle(folder) == bundle(tmp_path / "clean" / "pagerduty")
+    assert (resumed.records, sorted(resumed.files)) == (clean.records, sorted(clean.files))
+    paths = [r.path for r in emulator.log]
+    # The incident and its four pages of log entries were in hand: not fetched again.
+    assert f"/incidents/{INC}" not in paths and f"/incidents/{INC}/log_entries" not in paths
+    assert paths[0] == f"/incidents/{INC}/alerts"
+
+
+def test_a_stopped_users_fetch_resumes_without_refetching(
+    emulator: PagerDutyEmulator, tmp_path: Path
+) -> None:
+    clean = harvest(emulator, tmp_path / "clean")
+    users = [r.path for r in emulator.log if r.path.startswith("/users/")]
+    emulator.log.clear()
+    emulator.inject("^/users/", status=503, skip=1, times=3)
+    with pytest.raises(ConnectorError, match="HTTP 503"):
+        harvest(emulator, tmp_path / "b", max_retries=2)
+    emulator.log.clear()
+    resumed = harvest(emulator, tmp_path / "b")
+    assert bundle(tmp_path / "b" / "pagerduty") == bundle(tmp_path / "clean" / "pagerduty")
+    assert [r.path for r in emulator.log] == users[1:]  # the first user was in hand
+    assert resumed.records == clean.records

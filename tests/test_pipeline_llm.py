@@ -106,3 +106,52 @@ def test_wrong_key_is_one_line(
     assert (
         len([line for line in result.stderr.splitlines() if line.startswith("retro: error:")]) == 1
     )
+
+
+def test_sections_whose_claims_all_fail_fall_back_to_the_offline_engine(
+    emulator: OpenAIEmulator, tmp_path: Path
+) -> None:
+    from retro.draft.engines.offline import OfflineEngine
+    from retro.draft.pipeline import check_citations
+    from tests.test_engine_llm import good_reply
+
+    emulator.responder = good_reply  # a summary and a detection claim, and one action item
+    emulator.cite_urls = True  # ... citing URLs instead of row ids, as SmolLM2 did
+    engine = OpenAIEngine(
+        base_url=emulator.url + "/v1",
+        api_key="sk-emulator",
+        cache=ResponseCache(tmp_path / "cache", enabled=False),
+    )
+    result = generate(bundle=sample_bundle(), engine=engine, out=tmp_path / "d.md")
+    pm = result.postmortem
+    offline = OfflineEngine().draft(result.data)
+    check_citations(offline, {r.id for r in result.data.rows})
+    assert pm.summary and pm.summary == offline.summary
+    assert pm.detection == offline.detection
+    report = next(s for s in pm.sources if s.name == "offline engine fallback")
+    assert report.skipped[
+        "claims of the offline engine's draft used in Summary, as the model's 1 claim did not "
+        "check out"
+    ] == len(offline.summary)
+    assert any(k.endswith("in Impact, as the model wrote none") for k in report.skipped)
+    assert "offline engine fallback" in result.markdown
+    valid = {r.id for r in result.data.rows}
+    for name in ("summary", "impact", "detection", "response", "recovery", "root_cause"):
+        for claim in getattr(pm, name):
+            assert claim.citations and set(claim.citations) <= valid, (name, claim)
+    assert read_postmortem(tmp_path / "d.md").engine == "openai"
+
+
+def test_no_fallback_when_the_model_filled_every_section(
+    emulator: OpenAIEmulator, tmp_path: Path
+) -> None:
+    from retro.draft.engines.base import DraftInput
+    from retro.draft.pipeline import fill_from_offline
+    from retro.models import CLAIM_FIELDS, Claim, Metrics, Postmortem
+
+    pm = Postmortem(incident_id="INC-1", title="t")
+    for name in CLAIM_FIELDS:
+        setattr(pm, name, [Claim(text="x", citations=["E1"])])
+    engine = OpenAIEngine(base_url=emulator.url + "/v1", api_key="sk-emulator")
+    data = DraftInput(incident_id="INC-1", rows=[], milestones={}, metrics=Metrics())
+    assert fill_from_offline(pm, data, engine, wrote={}) is None

@@ -12,18 +12,18 @@ from index_helpers import HashEmbedder, action, postmortem
 from pg_server import fresh_database
 
 from retro.errors import BundleError, ConfigError
+from retro.index import similarity
+from retro.index.content import postmortem_chunks, postmortem_record, split_passages
 from retro.index.corpus import corpus_item, iter_path, postmortem_from_file
 from retro.index.embeddings import MiniLMEmbedder
+from retro.index.repeats import REPEAT_THRESHOLD
 from retro.index.similarity import (
     Fusion,
     find_similar,
     index_incidents,
-    postmortem_chunks,
-    postmortem_record,
     repeat_warnings,
     rrf,
     search,
-    split_passages,
 )
 from retro.index.store import SearchFilter, Store, open_store
 from retro.models import Postmortem
@@ -95,9 +95,9 @@ def test_postmortem_chunks_cover_the_five_fields() -> None:
     assert len(roots) == len(pm.root_cause) + len(pm.trigger)  # one vector per cause
     assert by_field["summary"].startswith("Checkout outage from exhausted database connections.")
     assert "No alert on pool saturation" in by_field["contributing"]
-    assert "Services: checkout, postgres." in by_field["context"]
-    assert "Alerts: PgPoolSaturated firing." in by_field["context"]
+    assert by_field["context"].startswith("checkout, postgres. PgPoolSaturated firing.")
     assert "Cap worker count per pod" in by_field["context"]
+    assert "Services" not in by_field["context"]  # label words would be alike in every incident
     assert "looking" not in by_field["context"]
 
 
@@ -136,7 +136,10 @@ def test_corpus_item_fields_and_aliases(tmp_path: Path) -> None:
     assert rec.id == "7" and rec.title == "The cache stampeded."
     assert rec.started == datetime(2021, 2, 3, tzinfo=UTC)
     assert rec.services == ["cache"] and rec.extra == {"category": "kept-but-not-indexed"}
-    assert [c.field for c in chunks] == ["text", "context"]
+    assert {c.field: c.text for c in chunks} == {
+        "text": "The cache stampeded. Everything slowed.",  # the title is not said twice
+        "context": "cache.",
+    }
     assert all("kept-but-not-indexed" not in c.text for c in chunks)
 
 
@@ -153,9 +156,9 @@ def test_corpus_item_with_named_fields(tmp_path: Path) -> None:
         "[0]",
     )
     assert {c.field: c.text for c in chunks} == {
-        "summary": "T. S",
+        "summary": "T. S.",
         "root_cause": "R",
-        "context": "Action items: Fix.",
+        "context": "Fix.",
     }
     assert not rec.action_items[0].is_open
 
@@ -269,6 +272,72 @@ def test_weights_shift_the_fusion(sqlite_store: Store) -> None:
     assert res[0].id == "INC-103" and res[0].score == 1.0
 
 
+def _many(n: int = 60) -> list:
+    """Incidents that share words in many combinations, so rankings have near ties."""
+    words = ["pool", "deploy", "dns", "cache", "disk", "certificate", "kafka", "timeout"]
+    items = []
+    for i in range(n):
+        picked = [words[(i * j + j) % len(words)] for j in range(1, 4)]
+        pm = postmortem(
+            f"INC-{i:03d}",
+            f"{picked[0]} trouble {i % 7}",
+            summary=f"The {picked[1]} failed after a {picked[2]} change.",
+            root_cause=f"A {picked[0]} {picked[2]} problem.",
+        )
+        items.append((postmortem_record(pm), postmortem_chunks(pm)))
+    return items
+
+
+@pytest.mark.parametrize("depth", [200, 2])
+@pytest.mark.parametrize("mode", ["hybrid", "lexical", "vector"])
+def test_results_do_not_depend_on_k(
+    any_store: Store, mode: str, depth: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # depth 2: PostgreSQL's HNSW half starts far too shallow and must read deeper until nothing
+    # it left out could enter the top k (SQLite always scores every incident).
+    monkeypatch.setattr(similarity, "VECTOR_DEPTH", depth)
+    emb = HashEmbedder()
+    index_incidents(_many(), store=any_store, embedder=emb)
+    for query in ("pool deploy", "dns cache timeout", "certificate", "disk kafka failed"):
+        fifty = search(query, store=any_store, embedder=emb, k=50, mode=mode)  # type: ignore[arg-type]
+        for k in (1, 3, 5, 10):
+            first = search(query, store=any_store, embedder=emb, k=k, mode=mode)  # type: ignore[arg-type]
+            assert [r.id for r in first] == [r.id for r in fifty[:k]], (query, k)
+            assert [r.score for r in first] == [r.score for r in fifty[:k]]
+
+
+def test_ties_break_on_the_id_not_on_one_half() -> None:
+    import numpy as np
+
+    from retro.index.similarity import fuse
+    from retro.index.store.base import Hit, Scores, top_positions
+
+    def scores(values: dict[str, float]) -> Scores:
+        ids = list(values)
+        return Scores(ids, np.asarray(list(values.values())), lambda i: Hit(ids[i], "text", 0, 0.0))
+
+    even = Fusion(vector_weight=0.5)
+    for words_first, meaning_first in (("A", "B"), ("B", "A")):
+        # One incident is first by words only, the other first by meaning only: a tie.
+        lex = scores({words_first: 4.0})
+        vec = scores({words_first: 0.0, meaning_first: 0.8, "C": 0.4})
+        fused = fuse(lex, vec, even)
+        top = [fused.ids[i] for i in top_positions(fused.score, fused.ids, 3)]
+        assert top == ["A", "B", "C"]
+        assert fused.score[fused.ids.index("A")] == fused.score[fused.ids.index("B")] == 0.5
+
+
+def test_exclude_is_not_scored_and_not_counted(sqlite_store: Store) -> None:
+    emb = HashEmbedder()
+    index_incidents(_items(POOL, CERT, DISK), store=sqlite_store, embedder=emb)
+    text = "postgres connection pool exhausted"
+    res = search(text, store=sqlite_store, embedder=emb, k=2, exclude="INC-101")
+    assert "INC-101" not in [r.id for r in res] and len(res) == 2
+    # Scaled without the excluded incident: no one left shares a word, and the best cosine left
+    # earns the whole vector weight.
+    assert res[0].score == pytest.approx(Fusion().vector_weight)
+
+
 # --- similar and repeats (real model) ----------------------------------------------------------------
 
 
@@ -299,8 +368,9 @@ def test_find_similar_flags_repeat_with_open_action(
     results = find_similar(NEW, store=any_store, embedder=minilm, k=3)
     assert results[0].id == "INC-101"
     assert results[0].open_action_items == ["OPS-7: Cap worker count per pod"]
-    assert results[0].why[0].startswith("root cause matches (cosine")
-    assert all(r.open_action_items == [] for r in results[1:])
+    assert results[0].repeat and results[0].why[0].startswith("repeat: profile cosine")
+    assert results[0].score >= REPEAT_THRESHOLD
+    assert all(not r.repeat and r.open_action_items == [] for r in results[1:])
     assert repeat_warnings(results) == [
         "This repeats INC-101 (Checkout outage from exhausted database connections); "
         "its action item OPS-7: Cap worker count per pod is still open."
@@ -330,7 +400,7 @@ def test_done_actions_are_not_flagged(sqlite_store: Store) -> None:
     twin = POOL.model_copy(update={"incident_id": "INC-999"})
     res = find_similar(twin, store=sqlite_store, embedder=emb)
     assert res[0].id == "INC-101" and res[0].open_action_items == []
-    assert res[0].why[0].startswith("root cause matches")
+    assert res[0].repeat and res[0].score == pytest.approx(1.0)
 
 
 def test_postmortem_from_json_record(tmp_path: Path) -> None:
@@ -389,12 +459,37 @@ def test_retrieval_eval_scoring_and_skip(
     assert "skipped" in capsys.readouterr().err
 
 
-def test_retrieval_eval_labels_are_not_indexed() -> None:
+def test_retrieval_eval_bootstrap_moves_queries_of_one_incident_together() -> None:
+    import numpy as np
+
+    from evals import retrieval
+
+    # Two incidents; all queries about "a" score 1, about "b" score 0. Resampling incidents
+    # gives means of 0, 1/2 or 1 only; resampling single queries would give other values.
+    values = {"m": np.asarray([1.0, 1.0, 1.0, 0.0])}
+    low, high = retrieval.bootstrap(values, ["a", "a", "a", "b"], rounds=400)["m"]
+    assert (low, high) == (0.0, 1.0)
+
+
+def test_retrieval_eval_queries_and_split() -> None:
     from evals import retrieval
 
     if not (retrieval.SHARED / "corpus" / "danluu_postmortems.json").is_file():
         pytest.skip("../shared/corpus is absent")
-    records, labels = retrieval.load_corpus(retrieval.SHARED)
+    records, queries = retrieval.load_corpus(retrieval.SHARED)
     assert len(records) == 190 and all(set(r) == {"id", "text", "url"} for r in records)
-    assert "uncategorized" not in {c for cats in labels["danluu"].values() for c in cats}
-    assert not retrieval.BROAD_ICCO & {c for cats in labels["icco"].values() for c in cats}
+    ids = {r["id"] for r in records}
+    families = {q.family for q in queries}
+    assert families == {"keywords", "summary", "root cause", "category"}
+    for q in queries:
+        assert q.relevant <= ids and q.about in ids
+        if q.family == "category":
+            assert q.exclude == q.about and q.about not in q.relevant
+        else:
+            assert q.relevant == {q.about}
+    # Every query about one incident is on the same side of the split.
+    sides: dict[str, set[str]] = {}
+    for q in queries:
+        sides.setdefault(q.about, set()).add(q.half)
+    assert all(len(s) == 1 for s in sides.values())
+    assert {q.half for q in queries} == {"tuning", "test"}

@@ -543,7 +543,8 @@ def test_server_errors_after_retries(emu: SlackEmulator, tmp_path: Path) -> None
 
 
 def test_malformed_body_is_a_connector_error(emu: SlackEmulator, tmp_path: Path) -> None:
-    emu.inject("^/api/conversations.history$", status=200, raw=b"<html>oops</html>")
+    # One HTML page is retried (tests/test_faults.py); one on every attempt is an error.
+    emu.inject("^/api/conversations.history$", status=200, raw=b"<html>oops</html>", times=4)
     with pytest.raises(ConnectorError, match="malformed response"):
         harvest(emu, tmp_path)
     emu.inject("^/api/conversations.history$", status=200, body={"ok": True, "messages": "nope"})
@@ -617,3 +618,124 @@ def test_unreachable_api_is_a_connector_error(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError, match="cannot reach Slack") as info:
         SlackConnector().harvest(ref(), tmp_path, cfg)
     assert "SLACK_API_URL" in str(info.value)
+
+
+# --- faults on later pages, resume (issue 12, items 20 and 21) ---------------------------------
+
+HTML_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def written_ts(root: Path) -> list[str]:
+    return [
+        m["ts"]
+        for f in sorted((root / "slack" / "inc-42-checkout").glob("*.json"))
+        for m in json.loads(f.read_text())
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(502, HTML_PAGE), (504, HTML_PAGE), (503, b"upstream down"), (200, HTML_PAGE)],
+)
+def test_a_bad_later_page_is_retried(
+    emu: SlackEmulator, tmp_path: Path, waits: list[float], status: int, body: bytes
+) -> None:
+    """A 502/504/503 or an HTML page after the first is retried: all messages, once, in order."""
+    emu.fail_after("conversations.history", 1, status=status, raw=body)
+    report = harvest(emu, tmp_path, page_size=2)
+    assert written_ts(tmp_path) == sorted(m["ts"] for m in incident_messages())
+    assert report.records == len(incident_messages()) and len(waits) == 1
+
+
+def test_a_bad_later_page_past_the_retries_is_one_connector_error(
+    emu: SlackEmulator, tmp_path: Path
+) -> None:
+    """Before: slack_sdk's iterator raised JSONDecodeError (a traceback, exit 1)."""
+    history = "^/api/conversations.history$"
+    emu.inject(history, status=502, raw=HTML_PAGE, skip=1, times=4)
+    with pytest.raises(ConnectorError, match="HTTP 502 after retries") as info:
+        harvest(emu, tmp_path / "a", page_size=2)
+    assert "run the same `retro harvest` again" in str(info.value)
+    emu.inject(history, status=200, raw=HTML_PAGE, skip=1, times=4)
+    with pytest.raises(ConnectorError, match="malformed response"):
+        harvest(emu, tmp_path / "b", page_size=2)
+
+
+def test_retry_waits_follow_the_shared_policy(
+    emu: SlackEmulator, tmp_path: Path, waits: list[float]
+) -> None:
+    emu.inject("^/api/conversations.history$", status=429, headers={"Retry-After": "3"})
+    emu.inject("^/api/users.info$", status=502, raw=HTML_PAGE)
+    emu.inject("^/api/conversations.replies$", status=429)  # no Retry-After: back-off
+    harvest(emu, tmp_path, retry_backoff=0.5, max_wait=2.0)
+    assert waits[0] == 2.0  # Retry-After 3, capped by max_wait
+    assert all(0.5 <= w <= 0.75 for w in waits[1:]) and len(waits) == 3
+
+
+def test_invalid_cursor_says_run_again_and_the_next_run_resumes(
+    emu: SlackEmulator, tmp_path: Path
+) -> None:
+    clean = harvest(emu, tmp_path / "clean", page_size=2)
+    pages = len([r for r in emu.log if r.path == "/api/conversations.history"])
+    emu.log.clear()
+    expired = {"ok": False, "error": "invalid_cursor"}
+    emu.inject("^/api/conversations.history$", status=200, body=expired, skip=2)
+    with pytest.raises(ConnectorError, match="invalid_cursor") as info:
+        harvest(emu, tmp_path / "b", page_size=2)
+    assert "run the same `retro harvest` again" in str(info.value)
+    assert (tmp_path / "b" / "slack" / ".harvest-state.json").exists()
+    before = [r.form() for r in emu.log if r.path == "/api/conversations.history"]
+    assert len(before) == 3  # two pages in hand, the third refused
+    emu.log.clear()
+    resumed = harvest(emu, tmp_path / "b", page_size=2)
+    assert written_ts(tmp_path / "b") == written_ts(tmp_path / "clean")
+    assert resumed.records == clean.records and resumed.files == clean.files
+    again = [r.form() for r in emu.log if r.path == "/api/conversations.history"]
+    # It goes on from the oldest message it had (inclusive), with no (expired) cursor, so the
+    # two pages in hand are not fetched again.
+    assert "cursor" not in again[0]
+    assert again[0]["latest"] == min(m["ts"] for m in before_messages(4))
+    assert len(again) == pages - 2  # the two pages in hand are not fetched again
+    assert not (tmp_path / "b" / "slack" / ".harvest-state.json").exists()
+
+
+def before_messages(n: int) -> list[dict[str, Any]]:
+    """The n newest roots of the incident channel: the first pages of history."""
+    roots = [m for m in incident_messages() if m.get("thread_ts") in (None, m["ts"])]
+    return sorted(roots, key=lambda m: float(m["ts"]), reverse=True)[:n]
+
+
+def test_a_slow_page_is_retried(emu: SlackEmulator, tmp_path: Path, waits: list[float]) -> None:
+    emu.fail_after("conversations.history", 1, status=None, delay=1.0)
+    harvest(emu, tmp_path, page_size=2, timeout=0.3)
+    assert written_ts(tmp_path) == sorted(m["ts"] for m in incident_messages())
+    assert len(waits) == 1
+
+
+def test_a_resumed_harvest_fetches_only_what_is_missing(emu: SlackEmulator, tmp_path: Path) -> None:
+    both = ref("inc-42-checkout", "random")
+    SlackConnector().harvest(both, tmp_path / "clean", config(emu))
+    emu.log.clear()
+    emu.inject("^/api/users.info$", status=500, times=4)
+    with pytest.raises(ConnectorError, match="HTTP 500"):
+        SlackConnector().harvest(both, tmp_path / "b", config(emu))
+    # Both channels were complete: their day files are in the bundle already.
+    assert (tmp_path / "b" / "slack" / "random").is_dir()
+    emu.log.clear()
+    SlackConnector().harvest(both, tmp_path / "b", config(emu))
+    asked = {r.path for r in emu.log}
+    assert "/api/conversations.history" not in asked and "/api/conversations.replies" not in asked
+    for name in ("users.json", "channels.json", "random", "inc-42-checkout"):
+        path = tmp_path / "b" / "slack" / name
+        assert path.exists(), name
+    assert sorted(written_ts(tmp_path / "b")) == sorted(written_ts(tmp_path / "clean"))
+
+
+def test_a_checkpoint_for_other_targets_is_not_used(emu: SlackEmulator, tmp_path: Path) -> None:
+    emu.inject("^/api/users.info$", status=500, times=4)
+    with pytest.raises(ConnectorError):
+        harvest(emu, tmp_path)
+    emu.log.clear()
+    since = datetime.fromtimestamp(T0 + 50, tz=UTC)
+    SlackConnector().harvest(ref(since=since), tmp_path, config(emu))
+    assert any(r.path == "/api/conversations.history" for r in emu.log)  # started over

@@ -21,7 +21,7 @@ from retro.index.store import (
     open_store,
     resolve_url,
 )
-from retro.index.store import vectors as vector_cache
+from retro.index.store import vectors as vector_matrix
 from retro.index.store.base import load_migrations, split_sql
 from retro.index.store.sqlite import SQLiteStore
 
@@ -229,16 +229,16 @@ def test_sqlite_matrix_cache_follows_writes(tmp_path: Path) -> None:
     assert [h.incident_id for h in s.vector(unit(0, 1), SearchFilter(), 1)] == ["B"]
 
 
-def test_sqlite_disk_cache_is_used_and_invalidated(tmp_path: Path) -> None:
+def test_sqlite_stores_vectors_once(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
+    for suffix in (".vectors.npy", ".vectors.json"):  # the copy earlier versions kept
+        (tmp_path / f"i.db{suffix}").write_bytes(b"old")
     s = SQLiteStore(db)
     add(s, "A", {"summary": ("alpha", unit(1))})
     s.vector(unit(1), SearchFilter(), 5)
-    vec_path, idx_path = vector_cache.cache_paths(str(db))
-    assert vec_path.is_file() and idx_path.is_file()
-    fresh = SQLiteStore(db)
-    fresh.vector(unit(1), SearchFilter(), 5)
-    assert isinstance(fresh._matrix.vectors, np.memmap)  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("i.db-")) == ["i.db"]
+    fresh = SQLiteStore(db)  # another process reads the vectors from the file itself
+    assert [h.incident_id for h in fresh.vector(unit(1), SearchFilter(), 5)] == ["A"]
     add(s, "B", {"summary": ("beta", unit(0, 1))})  # another writer moves the generation on
     assert [h.incident_id for h in fresh.vector(unit(0, 1), SearchFilter(), 1)] == ["B"]
 
@@ -258,9 +258,9 @@ def test_pca_prestage_agrees_with_exact(tmp_path: Path, monkeypatch: pytest.Monk
     q = rng.standard_normal(DIM).astype(np.float32)
     q /= np.linalg.norm(q)
     exact = [h.incident_id for h in s.vector(q, SearchFilter(), 10)]
-    monkeypatch.setattr(vector_cache, "EXACT_ROWS", 100)
-    monkeypatch.setattr(vector_cache, "PCA_DIMS", DIM)  # full rank: the pre-stage is exact
-    monkeypatch.setattr(vector_cache, "CANDIDATES", 50)
+    monkeypatch.setattr(vector_matrix, "EXACT_ROWS", 100)
+    monkeypatch.setattr(vector_matrix, "PCA_DIMS", DIM)  # full rank: the pre-stage is exact
+    monkeypatch.setattr(vector_matrix, "CANDIDATES", 50)
     s._matrix = None
     approx = s.vector(q, SearchFilter(), 10)
     assert s._matrix is not None and s._matrix.reduced is not None
@@ -341,3 +341,35 @@ def test_lexical_keeps_rare_terms_when_over_budget(
     ]
     monkeypatch.setattr(sqlite_module, "LEXICAL_BUDGET", 1000)
     assert len(s.lexical("deploy outage zookeeper", SearchFilter(), 50)) == 31
+
+
+# --- rankings over every incident, and profiles ----------------------------------------------------
+
+
+def test_lexical_scores_cover_every_match(filled: Store) -> None:
+    scores = filled.lexical_scores("postgres certificate disk", SearchFilter())
+    assert sorted(scores.ids) == ["INC-1", "INC-2", "INC-3"] and scores.complete
+    best = scores.detail(scores.ids.index("INC-1"))
+    assert best.incident_id == "INC-1" and best.field == "summary"
+
+
+def test_vector_scores_cover_every_incident_or_say_so(filled: Store) -> None:
+    scores = filled.vector_scores(unit(0.1, 1), SearchFilter(), depth=1, also=["INC-3"])
+    assert {"INC-1", "INC-3"} <= set(scores.ids)  # the best, and the one asked for
+    if scores.complete:
+        assert sorted(scores.ids) == ["INC-1", "INC-2", "INC-3"]
+    at = list(scores.ids).index("INC-1")
+    assert scores.detail(at).field == "root_cause"
+    assert scores.score[at] == pytest.approx(float(unit(0.1, 1) @ unit(0, 1)), abs=1e-5)
+
+
+def test_profiles_average_the_chosen_fields(filled: Store) -> None:
+    ids, prof = filled.profiles(frozenset({"summary"}), SearchFilter())
+    assert ids == ["INC-1", "INC-2", "INC-3"]
+    np.testing.assert_allclose(prof[0], unit(1, 0), atol=1e-5)  # INC-1: its summary only
+    np.testing.assert_allclose(prof[2], unit(0, 0, 0, 1), atol=1e-5)  # no summary: all chunks
+    ids, prof = filled.profiles(frozenset({"summary", "root_cause"}), SearchFilter())
+    np.testing.assert_allclose(prof[0], unit(1, 1), atol=1e-5)
+    ids, _ = filled.profiles(frozenset({"summary"}), SearchFilter(service="edge"))
+    assert ids == ["INC-2"]
+    assert filled.incident_ids() == ["INC-1", "INC-2", "INC-3"]

@@ -67,7 +67,7 @@ def test_ids_are_stable_short_and_independent_of_other_events() -> None:
     ids_a = {e.key: e.id for e in a}
     ids_b = {e.key: e.id for e in b}
     assert ids_a["slack:C1:1.0"] == ids_b["slack:C1:1.0"]
-    assert all(e.id.startswith("E") and len(e.id) == 6 for e in a + b)
+    assert all(e.id.startswith("E") and len(e.id) == 17 for e in a + b)  # E + 64 bits in hex
 
 
 def test_pagerduty_copy_of_an_alertmanager_alert_is_linked_not_repeated() -> None:

@@ -16,8 +16,15 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from connectors.opsgenie import live, read
-from retro.connector import Connector, Doc, IncidentRef, ReadContext
+from connectors.opsgenie import history, live, read
+from retro.connector import (
+    Connector,
+    Doc,
+    HistoryQuery,
+    ImportedIncident,
+    IncidentRef,
+    ReadContext,
+)
 from retro.models import Progress, SourceReport, TimelineEvent, no_progress
 
 __all__ = ["OpsgenieConnector"]
@@ -52,3 +59,12 @@ class OpsgenieConnector(Connector):
 
     def check(self, config: BaseModel) -> list[str]:
         return live.check(config)
+
+    history_help: ClassVar[str] = (
+        "incidents (default) and alerts: created, acknowledged, closed, priority"
+    )
+
+    def import_history(
+        self, query: HistoryQuery, config: BaseModel, progress: Progress = no_progress
+    ) -> Iterator[ImportedIncident]:
+        return history.import_history(query, config, progress)

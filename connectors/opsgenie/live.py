@@ -11,7 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr
 
-from connectors._support import JsonClient, error_detail, settings_with_secret, write_json
+from connectors._support import (
+    Checkpoint,
+    JsonClient,
+    error_detail,
+    ref_key,
+    save_json,
+    settings_with_secret,
+)
 from connectors.opsgenie.read import SOURCE, is_alert, is_incident
 from retro.connector import IncidentRef
 from retro.errors import ConnectorError
@@ -126,14 +133,26 @@ def _note_mark(item: Any) -> str:
 
 
 def _all_pages(
-    api: JsonClient, path: str, params: dict[str, str], mark: Callable[[Any], str] = _mark
+    api: JsonClient,
+    path: str,
+    params: dict[str, str],
+    mark: Callable[[Any], str] = _mark,
+    *,
+    progress: dict[str, Any] | None = None,
 ) -> tuple[list[Any], int]:
-    """Follow offsets until the last page; items are de-duplicated by `mark`."""
-    items: list[Any] = []
-    seen: set[str] = set()
-    offset: str | None = None
+    """Follow offsets until the last page; (items de-duplicated by `mark`, pages fetched).
+
+    `progress` (a checkpoint record) holds the items so far and the next offset, so a list
+    that stopped part-way goes on from its next page.
+    """
+    progress = {} if progress is None else progress
+    if progress.get("complete"):
+        return list(progress["items"]), 0
+    items: list[Any] = progress.setdefault("items", [])
+    seen = {mark(item) for item in items}
     pages = 0
     while True:
+        offset: str | None = progress.get("offset")
         query = {**params, **({"offset": offset} if offset else {})}
         body = api.get(path, params=query)
         pages += 1
@@ -149,54 +168,74 @@ def _all_pages(
                 seen.add(seen_as)
         nxt = _next_offset(body)
         if not page or not nxt or nxt == offset:
-            return items, pages
-        offset = nxt
+            progress["complete"] = True
+            return list(items), pages
+        progress["offset"] = nxt
 
 
 def _harvest_alert(
-    api: JsonClient, cfg: OpsgenieConfig, ident: str, folder: Path, report: SourceReport
-) -> None:
+    api: JsonClient, cfg: OpsgenieConfig, ident: str, folder: Path, state: dict[str, Any]
+) -> tuple[str, int]:
+    """Fetch an alert with its logs and notes and write them as one file; (file, records)."""
     value, kind = identifier(ident)
-    body = api.get(f"/v2/alerts/{value}", params={"identifierType": kind})
-    alert: Any = body.get("data")
-    if not is_alert(alert):
-        hint = "check OPSGENIE_API_URL points at the Opsgenie API"
-        raise ConnectorError(SOURCE, f"GET /v2/alerts/{value} returned no alert", hint=hint)
+    body = state.get("alert")
+    if body is None:
+        body = api.get(f"/v2/alerts/{value}", params={"identifierType": kind})
+        if not is_alert(body.get("data")):
+            hint = "check OPSGENIE_API_URL points at the Opsgenie API"
+            raise ConnectorError(SOURCE, f"GET /v2/alerts/{value} returned no alert", hint=hint)
+        state["alert"] = body
+    alert: dict[str, Any] = body["data"]
     params = {
         "identifierType": "id",
         "limit": str(cfg.page_size),
         "order": "asc",
         "direction": "next",
     }
-    logs, _ = _all_pages(api, f"/v2/alerts/{alert['id']}/logs", params)
-    notes, _ = _all_pages(api, f"/v2/alerts/{alert['id']}/notes", params, _note_mark)
-    body["logs"] = {"data": logs}
-    body["notes"] = {"data": notes}
-    write_json(folder, f"alert-{alert['id']}.json", body, report)
-    report.records += 1 + len(logs) + len(notes)
+    base = f"/v2/alerts/{alert['id']}"
+    logs, _ = _all_pages(api, f"{base}/logs", params, progress=state.setdefault("logs", {}))
+    notes, _ = _all_pages(
+        api, f"{base}/notes", params, _note_mark, progress=state.setdefault("notes", {})
+    )
+    name = f"alert-{alert['id']}.json"
+    save_json(folder / name, {**body, "logs": {"data": logs}, "notes": {"data": notes}})
+    return name, 1 + len(logs) + len(notes)
 
 
 def _harvest_incident(
-    api: JsonClient, cfg: OpsgenieConfig, ident: str, folder: Path, report: SourceReport
-) -> None:
+    api: JsonClient,
+    cfg: OpsgenieConfig,
+    ident: str,
+    folder: Path,
+    state: dict[str, Any],
+) -> tuple[str, int, bool]:
+    """Fetch an incident with its timeline and write them as one file; (file, records,
+    whether the timeline was readable)."""
     value, kind = identifier(ident)
     kind = "id" if kind == "alias" else kind  # incidents have no alias
-    body = api.get(f"/v1/incidents/{value}", params={"identifierType": kind})
-    incident: Any = body.get("data")
-    if not is_incident(incident):
-        hint = "check OPSGENIE_API_URL points at the Opsgenie API"
-        raise ConnectorError(SOURCE, f"GET /v1/incidents/{value} returned no incident", hint=hint)
+    body = state.get("incident")
+    if body is None:
+        body = api.get(f"/v1/incidents/{value}", params={"identifierType": kind})
+        if not is_incident(body.get("data")):
+            hint = "check OPSGENIE_API_URL points at the Opsgenie API"
+            raise ConnectorError(
+                SOURCE, f"GET /v1/incidents/{value} returned no incident", hint=hint
+            )
+        state["incident"] = body
+    incident: dict[str, Any] = body["data"]
     path = f"/v2/incident-timelines/{incident['id']}/entries"
+    readable = True
     try:
-        entries, _ = _all_pages(api, path, {"limit": str(cfg.page_size), "order": "asc"})
+        params = {"limit": str(cfg.page_size), "order": "asc"}
+        entries, _ = _all_pages(api, path, params, progress=state.setdefault("timeline", {}))
     except ConnectorError as err:
         if "(403" not in err.message and "(404" not in err.message:
             raise
         entries = []  # timelines need Incident Management on the plan; keep the incident
-        report.skip("incident timeline not readable (403/404)")
-    body["timeline"] = {"data": {"entries": entries}}
-    write_json(folder, f"incident-{incident['id']}.json", body, report)
-    report.records += 1 + len(entries)
+        readable = False
+    name = f"incident-{incident['id']}.json"
+    save_json(folder / name, {**body, "timeline": {"data": {"entries": entries}}})
+    return name, 1 + len(entries), readable
 
 
 def split_targets(targets: list[str]) -> tuple[list[str], list[str]]:
@@ -215,20 +254,40 @@ def split_targets(targets: list[str]) -> tuple[list[str], list[str]]:
 def harvest(
     ref: IncidentRef, out: Path, config: BaseModel, progress: Progress = no_progress
 ) -> SourceReport:
-    """Fetch the incident's data from the live API and write it under out/opsgenie/."""
+    """Fetch the incident's data from the live API and write it under out/opsgenie/.
+
+    A run that stops (retries exhausted, Ctrl-C) keeps what it fetched in a checkpoint; the
+    next run with the same targets starts where it stopped.
+    """
     cfg = _config(config)
     report = SourceReport(name=SOURCE)
     folder = out / SOURCE
     alerts, incidents = split_targets(ref.of(SOURCE))
-    total = len(alerts) + len(incidents)
-    with _client(cfg) as api:
-        for n, ident in enumerate(alerts):
-            progress(f"opsgenie alert {ident}", n, total)
-            _harvest_alert(api, cfg, ident, folder, report)
-        for n, ident in enumerate(incidents, start=len(alerts)):
-            progress(f"opsgenie incident {ident}", n, total)
-            _harvest_incident(api, cfg, ident, folder, report)
-    progress("opsgenie", total, total)
+    units = [("alert", ident) for ident in alerts] + [("incident", i) for i in incidents]
+    checkpoint = Checkpoint(folder, ref_key(SOURCE, ref))
+    try:
+        with _client(cfg) as api:
+            for n, (kind, ident) in enumerate(units):
+                progress(f"opsgenie {kind} {ident}", n, len(units))
+                unit = f"{kind}:{ident}"
+                if not checkpoint.done(unit):
+                    state = checkpoint.unit(unit)
+                    if kind == "alert":
+                        name, records = _harvest_alert(api, cfg, ident, folder, state)
+                        checkpoint.finish(unit, file=name, records=records, timeline=True)
+                    else:
+                        name, records, readable = _harvest_incident(api, cfg, ident, folder, state)
+                        checkpoint.finish(unit, file=name, records=records, timeline=readable)
+                done = checkpoint.unit(unit)
+                report.files.append(f"{SOURCE}/{done['file']}")
+                report.records += int(done["records"])
+                if not done["timeline"]:
+                    report.skip("incident timeline not readable (403/404)")
+    except BaseException:
+        checkpoint.save()
+        raise
+    checkpoint.clear()
+    progress("opsgenie", len(units), len(units))
     report.status = "partial" if report.skipped else "ok"
     if not report.files:
         report.status = "empty"
@@ -240,9 +299,9 @@ def check(config: BaseModel) -> list[str]:
     cfg = _config(config)
     lines = [f"Opsgenie API at {cfg.base_url}"]
     with _client(cfg) as api:
-        resp = api.request("/v2/account", allow=(403,))
-        if resp.status_code == 200:
-            account = api.body(resp, "/v2/account").get("data") or {}
+        _, body = api.fetch("/v2/account", allow=(403,))
+        if body is not None:
+            account = body.get("data") or {}
             plan = (account.get("plan") or {}).get("name")
             lines.append(f"account {account.get('name')} (plan {plan})")
         else:  # reading alerts does not need configuration access

@@ -112,7 +112,9 @@ def _is_note(obj: Any) -> bool:
 
 
 def _is_recipient(obj: Any) -> bool:
-    return isinstance(obj, dict) and isinstance(obj.get("user"), dict) and "state" in obj
+    # An Opsgenie user reference has a username; a GitHub pull request's `user` has a login.
+    user = obj.get("user") if isinstance(obj, dict) else None
+    return isinstance(user, dict) and "username" in user and "state" in obj
 
 
 def _is_user(obj: Any) -> bool:

@@ -14,8 +14,15 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from connectors.pagerduty import live, read
-from retro.connector import Connector, Doc, IncidentRef, ReadContext
+from connectors.pagerduty import history, live, read
+from retro.connector import (
+    Connector,
+    Doc,
+    HistoryQuery,
+    ImportedIncident,
+    IncidentRef,
+    ReadContext,
+)
 from retro.models import Progress, SourceReport, TimelineEvent, no_progress
 
 __all__ = ["PagerDutyConnector"]
@@ -50,3 +57,10 @@ class PagerDutyConnector(Connector):
 
     def check(self, config: BaseModel) -> list[str]:
         return live.check(config)
+
+    history_help: ClassVar[str] = "incidents: created, acknowledged, resolved, service, priority"
+
+    def import_history(
+        self, query: HistoryQuery, config: BaseModel, progress: Progress = no_progress
+    ) -> Iterator[ImportedIncident]:
+        return history.import_history(query, config, progress)

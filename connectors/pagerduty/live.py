@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from connectors._support import JsonClient, error_detail, settings_with_secret, write_json
+from connectors._support import (
+    Checkpoint,
+    JsonClient,
+    error_detail,
+    ref_key,
+    save_json,
+    settings_with_secret,
+    write_json,
+)
 from connectors.pagerduty.read import SOURCE, is_incident
 from retro.connector import IncidentRef
 from retro.errors import ConnectorError
@@ -83,13 +91,25 @@ def _error(resp: httpx.Response, path: str) -> ConnectorError:
 
 
 def _pages(
-    api: JsonClient, cfg: PagerDutyConfig, path: str, key: str, extra: list[tuple[str, str]]
+    api: JsonClient,
+    cfg: PagerDutyConfig,
+    path: str,
+    key: str,
+    extra: list[tuple[str, str]],
+    progress: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Every item of an offset-paginated list, de-duplicated by id across pages."""
-    items: list[Any] = []
-    seen: set[str] = set()
-    offset = 0
+    """Every item of an offset-paginated list, de-duplicated by id across pages.
+
+    `progress` (a checkpoint record) holds the items so far and the next offset, so a list
+    that stopped part-way goes on from its next page.
+    """
+    progress = {} if progress is None else progress
+    if progress.get("complete"):
+        return list(progress["items"])
+    items: list[Any] = progress.setdefault("items", [])
+    seen = {str(i.get("id")) for i in items if isinstance(i, dict) and i.get("id")}
     while True:
+        offset = int(progress.get("offset", 0))
         params = [("limit", str(cfg.page_size)), ("offset", str(offset)), ("total", "true"), *extra]
         body = api.get(path, params=params)
         page = body.get(key)
@@ -101,9 +121,10 @@ def _pages(
             if not item_id or item_id not in seen:
                 items.append(item)
                 seen.add(item_id)
+        progress["offset"] = offset + len(page)
         if not body.get("more") or not page:
-            return items
-        offset += len(page)
+            progress["complete"] = True
+            return list(items)
 
 
 def _user_ids(*objs: Any) -> set[str]:
@@ -127,62 +148,105 @@ def _list_body(key: str, items: list[Any]) -> dict[str, Any]:
 
 
 def _harvest_incident(
-    api: JsonClient, cfg: PagerDutyConfig, inc_id: str, folder: Path, report: SourceReport
-) -> set[str]:
-    """Write the incident, its log entries, alerts and notes; return the user ids seen."""
-    body = api.get(f"/incidents/{inc_id}")
-    incident: Any = body.get("incident")
-    if not is_incident(incident):
-        hint = "check PAGERDUTY_API_URL points at the REST API"
-        raise ConnectorError(SOURCE, f"GET /incidents/{inc_id} returned no incident", hint=hint)
-    write_json(folder, f"incident-{inc_id}.json", body, report)
+    api: JsonClient, cfg: PagerDutyConfig, inc_id: str, folder: Path, state: dict[str, Any]
+) -> tuple[list[str], int]:
+    """Fetch the incident, its log entries, alerts and notes, then write the four files
+    together; return (the user ids seen, the records written)."""
+    body = state.get("incident")
+    if body is None:
+        body = api.get(f"/incidents/{inc_id}")
+        if not is_incident(body.get("incident")):
+            hint = "check PAGERDUTY_API_URL points at the REST API"
+            raise ConnectorError(SOURCE, f"GET /incidents/{inc_id} returned no incident", hint=hint)
+        state["incident"] = body
+    incident: dict[str, Any] = body["incident"]
     base = f"/incidents/{inc_id}"
     extra = [("include[]", "channels"), ("is_overview", "false"), ("time_zone", "UTC")]
-    logs = _pages(api, cfg, f"{base}/log_entries", "log_entries", extra)
-    write_json(folder, f"log_entries-{inc_id}.json", _list_body("log_entries", logs), report)
-    alerts = _pages(api, cfg, f"{base}/alerts", "alerts", [])
-    write_json(folder, f"alerts-{inc_id}.json", _list_body("alerts", alerts), report)
+    logs = _pages(
+        api, cfg, f"{base}/log_entries", "log_entries", extra, state.setdefault("logs", {})
+    )
+    alerts = _pages(api, cfg, f"{base}/alerts", "alerts", [], state.setdefault("alerts", {}))
     notes = api.get(f"{base}/notes").get("notes") or []
     # A notes body does not name its incident; a reference keeps the link, as log bodies do.
     ref = {k: incident.get(k) for k in ("id", "summary", "self", "html_url")}
     notes_body = {"notes": notes, "incident": {**ref, "type": "incident_reference"}}
-    write_json(folder, f"notes-{inc_id}.json", notes_body, report)
-    report.records += 1 + len(logs) + len(alerts) + len(notes)
-    return _user_ids(body, logs, notes)
+    # Written together once all four are in, so the bundle never holds half an incident.
+    save_json(folder / f"incident-{inc_id}.json", body)
+    save_json(folder / f"log_entries-{inc_id}.json", _list_body("log_entries", logs))
+    save_json(folder / f"alerts-{inc_id}.json", _list_body("alerts", alerts))
+    save_json(folder / f"notes-{inc_id}.json", notes_body)
+    return sorted(_user_ids(body, logs, notes)), 1 + len(logs) + len(alerts) + len(notes)
+
+
+def _incident_files(inc_id: str) -> list[str]:
+    return [
+        f"{SOURCE}/{kind}-{inc_id}.json" for kind in ("incident", "log_entries", "alerts", "notes")
+    ]
 
 
 def _harvest_users(
-    api: JsonClient, ids: list[str], folder: Path, report: SourceReport, progress: Progress
+    api: JsonClient,
+    ids: list[str],
+    folder: Path,
+    report: SourceReport,
+    progress: Progress,
+    state: dict[str, Any],
 ) -> None:
     """GET /users/{id} for each user seen, written together as one users body."""
-    found: list[Any] = []
+    found: dict[str, Any] = state.setdefault("found", {})
+    missing: list[str] = state.setdefault("missing", [])
     for n, user_id in enumerate(ids):
         progress("pagerduty users", n, len(ids))
-        resp = api.request(f"/users/{user_id}", allow=(404,))
-        if resp.status_code == 404:
-            report.skip("user not found (deleted?)")
-            continue
-        found.append(api.body(resp, f"/users/{user_id}").get("user"))
-    if found:
-        write_json(folder, "users.json", {"users": found}, report)
-        report.records += len(found)
+        if user_id in found or user_id in missing:
+            continue  # fetched before the run that stopped
+        status, body = api.fetch(f"/users/{user_id}", allow=(404,))
+        if status == 404 or body is None:
+            missing.append(user_id)
+        else:
+            found[user_id] = body.get("user")
+    for _ in missing:
+        report.skip("user not found (deleted?)")
+    users = [found[i] for i in ids if i in found]
+    if users:
+        write_json(folder, "users.json", {"users": users}, report)
+        report.records += len(users)
 
 
 def harvest(
     ref: IncidentRef, out: Path, config: BaseModel, progress: Progress = no_progress
 ) -> SourceReport:
-    """Fetch the incident's data from the live API and write it under out/pagerduty/."""
+    """Fetch the incident's data from the live API and write it under out/pagerduty/.
+
+    A run that stops (retries exhausted, Ctrl-C) keeps what it fetched in a checkpoint; the
+    next run with the same targets starts where it stopped.
+    """
     cfg = _config(config)
     report = SourceReport(name=SOURCE)
     folder = out / SOURCE
-    users: set[str] = set()
     incidents = ref.of(SOURCE)
     total = len(incidents)
-    with _client(cfg) as api:
-        for n, inc_id in enumerate(incidents):
-            progress(f"pagerduty incident {inc_id}", n, total)
-            users |= _harvest_incident(api, cfg, inc_id, folder, report)
-        _harvest_users(api, sorted(users), folder, report, progress)
+    checkpoint = Checkpoint(folder, ref_key(SOURCE, ref))
+    try:
+        with _client(cfg) as api:
+            users: set[str] = set()
+            for n, inc_id in enumerate(incidents):
+                progress(f"pagerduty incident {inc_id}", n, total)
+                unit = f"incident:{inc_id}"
+                if not checkpoint.done(unit):
+                    seen, records = _harvest_incident(
+                        api, cfg, inc_id, folder, checkpoint.unit(unit)
+                    )
+                    checkpoint.finish(unit, users=seen, records=records)
+                done = checkpoint.unit(unit)
+                users.update(done["users"])
+                report.records += int(done["records"])
+                report.files += _incident_files(inc_id)
+            state = checkpoint.state.setdefault("users", {})
+            _harvest_users(api, sorted(users), folder, report, progress, state)
+    except BaseException:
+        checkpoint.save()
+        raise
+    checkpoint.clear()
     progress("pagerduty", total, total)
     report.status = "partial" if report.skipped else "ok"
     if not report.files:
@@ -195,9 +259,9 @@ def check(config: BaseModel) -> list[str]:
     cfg = _config(config)
     lines = [f"PagerDuty REST API at {cfg.base_url}"]
     with _client(cfg) as api:
-        resp = api.request("/users/me", allow=(400, 403))
-        if resp.status_code == 200:
-            user = api.body(resp, "/users/me").get("user") or {}
+        status, body = api.fetch("/users/me", allow=(400, 403))
+        if body is not None:
+            user = body.get("user") or {}
             who = f"{user.get('name')} <{user.get('email')}>"
             lines.append(f"user token of {who}, role {user.get('role')}")
         else:  # an account-level key has no user behind it; PagerDuty answers 400

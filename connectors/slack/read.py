@@ -161,6 +161,11 @@ def doc_shape(doc: Doc) -> str | None:
 # --- the workspace: users, channels and people ---------------------------------------------------
 
 
+def _str(value: Any) -> str | None:
+    """value when it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
 def _obj(value: Any) -> dict[str, Any]:
     """value when it is a JSON object, else an empty one."""
     return value if isinstance(value, dict) else {}
@@ -335,23 +340,24 @@ class _Workspace:
         if fields is None and uid and not bot and self.has_users:
             raise _UnknownUserError(uid)
         fields = fields or {}
-        name = fields.get("name")
+        name = _str(fields.get("name"))
         profile = _obj(message.get("bot_profile"))
         if bot:
             # `username` is what the channel showed for the bot, so it beats the app's name.
-            name = message.get("username") or profile.get("name") or name
+            name = _str(message.get("username")) or _str(profile.get("name")) or name
             if uid == "USLACKBOT" and not name:
                 name = "Slackbot"
-        actor_id = uid or message.get("bot_id") or profile.get("id")
+        actor_id = uid or _str(message.get("bot_id")) or _str(profile.get("id"))
         if not actor_id and not name:
             return None
+        # Profiles are free-form JSON: a field of another type is left out, not an error.
         return Actor(
             source="slack",
             id=actor_id,
-            name=name or None,
-            email=fields.get("email") or None,
-            title=fields.get("title") or None,
-            handle=fields.get("handle") or None,
+            name=name,
+            email=_str(fields.get("email")),
+            title=_str(fields.get("title")),
+            handle=_str(fields.get("handle")),
             is_bot=bot or bool(fields.get("is_bot")),
         )
 
@@ -374,6 +380,19 @@ class _Batch:
         return "message" if self.single else f"{self.prefix}[{i}]"
 
 
+def _json_type(value: Any) -> str:
+    """What JSON calls a value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
 def _ts_value(value: Any) -> float:
     try:
         return float(value)
@@ -383,10 +402,13 @@ def _ts_value(value: Any) -> float:
 
 def _reactions(message: dict[str, Any]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for r in message.get("reactions") or []:
+    reactions = message.get("reactions")
+    for r in reactions if isinstance(reactions, list) else []:
         if isinstance(r, dict) and isinstance(r.get("name"), str):
-            count = r.get("count")
-            out[r["name"]] = count if isinstance(count, int) else len(r.get("users") or [])
+            count, users = r.get("count"), r.get("users")
+            out[r["name"]] = (
+                count if isinstance(count, int) else len(users) if isinstance(users, list) else 0
+            )
     return out
 
 
@@ -430,6 +452,15 @@ class _Reader:
             self.ctx.reject(err, reason="invalid message")
             return
         subtype = item.get("subtype")
+        if subtype is not None and not isinstance(subtype, str):
+            err = BundleError(
+                batch.doc.rel,
+                f"subtype is {_json_type(subtype)}, not a string",
+                record=record,
+                hint="Slack writes a message's subtype as a string; fix or remove the record",
+            )
+            self.ctx.reject(err, reason="invalid message")
+            return
         if subtype in SKIPPED_SUBTYPES:
             self.ctx.report.skip(SKIPPED_SUBTYPES[subtype])
             return
@@ -471,11 +502,25 @@ class _Reader:
         ts = message.get("ts")
         if not isinstance(ts, str) or not _TS.match(ts):
             hint = 'a Slack ts is epoch seconds as a string, e.g. "1714571000.123456"'
+            shown = repr(ts) if len(repr(ts)) <= 40 else repr(ts)[:37] + "..."
             err = BundleError(
-                doc.rel, f"ts {ts!r} is not a Slack timestamp", record=record, hint=hint
+                doc.rel, f"ts {shown} is not a Slack timestamp", record=record, hint=hint
             )
             self.ctx.reject(err, reason="invalid message")
             return None
+        for name in ("text", "subtype"):  # an edit's inner message too
+            value = message.get(name)
+            if value is not None and not isinstance(value, str):
+                # An object or a number where Slack always writes a string: a corrupt record,
+                # not a message with no words.
+                err = BundleError(
+                    doc.rel,
+                    f"{name} is {_json_type(value)}, not a string",
+                    record=record,
+                    hint=f"Slack writes a message's {name} as a string; fix or remove the record",
+                )
+                self.ctx.reject(err, reason="invalid message")
+                return None
         try:
             bot, actor = self.ws.author(message)
         except _UnknownUserError as exc:
@@ -537,7 +582,8 @@ class _Reader:
             attrs["reply_count"] = message["reply_count"]
         if reactions := _reactions(message):
             attrs["reactions"] = reactions
-        if files := [f for f in message.get("files") or [] if isinstance(f, dict)]:
+        shared = message.get("files")
+        if files := [f for f in shared if isinstance(f, dict)] if isinstance(shared, list) else []:
             attrs["files"] = [f.get("title") or f.get("name") or f.get("id") for f in files]
         if isinstance(message.get("bot_id"), str):
             attrs["bot_id"] = message["bot_id"]
@@ -550,13 +596,30 @@ class _Reader:
         if previous is None:
             self.events[event.key] = (version, event)
             return
-        if changed or previous[1].edited:
+        if changed or previous[1].edited or event.edited:
+            # An edit: the latest version wins, by the edit's own time.
             self.ctx.report.skip("message_changed: folded into the original message")
-        else:
+            if version >= previous[0]:
+                # The dict keeps the first position, so the timeline order does not change.
+                self.events[event.key] = (version, event)
+        elif _same_message(previous[1], event):
             self.ctx.report.skip("duplicate message (same channel and ts)")
-        # The dict keeps the first position, so the timeline order does not depend on edits.
-        if version >= previous[0]:
-            self.events[event.key] = (version, event)
+        else:
+            # Two different messages claim one channel and ts, and neither is an edit: Slack
+            # never writes that, so one copy is corrupt. The first read (in path order) stays.
+            self.ctx.report.skip(CONFLICTING_DUPLICATE)
+
+
+CONFLICTING_DUPLICATE = (
+    "conflicting duplicate message (same channel and ts, different content): kept the first"
+)
+
+
+def _same_message(a: TimelineEvent, b: TimelineEvent) -> bool:
+    """True when two records of one channel and ts say the same thing by the same author."""
+    author_a = a.actor.id if a.actor else None
+    author_b = b.actor.id if b.actor else None
+    return a.text == b.text and author_a == author_b and a.kind == b.kind
 
 
 def _batches(docs: list[Doc], ws: _Workspace, ctx: ReadContext) -> list[_Batch]:

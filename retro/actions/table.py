@@ -4,6 +4,13 @@
 person added one, Assignee) cells of a row and keep every other byte of the file: line endings,
 alignment, human edits elsewhere. Columns are found by their header names, so extra columns a
 team adds (Components, Due) are read and the default table stays as `retro.render` writes it.
+
+Each row has a stable identity, its marker label `retro-<12 hex>`: derived from the incident id
+and the title when the row is first filed, and written into the Tracking cell before the issue
+is created, so rewording the title afterwards keeps it (see `ActionRow.marker`).
+
+`table_problems(text)` says whether the table is well-formed and, if not, what is wrong where;
+`load` refuses a malformed table with the first problem, and `retro check` reports them all.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ COLUMN_NAMES = {
 }
 CLOSED_STATUSES = frozenset({"done", "wontfix", "skipped"})
 JIRA_KEY = re.compile(r"\b[A-Z][A-Z0-9_]+-\d+\b")
+MARKER = re.compile(r"\bretro-[0-9a-f]{12}\b")
+HEADER_HINT = (
+    "keep the header retro wrote, with the |---| line under it: "
+    "| # | Action | Type | Priority | Owner | End state | Evidence | Tracking | Status |"
+)
 _PIPE = re.compile(r"(?<!\\)\|")
 _SEPARATOR = re.compile(r"^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -122,8 +134,15 @@ class ActionRow:
         return "" if value in ("", "-") else value
 
     @property
+    def written_marker(self) -> str:
+        """The marker a filing run wrote into the Tracking cell before creating the issue."""
+        found = MARKER.search(self.get("tracking"))
+        return found.group(0) if found else ""
+
+    @property
     def marker(self) -> str:
-        return marker(self.incident_id, self.title)
+        """The row's identity: the marker written in Tracking, else derived from the title."""
+        return self.written_marker or marker(self.incident_id, self.title)
 
 
 @dataclass
@@ -140,13 +159,13 @@ class PostmortemFile:
 
 
 def read_file(path: Path) -> str:
-    """The file's exact text (no newline translation), or a one-line BundleError."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise BundleError(path, "does not exist", hint="pass a postmortem Markdown file") from None
-    except UnicodeDecodeError:
-        raise BundleError(path, "is not UTF-8 text", hint="save it as UTF-8") from None
+    """The file's exact text (no newline translation), or a one-line RetroError.
+
+    retro.files' rule: only a regular UTF-8 file within the draft size limit is read.
+    """
+    from retro.draft.review import read_draft
+
+    return read_draft(path)
 
 
 def load(path: Path, text: str | None = None) -> PostmortemFile:
@@ -163,48 +182,220 @@ def load(path: Path, text: str | None = None) -> PostmortemFile:
     return pm
 
 
+@dataclass(frozen=True)
+class TableProblem:
+    """One thing wrong with the action items table, at a 1-based line of the file."""
+
+    line: int
+    message: str
+    hint: str
+
+
+@dataclass
+class _Table:
+    header: int | None = None  # 0-based line indices into text.split("\n")
+    columns: dict[str, int] = field(default_factory=dict)
+    rows: list[int] = field(default_factory=list)
+    problems: list[TableProblem] = field(default_factory=list)
+    found_section: bool = False
+
+
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_BLOCK_START = re.compile(r"^\s{0,3}(#{1,6}\s|>|[-*+]\s|\d+[.)]\s|```|~~~|<)")
+_LIST_ITEM = re.compile(r"^\s{0,3}([-*+]|\d+[.)])\s+\S")
+_ITEM_NUMBER = re.compile(r"^\s*\d+\s*$")
+
+
+def _section_range(lines: list[str]) -> tuple[int, int] | None:
+    """(first, end) line indices of the `## Action items` section's body, fences respected."""
+    from retro.draft.render import HEADING_TO_KEY
+
+    fenced = False
+    first: int | None = None
+    for n, raw in enumerate(lines):
+        line = raw.rstrip("\r")
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        heading = None if fenced else _HEADING.match(line)
+        if heading is None or len(heading.group(1)) > 2:
+            continue
+        if first is not None:
+            return first, n
+        if len(heading.group(1)) == 2 and HEADING_TO_KEY.get(heading.group(2).casefold()) == (
+            "action_items"
+        ):
+            first = n + 1
+    return (first, len(lines)) if first is not None else None
+
+
+def _has_pipe(line: str) -> bool:
+    return bool(_PIPE.search(line))
+
+
+def _scan(lines: list[str]) -> _Table:
+    """Find the action items table the way GitHub-flavoured Markdown reads it."""
+    table = _Table()
+    span = _section_range(lines)
+    if span is None:
+        return table
+    table.found_section = True
+    first, end = span
+    for n in range(first, end):
+        line = lines[n].rstrip("\r")
+        below = lines[n + 1].rstrip("\r") if n + 1 < end else ""
+        if line.lstrip().startswith("|") or (_has_pipe(line) and _SEPARATOR.match(below)):
+            _read_table(lines, n, end, table)
+            return table
+    listed = next((n for n in range(first, end) if _LIST_ITEM.match(lines[n])), None)
+    if listed is not None:
+        table.problems.append(
+            TableProblem(
+                listed + 1,
+                "the action items section has a list but no table: listed items are never filed",
+                "write each action item as a row of the table; " + HEADER_HINT,
+            )
+        )
+    return table  # no table: no action items
+
+
+def _read_table(lines: list[str], n: int, end: int, table: _Table) -> None:
+    header = lines[n].rstrip("\r")
+    cells = [header[a:b] for a, b in split_cells(header)]
+    separator = lines[n + 1].rstrip("\r") if n + 1 < end else ""
+    problem = _header_problem(header, cells, separator, n)
+    if problem is not None:
+        table.problems.append(problem)
+        return
+    table.header, table.columns = n, _roles(cells)
+    n += 2
+    while n < end:
+        line = lines[n].rstrip("\r")
+        if not line.strip() or (_BLOCK_START.match(line) and not line.lstrip().startswith("|")):
+            break
+        if not _has_pipe(line):
+            message = "text right under the action items table is read as one of its rows"
+            hint = "leave a blank line between the table and the text"
+            table.problems.append(TableProblem(n + 1, message, hint))
+            return
+        width = len(split_cells(line))
+        if width > len(cells):
+            message = f"action item row has {width} cells but the header has {len(cells)}"
+            hint = "a | inside a cell must be written \\|"
+            table.problems.append(TableProblem(n + 1, message, hint))
+        table.rows.append(n)
+        n += 1
+    _later_tables(lines, n, end, table)
+
+
+def _header_problem(header: str, cells: list[str], separator: str, n: int) -> TableProblem | None:
+    """What is wrong with the table's header row (line n) and the |---| line under it."""
+    missing = [r for r in ("title", "tracking", "status") if r not in _roles(cells)]
+    if missing:
+        if _SEPARATOR.match(header):
+            message = "the action items table has no header row above its |---| line"
+        elif _ITEM_NUMBER.match(cells[0] if cells else ""):
+            message = "the action items table has no header row (its first row is an item)"
+        else:
+            name = missing[0].replace("title", "Action")
+            message = f"the action items table has no {name} column"
+        return TableProblem(n + 1, message, HEADER_HINT)
+    if not _SEPARATOR.match(separator):
+        message = "the action items table has no |---| line under its header, so Markdown "
+        return TableProblem(n + 2, message + "shows no table", HEADER_HINT)
+    if len(split_cells(separator)) != len(cells):
+        message = (
+            f"the |---| line has {len(split_cells(separator))} cells and the header "
+            f"{len(cells)}, so Markdown shows no table"
+        )
+        return TableProblem(n + 2, message, "give the |---| line one cell per header column")
+    return None
+
+
+def _later_tables(lines: list[str], n: int, end: int, table: _Table) -> None:
+    """Rows after the table (a blank line split it), or a second action items table, would
+    silently not be filed; an unrelated table (no Action column) is fine."""
+    m = n
+    while m < end:
+        line = lines[m].rstrip("\r")
+        if not line.lstrip().startswith("|"):
+            m += 1
+            continue
+        below = lines[m + 1].rstrip("\r") if m + 1 < end else ""
+        if _SEPARATOR.match(below) and "title" not in _roles(
+            [line[a:b] for a, b in split_cells(line)]
+        ):
+            m += 2
+            while m < end and lines[m].strip():
+                m += 1  # skip the unrelated table
+            continue
+        table.problems.append(
+            TableProblem(
+                m + 1,
+                "a second action items table, or rows cut off by a blank line, is never filed",
+                "keep every action item in the one table, with no blank line between rows",
+            )
+        )
+        return
+
+
+def _roles(header: list[str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for i, name in enumerate(header):
+        role = COLUMN_NAMES.get(" ".join(unescape(name).split()).casefold())
+        if role and role not in columns:
+            columns[role] = i
+    return columns
+
+
+def table_problems(text: str) -> list[TableProblem]:
+    """What is wrong with the draft's action items table; empty when it is well-formed.
+
+    A draft with no `## Action items` section, or a section with no table, has no problems
+    here (it has no action items); a section that lists items without a table has one.
+    """
+    lines = text.split("\n")
+    table = _scan(lines)
+    problems = list(table.problems)
+    seen: dict[str, int] = {}
+    for n in table.rows:
+        line = lines[n].rstrip("\r")
+        tracking = table.columns["tracking"]
+        spans = split_cells(line)
+        cell = line[spans[tracking][0] : spans[tracking][1]] if tracking < len(spans) else ""
+        written = MARKER.search(cell)
+        if written and written.group(0) in seen:
+            problems.append(
+                TableProblem(
+                    n + 1,
+                    f"two rows carry the marker {written.group(0)} (lines {seen[written.group(0)]}"
+                    f" and {n + 1})",
+                    "a copied row must not keep the marker: set its Tracking cell to -",
+                )
+            )
+        elif written:
+            seen[written.group(0)] = n + 1
+    return sorted(problems, key=lambda p: p.line)
+
+
 def _rows(pm: PostmortemFile) -> list[ActionRow]:
-    section = pm.doc.sections.get("action_items")
-    if section is None:
+    lines = pm.text.split("\n")
+    table = _scan(lines)
+    if not table.found_section:
         raise BundleError(
             pm.path, "has no `## Action items` section", hint="is this a retro postmortem?"
         )
-    lines = pm.text.split("\n")
-    first = pm.doc.body_offset + section.start
-    last = min(pm.doc.body_offset + section.end, len(lines))
-    rows: list[ActionRow] = []
-    columns: dict[str, int] | None = None
-    for n in range(first, last):
+    problems = table_problems(pm.text)
+    if problems:
+        first = problems[0]
+        raise BundleError(pm.path, first.message, record=f"line {first.line}", hint=first.hint)
+    rows = []
+    for n in table.rows:
         line = lines[n].rstrip("\r")
-        if not line.strip().startswith("|"):
-            if columns is not None and rows:
-                break  # the first table ends; later tables are not action items
-            continue
-        if _SEPARATOR.match(line):
-            continue
         cells = [line[a:b] for a, b in split_cells(line)]
-        if columns is None:
-            columns = _columns(pm.path, cells, n)
-            continue
-        rows.append(ActionRow(n, cells, columns, pm.incident_id))
+        rows.append(ActionRow(n, cells, table.columns, pm.incident_id))
     return rows
-
-
-def _columns(path: Path, header: list[str], line: int) -> dict[str, int]:
-    columns: dict[str, int] = {}
-    for i, name in enumerate(header):
-        role = COLUMN_NAMES.get(" ".join(name.split()).casefold())
-        if role and role not in columns:
-            columns[role] = i
-    for needed in ("title", "tracking", "status"):
-        if needed not in columns:
-            raise BundleError(
-                path,
-                f"the action items table has no {needed.replace('title', 'Action')} column",
-                record=f"line {line + 1}",
-                hint="keep the table header retro wrote: | # | Action | … | Tracking | Status |",
-            )
-    return columns
 
 
 def set_cells(line: str, columns: dict[str, int], values: dict[str, str]) -> str:
@@ -242,7 +433,7 @@ def update_row(path: Path, row: ActionRow, values: dict[str, str], *, find: Any)
         same = ActionRow(
             row.line, [line[a:b] for a, b in split_cells(line)], row.columns, row.incident_id
         )
-        found = same if line.lstrip().startswith("|") and find(same) else None
+        found = same if _has_pipe(line) and find(same) else None
     if found is None:
         found = next((r for r in load(path, text).rows if find(r)), None)
     if found is None:
@@ -318,159 +509,3 @@ def similarity(a: str, b: str) -> float:
     """Token Jaccard of two summaries, 0..1."""
     ta, tb = tokens(a), tokens(b)
     return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
-
-
-# --- one action item as a Jira issue description (ADF for REST v3, wiki markup for v2) ----------
-
-EMAIL = re.compile(r"[^@\s<>()|]+@[^@\s<>()|]+\.[A-Za-z]{2,}")
-_WIKI_SPECIAL = re.compile(r"([\\{}\[\]|*_^~+!#])")
-
-
-@dataclass
-class Brief:
-    """What an issue description says about one action item."""
-
-    title: str
-    end_state: str
-    kind: str
-    priority: str
-    owner: str
-    incident_id: str
-    incident_title: str
-    postmortem: str
-    postmortem_url: str | None
-    evidence: list[tuple[str, str, str]]  # (event id, "YYYY-MM-DD HH:MM:SS UTC", text)
-    marker: str
-
-    @classmethod
-    def of(cls, pm: PostmortemFile, row: ActionRow, url: str | None) -> Brief:
-        evidence = []
-        for event_id in row.citations:
-            event = pm.timeline.get(event_id)
-            if event is None:
-                evidence.append((event_id, "", "(not in the Timeline table)"))
-                continue
-            when = str(event.get("at", "")).replace("T", " ").removesuffix("Z")
-            evidence.append((event_id, f"{when} UTC", str(event.get("text", ""))))
-        return cls(
-            title=row.title,
-            end_state=row.get("end_state"),
-            kind=row.get("type"),
-            priority=row.priority,
-            owner=row.get("owner"),
-            incident_id=pm.incident_id,
-            incident_title=pm.incident_title,
-            postmortem=shown_path(pm.path),
-            postmortem_url=url,
-            evidence=evidence,
-            marker=row.marker,
-        )
-
-    def details(self) -> list[tuple[str, str]]:
-        pairs = [("Type", self.kind), ("Priority", self.priority), ("Owner", self.owner)]
-        return [(k, v) for k, v in pairs if v and v != "-"]
-
-
-def shown_path(path: Path) -> str:
-    """The postmortem's path relative to its git repository (absolute paths mean little)."""
-    resolved = path.resolve()
-    for parent in resolved.parents:
-        if (parent / ".git").exists():
-            return resolved.relative_to(parent).as_posix()
-    return path.as_posix()
-
-
-def summary(title: str) -> str:
-    """A Jira summary: one line, at most 255 characters."""
-    one = " ".join(title.split())
-    return one if len(one) <= 255 else one[:254] + "…"
-
-
-def _t(text: str, *marks: str, href: str | None = None) -> dict[str, Any]:
-    node: dict[str, Any] = {"type": "text", "text": text}
-    kinds: list[dict[str, Any]] = [{"type": m} for m in marks]
-    if href:
-        kinds.append({"type": "link", "attrs": {"href": href}})
-    if kinds:
-        node["marks"] = kinds
-    return node
-
-
-def _p(*inline: dict[str, Any]) -> dict[str, Any]:
-    # Jira Cloud rejects empty text nodes.
-    return {"type": "paragraph", "content": [n for n in inline if n.get("text")]}
-
-
-def _h(text: str) -> dict[str, Any]:
-    return {"type": "heading", "attrs": {"level": 3}, "content": [_t(text)]}
-
-
-def _ul(items: list[list[dict[str, Any]]]) -> dict[str, Any]:
-    return {
-        "type": "bulletList",
-        "content": [{"type": "listItem", "content": [_p(*i)]} for i in items],
-    }
-
-
-def adf(brief: Brief) -> dict[str, Any]:
-    """The description as an Atlassian Document (Jira Cloud, REST v3)."""
-    where = [_t(brief.postmortem, "code")]
-    if brief.postmortem_url:
-        where += [_t(" — "), _t(brief.postmortem_url, href=brief.postmortem_url)]
-    evidence = [
-        [_t(i, "code"), _t(f" {when} — {text}" if when else f" {text}")]
-        for i, when, text in brief.evidence
-    ]
-    content = [
-        _p(
-            _t("Action item from the postmortem of "),
-            _t(f"{brief.incident_id}: {brief.incident_title}", "strong"),
-            _t("."),
-        ),
-        _h("Done when"),
-        _p(_t(brief.end_state or "(no end state written yet)")),
-    ]
-    if brief.details():
-        content.append(_ul([[_t(f"{k}: ", "strong"), _t(v)] for k, v in brief.details()]))
-    content += [_h("Postmortem"), _p(*where), _h("Evidence")]
-    content.append(_ul(evidence) if evidence else _p(_t("No timeline events cited.")))
-    content.append(
-        _p(
-            _t(
-                f"Filed by retro. The label {brief.marker} lets retro find this issue again; keep it.",
-                "em",
-            )
-        )
-    )
-    return {"type": "doc", "version": 1, "content": content}
-
-
-def wiki_escape(text: str) -> str:
-    """Text with Jira wiki markup characters escaped, so it shows as written."""
-    return _WIKI_SPECIAL.sub(r"\\\1", " ".join(text.split()))
-
-
-def wiki(brief: Brief) -> str:
-    """The description in Jira wiki markup (Jira Server/Data Center, REST v2)."""
-    e = wiki_escape
-    where = "{{" + e(brief.postmortem) + "}}"
-    if brief.postmortem_url:
-        where += f" — [{e(brief.postmortem_url)}|{brief.postmortem_url}]"
-    lines = [
-        f"Action item from the postmortem of *{e(brief.incident_id)}: {e(brief.incident_title)}*.",
-        "",
-        "h3. Done when",
-        e(brief.end_state) or "(no end state written yet)",
-        "",
-    ]
-    lines += [f"* *{k}:* {e(v)}" for k, v in brief.details()]
-    lines += ["", "h3. Postmortem", where, "", "h3. Evidence"]
-    lines += [
-        "* {{" + i + "}} " + (f"{e(when)} — {e(text)}" if when else e(text))
-        for i, when, text in brief.evidence
-    ] or ["No timeline events cited."]
-    lines += [
-        "",
-        f"_Filed by retro. The label {e(brief.marker)} lets retro find this issue again; keep it._",
-    ]
-    return "\n".join(lines)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
 
 import click
 
 from retro.cli._ui import info
-from retro.errors import ConfigError
 
 _VERB = {
     "created": "created",
@@ -23,37 +21,6 @@ _DRY_VERB = {
     "linked-duplicate": "would link to duplicate",
     "skipped": "skipped",
 }
-
-
-def parse_priority_map(value: str | dict[str, Any] | None) -> dict[str, str]:
-    """`P0=Blocker,P1=Critical` (or a TOML table) merged over the defaults."""
-    from retro.actions.jira import DEFAULT_PRIORITY_MAP, PRIORITIES
-
-    out = dict(DEFAULT_PRIORITY_MAP)
-    pairs: list[tuple[str, str]] = []
-    if isinstance(value, dict):
-        pairs = [(str(k), str(v)) for k, v in value.items()]
-    elif value:
-        for part in str(value).split(","):
-            name, eq, jira_name = part.partition("=")
-            if not eq or not jira_name.strip():
-                raise ConfigError(
-                    f"bad priority map entry {part.strip()!r}", hint="write P0=Blocker,P1=Critical"
-                )
-            pairs.append((name, jira_name))
-    for name, jira_name in pairs:
-        level = name.strip().upper()
-        if level not in PRIORITIES:
-            raise ConfigError(f"bad priority map key {name.strip()!r}", hint="map P0, P1 and P2")
-        out[level] = jira_name.strip()
-    return out
-
-
-def _jira_config(project: str | None = None) -> Any:
-    from connectors.jira.live import JiraConfig
-    from retro.config import connector_config
-
-    return cast(JiraConfig, connector_config("jira", "Jira", JiraConfig, {"project": project}))
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -78,7 +45,12 @@ def _short(text: str, n: int = 60) -> str:
     "[default: Highest/High/Medium, or [jira] priority_map].",
 )
 @click.option("--postmortem-url", help="Web link to the postmortem, put in each description.")
-@click.option("--dry-run", is_flag=True, help="Show what would be filed; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would be filed; change nothing. Works without Jira settings (then "
+    "duplicates are not checked).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def file_actions(
     file: Path,
@@ -94,44 +66,42 @@ def file_actions(
 
     Items with a Tracking key, or with Status skipped, wontfix or done, are left alone. Each new
     key is written into the Tracking cell (Status becomes `open`); nothing else in the file
-    changes. Re-running never files an item twice.
+    changes. Re-running never files an item twice, and reports any duplicate issue it finds.
 
     \b
     Example:
       retro file-actions postmortems/INC-42.md --project OPS --incident-ticket OPS-42 --dry-run
       retro file-actions postmortems/INC-42.md --project OPS --incident-ticket OPS-42
     """
-    from retro.actions.jira import DUPLICATE_THRESHOLD, FileOptions, file_actions
-    from retro.config import project_settings
+    from retro.actions.jira import file_from_flags
 
-    settings = project_settings().get("jira", {})
-    config = _jira_config(project)
-    if not config.project:
-        raise ConfigError("no Jira project given", hint="pass --project KEY or set JIRA_PROJECT")
-    options = FileOptions(
-        project=config.project,
-        issue_type=issue_type or settings.get("issue_type") or "Task",
+    run = file_from_flags(
+        file,
+        project=project,
+        issue_type=issue_type,
         incident_ticket=incident_ticket,
-        priority_map=parse_priority_map(priority_map or settings.get("priority_map")),
+        priority_map=priority_map,
         postmortem_url=postmortem_url,
         dry_run=dry_run,
-        threshold=float(settings.get("duplicate_threshold", DUPLICATE_THRESHOLD)),
+        log=info,
     )
-    results = file_actions(file, options, config, log=info)
+    results = run.results
     if as_json:
-        keep = ("title", "key", "action", "url", "note", "dry_run")
-        click.echo(json.dumps([r.model_dump(include=set(keep)) for r in results], indent=2))
-        return
-    verbs = _DRY_VERB if dry_run else _VERB
-    rows = [
-        [str(r.number), _short(r.title), verbs[r.action], r.key or "-", r.note] for r in results
-    ]
-    if not rows:
+        keep = {"title", "key", "action", "url", "note", "dry_run"}
+        click.echo(json.dumps([r.model_dump(include=keep) for r in results], indent=2))
+    elif not results:
         click.echo("No action items in the table.")
-        return
-    click.echo(_table(["#", "Action", "Result", "Key", "Note"], rows))
-    if dry_run:
+    else:
+        verbs = _DRY_VERB if dry_run else _VERB
+        rows = [
+            [str(r.number), _short(r.title), verbs[r.action], r.key or "-", r.note] for r in results
+        ]
+        click.echo(_table(["#", "Action", "Result", "Key", "Note"], rows))
+    if dry_run and results:
         info("Dry run: nothing was filed and the file was not changed.")
+    error = run.error()
+    if error is not None:
+        raise error
 
 
 @click.command("sync-actions")
@@ -148,9 +118,9 @@ def sync_actions(file: Path, as_json: bool) -> None:
     Example:
       retro sync-actions postmortems/INC-42.md
     """
-    from retro.actions.jira import sync_actions
+    from retro.actions.jira import sync_from_settings
 
-    results = sync_actions(file, _jira_config(), log=info)
+    results = sync_from_settings(file, log=info)
     changed = sum(r.changed for r in results)
     if as_json:
         click.echo(json.dumps([r.model_dump() for r in results], indent=2))

@@ -70,7 +70,10 @@ def _summary_json(pm: Postmortem, path: Path | None, result: Any) -> dict[str, A
     help="Incident bundle folder.",
 )
 @click.option(
-    "--out", type=click.Path(path_type=Path), help="Draft to write [default: postmortem-<id>.md]."
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Draft to write [default: postmortem-<id>.md]; `-` for standard output. Only a "
+    "regular file (or a new path) is read and replaced.",
 )
 @click.option(
     "--engine",
@@ -85,6 +88,12 @@ def _summary_json(pm: Postmortem, path: Path | None, result: Any) -> dict[str, A
 @click.option(
     "--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint (Azure, Ollama, vLLM)."
 )
+@click.option(
+    "--llm-timeout",
+    type=float,
+    help="Seconds to wait for each model answer [env RETRO_LLM_TIMEOUT, retro.toml "
+    "llm_timeout; default 600].",
+)
 @click.option("--names", is_flag=True, help="Show people's handles instead of roles.")
 @click.option(
     "--lenient", is_flag=True, help="Skip and count malformed records instead of stopping."
@@ -96,6 +105,7 @@ def generate(
     engine: str,
     model: str | None,
     base_url: str | None,
+    llm_timeout: float | None,
     names: bool,
     lenient: bool,
     as_json: bool,
@@ -112,10 +122,12 @@ def generate(
       retro generate --bundle b/ --engine openai --base-url http://localhost:11434/v1 --model llama3.1
     """
     from retro.draft.pipeline import generate as run
+    from retro.files import output_target
 
     if out is None:
         out = Path(f"postmortem-{_incident_id(bundle_dir)}.md")
-    chosen = make_engine(engine, model=model, base_url=base_url)
+    to_stdout = output_target(out).is_stdout  # refuses a device, FIFO or folder before any work
+    chosen = make_engine(engine, model=model, base_url=base_url, timeout=llm_timeout)
     with progress_bar() as progress:
         result = run(
             bundle=bundle_dir,
@@ -126,7 +138,7 @@ def generate(
             similar=_similar_finder(),
             progress=progress,
         )
-    _report(result, out, chosen, as_json)
+    _report(result, None if to_stdout else out, chosen, as_json, quiet=to_stdout)
 
 
 def _incident_id(bundle_dir: Path) -> str:
@@ -140,16 +152,25 @@ def _incident_id(bundle_dir: Path) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in read_incident(bundle_dir).id)
 
 
-def _report(result: Any, out: Path, engine: Any, as_json: bool) -> None:
+def _report(
+    result: Any, out: Path | None, engine: Any, as_json: bool, *, quiet: bool = False
+) -> None:
+    """The summary on stdout; on stderr when the draft itself went to stdout (`--out -`)."""
     pm = result.postmortem
     if as_json:
         data = _summary_json(pm, out, result)
         data["usage"] = engine.usage()
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(data, indent=2, default=str), err=quiet)
         return
-    click.echo("\n".join(summary_lines(pm, out)))
+    click.echo("\n".join(summary_lines(pm, out)), err=quiet)
     if result.kept_sections:
         info(f"kept human-edited sections: {', '.join(result.kept_sections)}")
+    if result.changed_citations:
+        info(
+            f"{len(result.changed_citations)} citations in kept sections name events that "
+            f"changed since: {', '.join(result.changed_citations[:5])}; `retro check --bundle` "
+            "shows where"
+        )
     if result.dropped_claims:
         info(f"dropped {result.dropped_claims} claims whose citations did not check out")
     usage = engine.usage()
@@ -190,6 +211,9 @@ def show(file: Path, as_json: bool) -> None:
 def check(file: Path, bundle_dir: Path | None, as_json: bool) -> None:
     """Lint a draft: names, blame, missing sections, dangling citations, action items.
 
+    With --bundle, a citation whose event is gone from the bundle or changed since the draft
+    cited it is an error too.
+
     Prints `file:line: severity: message` and exits 1 when there are errors.
 
     \b
@@ -197,19 +221,20 @@ def check(file: Path, bundle_dir: Path | None, as_json: bool) -> None:
       retro check postmortems/INC-42.md --bundle bundles/INC-42
     """
     from retro.draft.lint import check_text
-    from retro.errors import BundleError
+    from retro.draft.review import read_draft
 
-    if not file.is_file():
-        raise BundleError(
-            file, "does not exist", hint="pass the path of a postmortem Markdown file"
-        )
+    text = read_draft(file)
     names: list[str] = []
+    events: dict[str, str] | None = None
     if bundle_dir is not None:
         from retro.draft.evidence import known_names
+        from retro.draft.render import evidence_hash
         from retro.timeline.read import read_timeline
 
-        names = known_names(read_timeline(bundle_dir, lenient=True).people)
-    findings = check_text(file.read_text(encoding="utf-8"), str(file), names=names)
+        timeline = read_timeline(bundle_dir, lenient=True)
+        names = known_names(timeline.people)
+        events = {e.id: evidence_hash(e) for e in timeline.events}
+    findings = check_text(text, str(file), names=names, events=events)
     if as_json:
         click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
     else:
@@ -227,6 +252,7 @@ def check(file: Path, bundle_dir: Path | None, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     default=Path("retro-demo-postmortem.md"),
     show_default=True,
+    help="Draft to write; `-` for standard output.",
 )
 def demo(out: Path) -> None:
     """Draft the bundled sample incident, offline, in seconds.
@@ -237,9 +263,12 @@ def demo(out: Path) -> None:
     """
     from retro.draft.engines.offline import OfflineEngine
     from retro.draft.pipeline import generate as run
+    from retro.files import output_target
 
+    to_stdout = output_target(out).is_stdout
     engine = OfflineEngine()
     with progress_bar() as progress:
         result = run(bundle=sample_bundle(), engine=engine, out=out, progress=progress)
-    _report(result, out, engine, False)
-    info(f"Next: open {out}, then `retro check {out}`")
+    _report(result, None if to_stdout else out, engine, False, quiet=to_stdout)
+    if not to_stdout:
+        info(f"Next: open {out}, then `retro check {out}`")

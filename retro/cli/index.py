@@ -1,5 +1,6 @@
 """`retro index add|stats|remove`, `retro search` and `retro similar`: the similar-incident index.
 
+Each command parses its options, calls one function of retro.index.service and prints the result.
 Only click and the standard library are imported at module level: numpy, the model and the
 database drivers load inside the commands, so `retro --help` stays fast.
 """
@@ -7,20 +8,16 @@ database drivers load inside the commands, so `retro --help` stays fast.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from retro.cli._ui import info, progress_bar
-from retro.errors import StoreError
 
 if TYPE_CHECKING:
-    from retro.index.embeddings import Embedder
-    from retro.index.store import SearchFilter, Store
     from retro.models import SimilarIncident
 
 _DB_HELP = "Index URL: sqlite:///path.db or postgresql://user@host/db (default: user data dir)."
@@ -47,48 +44,18 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-k", "k", default=5, show_default=True, help="How many incidents.")(f)
 
 
-def _filter(service: str | None, severity: str | None, since: datetime | None) -> SearchFilter:
-    from retro.index.store import SearchFilter
-
-    when = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
-    return SearchFilter(service=service, severity=severity, since=when)
-
-
-def _open_existing(db: str | None) -> Store:
-    """Open an index that must already hold incidents."""
-    from retro.index.store import index_exists, open_store, resolve_url
-
-    if not index_exists(db):
-        raise StoreError(
-            f"No index at {resolve_url(db)}",
-            hint="run `retro index add PATH...` first, or set RETRO_DATABASE_URL",
-        )
-    store = open_store(db)
-    if store.model() is None:
-        store.close()
-        raise StoreError(f"The index at {store.url} is empty", hint="run `retro index add PATH...`")
-    return store
-
-
-def _embedder(store: Store, spec: str | None) -> Embedder:
-    from retro.index.embeddings import embedder_for_model, get_embedder
-
-    bound = store.model()
-    if spec is None and bound is not None:
-        return embedder_for_model(bound[0])
-    return get_embedder(spec)
-
-
 def _print_results(results: list[SimilarIncident], as_json: bool, *, full: bool = False) -> None:
     if as_json:
-        keys = {"id", "title", "score", "url", "why"} | ({"open_action_items"} if full else set())
+        keys = {"id", "title", "score", "url", "why"}
+        keys |= {"repeat", "open_action_items"} if full else set()
         click.echo(json.dumps([r.model_dump(include=keys) for r in results], indent=2))
         return
     if not results:
         click.echo("No matching incidents.")
         return
     for n, r in enumerate(results, start=1):
-        click.echo(f"{n:2}. {r.score:.2f}  {r.id}  {r.title}")
+        mark = "  (repeat)" if r.repeat else ""
+        click.echo(f"{n:2}. {r.score:.2f}  {r.id}  {r.title}{mark}")
         if r.url:
             click.echo(f"    {r.url}")
         for line in r.why:
@@ -122,29 +89,11 @@ def index_add(paths: tuple[Path, ...], db: str | None, embedder: str | None) -> 
     Example:
       retro index add postmortems/ past-incidents.jsonl
     """
-    from retro.index.corpus import iter_path
-    from retro.index.similarity import index_incidents
-    from retro.index.store import open_store
+    from retro.index.service import add_paths
 
-    started = time.monotonic()
-    items = [item for path in paths for item in iter_path(path)]
-    with open_store(db) as store:
-        emb = _embedder(store, embedder)
-        with progress_bar() as progress:
-            done = 0
-
-            def step(n: int) -> None:
-                nonlocal done
-                done += n
-                progress("indexing", done, len(items))
-
-            report = index_incidents(items, store=store, embedder=emb, progress=step)
-        store.warm()  # so the first `retro search` after indexing starts fast too
-        info(
-            f"indexed {report.incidents} incidents ({report.chunks} texts: {report.embedded} "
-            f"embedded, {report.reused} unchanged) into {store.url} "
-            f"in {time.monotonic() - started:.1f}s"
-        )
+    with progress_bar() as progress:
+        done = add_paths(list(paths), url=db, embedder=embedder, progress=progress)
+    info(done.line())
 
 
 @index.command("stats")
@@ -157,8 +106,9 @@ def index_stats(db: str | None, as_json: bool) -> None:
     Example:
       retro index stats --json
     """
-    with _open_existing_or_empty(db) as store:
-        stats = store.stats()
+    from retro.index.service import stats as index_stats_of
+
+    stats = index_stats_of(url=db)
     if as_json:
         click.echo(stats.model_dump_json(indent=2))
         return
@@ -174,16 +124,6 @@ def index_stats(db: str | None, as_json: bool) -> None:
         click.echo(f"dates:      {stats.oldest} .. {stats.newest}")
 
 
-def _open_existing_or_empty(db: str | None) -> Store:
-    from retro.index.store import index_exists, open_store, resolve_url
-
-    if not index_exists(db):
-        raise StoreError(
-            f"No index at {resolve_url(db)}", hint="run `retro index add PATH...` first"
-        )
-    return open_store(db)
-
-
 @index.command("remove")
 @click.argument("ids", nargs=-1, required=True)
 @_db_option
@@ -194,13 +134,10 @@ def index_remove(ids: tuple[str, ...], db: str | None) -> None:
     Example:
       retro index remove INC-42
     """
-    with _open_existing_or_empty(db) as store:
-        for incident_id in ids:
-            if not store.delete(incident_id):
-                raise StoreError(
-                    f"No incident {incident_id!r} in {store.url}", hint="see `retro index stats`"
-                )
-            info(f"removed {incident_id}")
+    from retro.index.service import remove
+
+    for incident_id in remove(ids, url=db):
+        info(f"removed {incident_id}")
 
 
 @click.command("search")
@@ -233,18 +170,16 @@ def search(
       retro search "database connection pool exhausted after deploy"
       retro search "certificate expired" -k 3 --service api --since 2024-01-01 --json
     """
-    from retro.index.similarity import search as run_search
+    from retro.index.service import search_filter, search_text
 
-    with _open_existing(db) as store:
-        emb = _embedder(store, embedder) if mode != "lexical" else None
-        results = run_search(
-            text,
-            store=store,
-            embedder=emb,
-            k=k,
-            flt=_filter(service, severity, since),
-            mode=mode,  # type: ignore[arg-type]
-        )
+    results = search_text(
+        text,
+        url=db,
+        embedder=embedder,
+        k=k,
+        flt=search_filter(service, severity, since),
+        mode=mode,  # type: ignore[arg-type]
+    )
     _print_results(results, as_json)
 
 
@@ -265,22 +200,16 @@ def similar(
 ) -> None:
     """Past incidents similar to a postmortem (Markdown, or one JSON record).
 
-    Flags past incidents whose root cause matches and whose action items are still open.
+    The score is the repeat measure (cosine of the two incidents' profiles); results at or above
+    the calibrated threshold are marked as repeats, with their action items still open.
 
     \b
     Example:
       retro similar postmortems/INC-42.md --json
     """
-    from retro.index.corpus import postmortem_from_file
-    from retro.index.similarity import find_similar
+    from retro.index.service import search_filter, similar_to_file
 
-    pm = postmortem_from_file(file)
-    with _open_existing(db) as store:
-        results = find_similar(
-            pm,
-            store=store,
-            embedder=_embedder(store, embedder),
-            k=k,
-            flt=_filter(service, severity, since),
-        )
+    results = similar_to_file(
+        file, url=db, embedder=embedder, k=k, flt=search_filter(service, severity, since)
+    )
     _print_results(results, as_json, full=True)

@@ -45,7 +45,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from retro.cli import actions, draft, evals, index, sources, timeline
+    from retro.cli import actions, draft, evals, index, report, sources, timeline
 
     for command in (
         timeline.timeline,
@@ -63,6 +63,7 @@ def _register() -> None:
         actions.file_actions,
         actions.sync_actions,
         evals.eval_command,
+        *report.COMMANDS,
     ):
         cli.add_command(command)
 

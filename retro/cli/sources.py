@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from retro.cli._ui import info
-from retro.errors import MissingCredential, RetroError
+
+if TYPE_CHECKING:
+    from retro.timeline.harvest import SourceCheck
 
 
 @click.group("connectors")
@@ -57,41 +59,47 @@ def sources() -> None:
 
 
 @sources.command("check")
-@click.option("--source", "only", multiple=True, help="Check only this source (repeatable).")
-def sources_check(only: tuple[str, ...]) -> None:
-    """Verify credentials and token scopes for each configured source.
+@click.option(
+    "--source", "only", multiple=True, help="Check only this source (repeatable).", metavar="NAME"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def sources_check(only: tuple[str, ...], as_json: bool) -> None:
+    """Verify credentials, token scopes and reachability of each configured source.
 
-    A source whose token is not set is reported as not configured. Exits 2 when a configured
-    source fails its check.
+    A source whose token (or URL) is not set is "not configured"; a file-only source (Grafana,
+    generic) has "no live mode". Neither is a failure, except that a source named with
+    --source must be configured. Exits 0 when every configured source passes, 2 when one fails.
 
     \b
     Example:
       SLACK_BOT_TOKEN=xoxb-… retro sources check --source slack
+      retro sources check --json | jq '.[] | select(.failed)'
     """
-    from retro import registry
-    from retro.config import connector_config
+    from retro.timeline.harvest import check_sources, checks_exit_code
 
-    failed = 0
-    for name, cls in registry.connector_classes().items():
-        if only and name not in only:
-            continue
-        connector = cls()
-        try:
-            config = connector_config(name, cls.title, cls.Config)
-            lines = connector.check(config)
-        except MissingCredential as exc:
-            click.echo(f"{name}: not configured ({exc})")
-            failed += bool(only)
-            continue
-        except RetroError as exc:
-            click.echo(f"{name}: FAILED: {exc}")
-            failed += 1
-            continue
-        click.echo(f"{name}: ok")
-        for line in lines:
+    results = check_sources(only)
+    if as_json:
+        click.echo(json.dumps([{**r.model_dump(), "failed": r.failed} for r in results], indent=2))
+    else:
+        for result in results:
+            _print_check(result)
+    code = checks_exit_code(results)
+    if code:
+        sys.exit(code)
+
+
+def _print_check(r: SourceCheck) -> None:
+    if r.status == "ok":
+        click.echo(f"{r.name}: ok")
+        for line in r.verified:
             click.echo(f"    {line}")
-    if failed:
-        sys.exit(2)
+    elif r.status == "failed":
+        click.echo(f"{r.name}: FAILED: {r.error}")
+    elif r.status == "not configured":
+        named = " (named with --source, so a failure)" if r.failed else ""
+        click.echo(f"{r.name}: not configured{named}: {r.error}")
+    else:
+        click.echo(f"{r.name}: no live mode (file mode only; nothing to check)")
 
 
 @click.group()

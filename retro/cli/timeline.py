@@ -114,6 +114,11 @@ def _parse_when(value: str | None) -> datetime | None:
 @click.option("--since", help="Window start, ISO 8601 with zone.")
 @click.option("--until", help="Window end, ISO 8601 with zone.")
 @click.option("--title", help="Incident title for incident.yaml.")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Fetch again the sources an earlier run into --out already harvested completely.",
+)
 def harvest(
     incident_id: str,
     out_dir: Path,
@@ -127,10 +132,14 @@ def harvest(
     since: str | None,
     until: str | None,
     title: str | None,
+    refresh: bool,
 ) -> None:
     """Fetch an incident's data from live APIs into a bundle folder.
 
     Tokens come from environment variables or `retro keys set NAME` (see docs/connectors).
+    Each source is fetched on its own: one that fails is reported (exit 2) and the others still
+    run. Run the same command again to resume: complete sources are not fetched again, and a
+    stopped one goes on where it stopped (.harvest.json in the bundle records each source).
 
     \b
     Example:
@@ -160,11 +169,16 @@ def harvest(
         until=_parse_when(until),
     )
     with progress_bar() as progress:
-        outcomes = run_harvest(ref, out_dir, title=title, progress=progress, log=info)
+        outcomes = run_harvest(
+            ref, out_dir, title=title, refresh=refresh, progress=progress, log=info
+        )
     click.echo(str(out_dir))
     failures = [o.error for o in outcomes if o.error]
     if failures:
         click.echo(
-            f"retro: error: {len(failures)} source(s) failed: " + " | ".join(failures), err=True
+            f"retro: error: {len(failures)} source(s) failed: "
+            + " | ".join(failures)
+            + "; run the same command again to resume",
+            err=True,
         )
         sys.exit(2)

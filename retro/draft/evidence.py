@@ -294,7 +294,18 @@ def known_names(people: dict[str, Person]) -> list[str]:
     return sorted(names)
 
 
-FACT_KEYS = ("status", "to", "from", "issuetype", "key", "customer_update", "change", "environment")
+FACT_KEYS = (
+    "status",
+    "to",
+    "from",
+    "issuetype",
+    "key",
+    "customer_update",
+    "change",
+    "environment",
+    "alert_name",
+    "alertname",
+)
 
 
 def evidence_rows(

@@ -112,6 +112,14 @@ class _Evidence:
         return out
 
 
+def _tool(ev: _Evidence, name: str) -> Candidate | None:
+    """A time an incident tool recorded for this milestone (Datadog's detected, mitigated…)."""
+    found = [e for e in ev.events if e.attrs.get("milestone") == name]
+    if not found:
+        return None
+    return Candidate(min(found, key=lambda e: e.at), 0.85, f"{name.replace('_', ' ')} time recorded in the incident tool")
+
+
 def _first(cands: list[Candidate]) -> Candidate | None:
     return min(cands, key=lambda c: c.when, default=None)
 
@@ -210,10 +218,18 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
 def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     """The earliest symptom: a monitor alert's start, error onset, a stated onset, or a report."""
     monitors = ev.tl.with_role("monitor") | ev.tl.with_role("errors")
-    alerts = [e for e in _signals(ev) if e.kind == "alert_firing" and e.source in monitors]
-    cands: list[Candidate] = []
+    alerts = [
+        e
+        for e in ev.events
+        if e.duplicate_of is None
+        and e.kind in ("alert_firing", "error_spike")
+        and e.source in monitors
+    ]
+    cands: list[Candidate] = [c for c in (_tool(ev, "impact_start"),) if c]
     if alerts:
-        cands.append(Candidate(min(alerts, key=lambda e: e.at), 0.8, "first alert's start time"))
+        first_alert = min(alerts, key=lambda e: e.at)
+        what = "first error onset" if first_alert.kind == "error_spike" else "first alert's start time"
+        cands.append(Candidate(first_alert, 0.8, what))
     reports = human_reports(ev)
     if reports:
         cands.append(Candidate(reports[0][0], 0.5, "first report of symptoms"))
@@ -226,6 +242,7 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     if first is det and det is not None:
         return Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")
     return first
+
 
 
 # --- response ------------------------------------------------------------------------------------
@@ -298,10 +315,15 @@ def _alerts_cleared(ev: _Evidence, start: datetime) -> TimelineEvent | None:
     return last if last is not None and not firing and last.at >= start else None
 
 
+CONFIDENT = 0.5  # a chat sentence moves a milestone only when the classifier is this sure
+
+
 def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
     """People reporting that the impact stopped: observed recovery, not a plan or a hope."""
     out = []
     for e, s in ev.said("recovery"):
+        if s.p("recovery") < CONFIDENT:
+            continue
         if e.at < start or s.has("setback") or s.has("hypothesis"):
             continue
         if s.has("status_update") and not MITIGATED_STATES.search(s.text):
@@ -321,7 +343,9 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     """
     start = det.event.at if det else ev.events[0].at
     setbacks = _setbacks(ev)
-    states = [e for e in ev.states(MITIGATED_STATES) if e.at >= start]
+    tool = [e for e in ev.events if e.attrs.get("milestone") == "mitigated" and e.at >= start]
+    states = sorted([*ev.states(MITIGATED_STATES), *tool], key=lambda e: e.at)
+    states = [e for e in states if e.at >= start]
     reports = [
         e
         for e in recovery_reports(ev, start)
@@ -358,7 +382,11 @@ def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:
     official = [e for e in ev.states(RESOLVED_STATES) if after(e)]
     pages = [e for e in ev.events if e.kind == "page_resolved" and after(e)]
     human_pages = [e for e in pages if e.actor is not None and not e.actor.is_bot and not e.is_bot]
-    said = [e for e, s in ev.said("resolution") if after(e) and ev.trusted(e)]
+    said = [
+        e
+        for e, s in ev.said("resolution")
+        if after(e) and ev.trusted(e) and s.p("resolution") >= CONFIDENT
+    ]
     tool = [e for e in ev.events if e.attrs.get("milestone") == "resolved" and after(e)]
     found = [Candidate(e, 0.7, "responder declared the incident resolved") for e in said[:1]]
     found += [Candidate(e, 0.8, "incident ticket or status page resolved") for e in official[:1]]
@@ -390,7 +418,7 @@ def infer_milestones(
     ev = _Evidence(timeline, reading, skip)
     if not ev.events:
         return {}
-    det = detected(ev)
+    det = _tool(ev, "detected") or detected(ev)
     imp = impact_start(ev, det)
     if imp and det and imp.when > det.when:
         imp = Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")

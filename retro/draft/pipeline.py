@@ -203,7 +203,9 @@ def build_postmortem(
     )
     pm = engine.draft(data, progress=progress)
     _scrub_output(pm, timeline, redactor, names)
+    wrote = {name: len(getattr(pm, name)) for name in CLAIM_FIELDS}
     dropped = check_citations(pm, {r.id for r in data.rows})
+    fallback = fill_from_offline(pm, data, engine, wrote=wrote)
     pm.milestones, pm.metrics = milestones, metrics
     from retro.draft.review import all_citations
 
@@ -222,6 +224,8 @@ def build_postmortem(
         pm.sources.append(SourceReport(name="timeline", skipped=dict(timeline.dropped)))
     if left_out:
         pm.sources.append(left_out_report(left_out))
+    if fallback is not None:
+        pm.sources.append(fallback)
     if reading.degraded:
         from retro.models import SourceReport
 
@@ -229,6 +233,44 @@ def build_postmortem(
             SourceReport(name="understanding", status="partial", error=reading.degraded)
         )
     return pm, data, dropped
+
+
+def fill_from_offline(
+    pm: Postmortem, data: DraftInput, engine: Engine, *, wrote: Mapping[str, int]
+) -> Any:
+    """Fill each claim section a model left empty from the offline engine's draft; say so.
+
+    A section is empty when the model wrote nothing there or every claim it wrote was dropped
+    (uncited, citing unknown rows, unsafe). The offline engine runs on the same DraftInput, only
+    when a section needs it. Returns the Sources entry that names each filled section and why,
+    counting the claims used, or None.
+    """
+    empty = [name for name in CLAIM_FIELDS if not getattr(pm, name)]
+    if engine.name == "offline" or not empty:
+        return None
+    from retro.draft.engines.offline import OfflineEngine
+    from retro.draft.render import SECTIONS
+    from retro.models import SourceReport
+
+    offline = OfflineEngine().draft(data)
+    check_citations(offline, {r.id for r in data.rows})
+    engine_drops: dict[str, int] = getattr(engine, "dropped_by_section", dict)()
+    headings = dict(SECTIONS) | {"trigger": "Trigger"}
+    report = SourceReport(name="offline engine fallback", status="partial")
+    for name in empty:
+        claims = getattr(offline, name)
+        if not claims:
+            continue
+        setattr(pm, name, claims)
+        lost = wrote.get(name, 0) + engine_drops.get(name, 0)
+        why = (
+            f"the model's {lost} claim{'s' * (lost != 1)} did not check out"
+            if lost
+            else "the model wrote none"
+        )
+        where = headings.get(name, name)
+        report.skip(f"claims of the offline engine's draft used in {where}, as {why}", len(claims))
+    return report if report.skipped else None
 
 
 @dataclass
@@ -252,7 +294,7 @@ def read_edits(existing: str, path: str = "<draft>") -> Edits:
     hashes = hashes if isinstance(hashes, dict) else {}
     evidence = doc.meta.get("retro_evidence")
     edits = Edits(
-        evidence={str(k): str(v) for k, v in evidence.items()}
+        evidence={str(k): str(v) for k, v in evidence.items() if v is not None}
         if isinstance(evidence, dict)
         else {},
         newline="\r\n" if existing.count("\r\n") * 2 > existing.count("\n") else "\n",
@@ -287,11 +329,12 @@ def _milestone_edits(section: Any, hashes: dict[str, Any]) -> tuple[dict[str, Mi
     parsed = milestones_of(section)
     overrides = {n: parsed[n] for n in changed if n in parsed and parsed[n].at is not None}
     cells = dict(rows)
-    verbatim = any(not time_parses(cells[n][1]) or n not in overrides for n in changed)
+    repeated = len(cells) < len(rows)  # a row a person copied: re-rendering would drop it
+    verbatim = repeated or any(not time_parses(cells[n][1]) or n not in overrides for n in changed)
     if not legacy:
         present = {name for name, _ in rows}
         deleted = any(
-            k.startswith("milestones.") and k[11:] not in present
+            str(k).startswith("milestones.") and str(k)[11:] not in present
             for k in hashes
             if k != "milestones.rest"
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
 import yaml
 
 from retro.draft.milestones import human_duration
-from retro.models import MILESTONES, Claim, Postmortem
+from retro.models import MILESTONES, Claim, Postmortem, TimelineEvent, stable_hash
 
 # (front-matter key, heading, Postmortem field or None for built sections)
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -75,22 +76,105 @@ def claims_block(claims: list[Claim], *, paragraph: bool = False) -> str:
     return "\n".join(f"- {claim_line(c)}" for c in claims)
 
 
+# --- hashes: how a re-run tells a person's edits from what retro wrote ---------------------------
+#
+# `retro_hashes` in the front matter holds, for each section, the hash of the body retro
+# generated from the evidence alone, before any human edit was applied. A section whose text
+# does not match is a person's, and stays so on every later run: retro never re-hashes a
+# person's text as its own. The milestones table also gets a hash per row
+# (`milestones.<name>`) and one of the rest of the section (`milestones.rest`), so an edited
+# time is kept as an override while the other rows follow new evidence.
+
+_PIPE = re.compile(r"(?<!\\)\|")
+_SEPARATOR_CELL = re.compile(r":?-+:?")
+_LABEL_TO_MILESTONE = {v.casefold(): k for k, v in MILESTONE_LABELS.items()}
+
+
+def _canonical(body: str) -> str:
+    """The body with layout normalized: a Markdown formatter's changes are not edits."""
+    out = []
+    for raw in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("|"):
+            cells = [" ".join(c.split()) for c in _PIPE.split(line.strip("|"))]
+            if all(_SEPARATOR_CELL.fullmatch(c) for c in cells if c):
+                line = "|---|"
+            else:
+                line = "|".join(cells)
+        else:
+            line = " ".join(line.split())
+        out.append(line)
+    return "\n".join(out)
+
+
 def section_hash(body: str) -> str:
     """Hash of a section body as the generator wrote it; a different hash means a human edited it."""
+    return hashlib.sha1(_canonical(body).encode("utf-8")).hexdigest()[:12]
+
+
+def legacy_section_hash(body: str) -> str:
+    """section_hash as retro before 0.x wrote it, so drafts it wrote still read as unedited."""
     normalized = "\n".join(line.rstrip() for line in body.strip().splitlines())
     return hashlib.sha1(normalized.encode("utf-8")).hexdigest()[:12]
 
 
-def milestones_body(pm: Postmortem) -> str:
-    lines = ["| Milestone | Time (UTC) | Evidence | Confidence | Rule |", "|---|---|---|---|---|"]
+def unedited(stored: object, body: str) -> bool:
+    """True when body is what retro wrote for a section whose stored hash is `stored`."""
+    return isinstance(stored, str) and stored in (section_hash(body), legacy_section_hash(body))
+
+
+def row_hash(cells: list[str]) -> str:
+    """Hash of one table row's cells as a Markdown parser reads them back."""
+    return stable_hash(*(" ".join(c.split()) for c in cells))
+
+
+def milestone_row_of(line: str) -> str | None:
+    """The milestone a table line is the row of, or None."""
+    if not line.lstrip().startswith("|"):
+        return None
+    cells = _PIPE.split(line.strip().strip("|"))
+    return _LABEL_TO_MILESTONE.get(cells[0].strip().strip("* ").casefold()) if cells else None
+
+
+def rest_hash(body: str) -> str:
+    """Hash of the milestones section without its milestone rows (metrics, notes, diagram)."""
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return section_hash("\n".join(line for line in lines if milestone_row_of(line) is None))
+
+
+def milestone_cells(pm: Postmortem) -> dict[str, list[str]]:
+    """The cells of each milestone's row, as they read back from the Markdown."""
+    out = {}
     for name in MILESTONES:
         m = pm.milestones.get(name)
-        if m is None:
-            continue
-        lines.append(
-            f"| {MILESTONE_LABELS[name]} | {ts(m.at)} | {', '.join(m.evidence) or '-'} | "
-            f"{m.confidence:.2f} | {cell(m.rule) or '-'} |"
-        )
+        if m is not None:
+            out[name] = [
+                MILESTONE_LABELS[name],
+                ts(m.at),
+                ", ".join(m.evidence) or "-",
+                f"{m.confidence:.2f}",
+                " ".join(m.rule.split()) or "-",
+            ]
+    return out
+
+
+def milestone_hashes(pm: Postmortem) -> dict[str, str]:
+    """`milestones.<name>` -> hash of the row, for the milestones as retro inferred them."""
+    return {f"milestones.{name}": row_hash(c) for name, c in milestone_cells(pm).items()}
+
+
+def evidence_hash(event: TimelineEvent) -> str:
+    """A short hash of what a cited event says and when: `retro check --bundle` compares it."""
+    at = event.at.isoformat() if event.at else ""
+    return stable_hash(event.key, at, event.text, length=8)
+
+
+def milestones_body(pm: Postmortem) -> str:
+    lines = ["| Milestone | Time (UTC) | Evidence | Confidence | Rule |", "|---|---|---|---|---|"]
+    for cells in milestone_cells(pm).values():
+        lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
     lines += [
         "",
         "Edit a time above to override it; `retro show` recomputes the metrics from this table.",
@@ -237,7 +321,9 @@ def section_bodies(pm: Postmortem) -> dict[str, str]:
     }
 
 
-def front_matter(pm: Postmortem, hashes: dict[str, str]) -> dict[str, Any]:
+def front_matter(
+    pm: Postmortem, hashes: dict[str, str], evidence: dict[str, str] | None = None
+) -> dict[str, Any]:
     def iso(at: datetime | None) -> str | None:
         return at.isoformat().replace("+00:00", "Z") if at else None
 
@@ -253,16 +339,32 @@ def front_matter(pm: Postmortem, hashes: dict[str, str]) -> dict[str, Any]:
         "model": pm.model,
         "generator_version": pm.generator_version,
         "retro_hashes": hashes,
+        **({"retro_evidence": dict(sorted(evidence.items()))} if evidence else {}),
     }
 
 
-def render(pm: Postmortem, *, keep: dict[str, str] | None = None) -> str:
-    """Markdown for a postmortem. `keep` maps section keys to human-edited bodies to keep."""
+def render(
+    pm: Postmortem,
+    *,
+    keep: dict[str, str] | None = None,
+    hashes: dict[str, str] | None = None,
+    evidence: dict[str, str] | None = None,
+) -> str:
+    """Markdown for a postmortem. `keep` maps section keys to human-edited bodies to keep.
+
+    `hashes` are those of the bodies generated from the evidence alone (by default, the bodies
+    of pm); `evidence` maps each cited event id to its evidence_hash.
+    """
     bodies = section_bodies(pm)
-    hashes = {k: section_hash(v) for k, v in bodies.items()}
+    if hashes is None:
+        hashes = {k: section_hash(v) for k, v in bodies.items()}
+        hashes.update(milestone_hashes(pm))
+        hashes["milestones.rest"] = rest_hash(bodies["milestones"])
     for key, body in (keep or {}).items():
         bodies[key] = body
-    meta = yaml.safe_dump(front_matter(pm, hashes), sort_keys=False, allow_unicode=True).strip()
+    meta = yaml.safe_dump(
+        front_matter(pm, hashes, evidence), sort_keys=False, allow_unicode=True
+    ).strip()
     out = [
         "---",
         meta,

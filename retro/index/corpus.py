@@ -9,13 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from retro.errors import BundleError, ConfigError
-from retro.index.similarity import (
-    context_text,
-    corpus_chunks,
-    postmortem_chunks,
-    postmortem_record,
-    snippet,
-)
+from retro.index.content import context_text, corpus_chunks, postmortem_chunks, postmortem_record
+from retro.index.similarity import snippet
 from retro.index.store.base import Chunk, IncidentRecord, IndexedAction
 from retro.models import Claim, Postmortem
 
@@ -201,6 +196,7 @@ def postmortem_from_file(path: Path) -> Postmortem:
     return Postmortem(
         incident_id=record.id,
         title=record.title,
+        engine="record",  # people's words: every sentence counts (retro.index.content)
         severity=record.severity,
         services=record.services,
         started=record.started,

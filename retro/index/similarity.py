@@ -1,26 +1,41 @@
-"""Similar past incidents: what gets indexed, hybrid search with RRF, why it matched, repeats.
+"""Similar past incidents: indexing, hybrid search, why a result matched, repeats of a postmortem.
 
-Each incident is indexed as a few texts ("chunks"), one vector each:
-- summary: the title and the summary,
-- impact: the impact and the detection (symptoms),
-- root_cause: the root cause, the trigger and the contributing factors,
-- context: services, alert names and action items.
-A corpus record without those fields is indexed as its title and text, split into passages.
+What gets indexed is retro.index.content (an incident's own words, one vector per chunk).
 
-Search runs a lexical ranking (FTS5 bm25 or PostgreSQL ts_rank) and a vector ranking (cosine),
-each with one entry per incident, and fuses them with reciprocal rank fusion.
+Search (`search`) ranks every incident the two halves cover, then cuts the list to k:
+- lexical: FTS5 bm25 (SQLite) or ts_rank (PostgreSQL) of the incident's best chunk, over every
+  matching chunk;
+- vector: cosine of the incident's best chunk to the query, over every incident (SQLite) or the
+  HNSW candidates plus every lexical match, deepened until nothing left out could enter the top k
+  (PostgreSQL);
+- fusion: a convex combination of the two, each divided by its best score for the query
+  (`score = (1 - w) * lexical / max lexical + w * cosine / max cosine`, w = VECTOR_WEIGHT, chosen
+  on the tuning half of the retrieval eval; see docs/similarity.md). Ties break on the incident
+  id, never on one half's rank, so the first five results are the same for -k 5 and -k 50.
+
+Similar postmortems (`find_similar`) are ranked by the repeat measure of retro.index.repeats,
+whose score means the same thing in every query: at REPEAT_THRESHOLD or above, a repeat.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from retro.index.content import postmortem_chunks
 from retro.index.embeddings import Embedder, content_hash
-from retro.index.store.base import Chunk, Hit, IncidentRecord, IndexedAction, SearchFilter, Store
-from retro.models import ALERT_KINDS, Postmortem, SimilarIncident
+from retro.index.repeats import PROFILE_FIELDS, REPEAT_THRESHOLD, profile_vector
+from retro.index.store.base import (
+    Chunk,
+    Hit,
+    IncidentRecord,
+    Scores,
+    SearchFilter,
+    Store,
+    top_positions,
+)
+from retro.models import Postmortem, SimilarIncident
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,21 +49,23 @@ FIELD_LABELS = {
     "context": "services, alerts and actions",
     "text": "text",
 }
-PASSAGE_WORDS = 180  # MiniLM reads 256 word pieces; 180 words stay under that for English
-RRF_K = 10  # chosen by the sweep in evals/retrieval.py (60, the textbook value, tied); see docs
-ROOT_CAUSE_MATCH = 0.6  # cosine between root causes above which an incident "repeats" another
-ROOT_CAUSE_NEAR = 0.4  # enough when the two incidents share a service
-Progress = Callable[[str, int, int], None]
+# Weight of the vector half in the fused score (the lexical half gets the rest). Chosen on the
+# tuning half of `python -m evals.retrieval` (a grid of 0.05 steps, best MRR); its figures on the
+# test half are in docs/similarity.md.
+VECTOR_WEIGHT = 0.6
+# How deep an approximate vector index (pgvector HNSW) is read at first, and at most.
+VECTOR_DEPTH = 200
+MAX_VECTOR_DEPTH = 12_800
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fusion:
-    """How rankings are fused: RRF constant, weights, and how deep each ranking is read."""
+    """How the halves are fused: convex (max-normalised scores, the default) or rrf (rank-based,
+    kept for comparison in the eval)."""
 
-    k: int = RRF_K
-    lexical_weight: float = 1.0
-    vector_weight: float = 1.0
-    depth: int = 50
+    vector_weight: float = VECTOR_WEIGHT
+    method: Literal["convex", "rrf"] = "convex"
+    rrf_k: int = 60
 
 
 @dataclass
@@ -58,112 +75,6 @@ class IndexReport:
     embedded: int = 0
     reused: int = 0
     skipped: list[str] = field(default_factory=list)
-
-
-# --- what gets indexed -----------------------------------------------------------------------------
-
-
-def split_passages(text: str, words: int = PASSAGE_WORDS) -> list[str]:
-    """Split a long text into passages of at most `words` words."""
-    tokens = text.split()
-    if not tokens:
-        return []
-    return [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
-
-
-def _join(*parts: str) -> str:
-    return " ".join(p.strip() for p in parts if p and p.strip())
-
-
-def _alert_names(pm: Postmortem) -> list[str]:
-    names: dict[str, None] = {}
-    for row in pm.timeline:
-        if row.get("kind") in ALERT_KINDS or row.get("kind") == "page_triggered":
-            text = str(row.get("text") or "").strip().splitlines()
-            if text:
-                names.setdefault(text[0][:120], None)
-    return list(names)
-
-
-_ATTRIBUTION = re.compile(
-    r"^[^“”:]{0,80}?\b(?:wrote|commented|posted|noted|said|names it):\s*“(.*)”\.?$", re.S
-)
-
-
-def claim_text(text: str) -> str:
-    """A claim without its "The on-call SRE wrote: “…”" wrapper: what was said, not who said it."""
-    match = _ATTRIBUTION.match(text.strip())
-    return match.group(1) if match else text
-
-
-def postmortem_chunks(pm: Postmortem) -> list[Chunk]:
-    """The texts indexed for a postmortem: summary, impact, root cause, context."""
-    claims = lambda items: " ".join(claim_text(c.text) for c in items)  # noqa: E731
-    fields = {
-        "summary": _join(pm.title + ".", claims(pm.summary)),
-        "impact": _join(claims(pm.impact), claims(pm.detection)),
-        "contributing": claims(pm.contributing_factors),
-        "context": context_text(pm.services, _alert_names(pm), [a.title for a in pm.action_items]),
-    }
-    # One vector per root-cause and trigger claim: a mixed passage dilutes the match that
-    # decides whether an incident repeats another.
-    causes = [claim_text(c.text) for c in pm.root_cause + pm.trigger if c.text.strip()]
-    roots = [
-        Chunk(field="root_cause", seq=i, text=" ".join(t.split()[:PASSAGE_WORDS]))
-        for i, t in enumerate(causes)
-    ]
-    return roots + _chunks_from_fields(fields)
-
-
-def context_text(services: Sequence[str], alerts: Sequence[str], actions: Sequence[str]) -> str:
-    parts = []
-    if services:
-        parts.append("Services: " + ", ".join(services) + ".")
-    if alerts:
-        parts.append("Alerts: " + "; ".join(alerts) + ".")
-    if actions:
-        parts.append("Action items: " + "; ".join(actions) + ".")
-    return " ".join(parts)
-
-
-def _chunks_from_fields(fields: dict[str, str]) -> list[Chunk]:
-    chunks = []
-    for name, text in fields.items():
-        for seq, passage in enumerate(split_passages(text)):
-            chunks.append(Chunk(field=name, seq=seq, text=passage))
-    return chunks
-
-
-def postmortem_record(
-    pm: Postmortem, *, source: str = "", url: str | None = None
-) -> IncidentRecord:
-    """The record kept for a postmortem: enough to explain a match and warn about repeats."""
-    return IncidentRecord(
-        id=pm.incident_id,
-        title=pm.title,
-        url=url,
-        started=pm.started,
-        severity=pm.severity,
-        services=list(pm.services),
-        source=source,
-        root_cause=" ".join(c.text for c in pm.root_cause),
-        action_items=[
-            IndexedAction(title=a.title, status=a.status, tracking=a.tracking)
-            for a in pm.action_items
-        ],
-    )
-
-
-def corpus_chunks(record: IncidentRecord, text: str, fields: dict[str, str]) -> list[Chunk]:
-    """Chunks of a corpus record: its named fields if any, else its title and text."""
-    named = {k: v for k, v in fields.items() if v.strip()}
-    if named:
-        if "summary" in named or not text.strip():
-            named["summary"] = _join(record.title + ".", named.get("summary", ""))
-        else:
-            named = {"text": _join(record.title + ".", text), **named}
-        return _chunks_from_fields(named)
-    return _chunks_from_fields({"text": _join(record.title + ".", text)})
 
 
 # --- indexing ----------------------------------------------------------------------------------
@@ -224,10 +135,10 @@ def _flush(
             progress(1)
 
 
-# --- search --------------------------------------------------------------------------------------
+# --- fusion ------------------------------------------------------------------------------------
 
 
-def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
+def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int = 60) -> dict[str, float]:
     """Reciprocal rank fusion: sum over rankings of weight / (k + rank), rank from 1."""
     fused: dict[str, float] = {}
     for ids, weight in rankings:
@@ -237,34 +148,108 @@ def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int = RRF_K) -> dict
 
 
 @dataclass
-class _Ranked:
-    id: str
-    score: float
-    lexical: Hit | None
-    lexical_rank: int | None
-    vector: Hit | None
-    vector_rank: int | None
+class Fused:
+    """Both halves on one list of incident ids, and the fused score of each.
+
+    Positions below len(vec.ids) are the vector half's own positions (every lexical match is
+    among them unless there is no vector half).
+    """
+
+    ids: Sequence[str]
+    score: np.ndarray
+    lexical: np.ndarray  # lexical score, nan where the incident did not match
+    vector: np.ndarray  # cosine, nan where the vector half did not score it
+    lex: Scores | None
+    vec: Scores | None
+    lex_at: dict[int, int]  # position in `ids` -> position in lex.ids
+
+    def vector_hit(self, at: int) -> Hit | None:
+        import numpy as np
+
+        if self.vec is None or at >= len(self.vec.ids) or not np.isfinite(self.vector[at]):
+            return None
+        return self.vec.detail(at)
+
+    def lexical_hit(self, at: int) -> Hit | None:
+        return (
+            self.lex.detail(self.lex_at[at]) if self.lex is not None and at in self.lex_at else None
+        )
 
 
-def _fuse(lex: list[Hit], vec: list[Hit], mode: Mode, fusion: Fusion) -> list[_Ranked]:
-    rankings: list[tuple[Sequence[str], float]] = []
-    if mode in ("hybrid", "lexical"):
-        rankings.append(([h.incident_id for h in lex], fusion.lexical_weight))
-    if mode in ("hybrid", "vector"):
-        rankings.append(([h.incident_id for h in vec], fusion.vector_weight))
-    fused = rrf(rankings, fusion.k)
-    # Scale so that first place in every ranking scores 1.0.
-    best = sum(w for _, w in rankings) / (fusion.k + 1) or 1.0
-    lex_at = {h.incident_id: (i, h) for i, h in enumerate(lex, start=1)}
-    vec_at = {h.incident_id: (i, h) for i, h in enumerate(vec, start=1)}
-    out = []
-    for doc, score in fused.items():
-        li, lh = lex_at.get(doc, (None, None))
-        vi, vh = vec_at.get(doc, (None, None))
-        out.append(_Ranked(doc, score / best, lh, li, vh, vi))
-    # Ties (common with few rankings) break on cosine, then id, so results are stable.
-    out.sort(key=lambda r: (-r.score, -(r.vector.score if r.vector else -2.0), r.id))
-    return out
+def _ranks(values: np.ndarray, ids: Sequence[str]) -> np.ndarray:
+    """1-based rank of each value (higher first, ties by id); nan values rank last."""
+    import numpy as np
+
+    key = np.where(np.isnan(values), -np.inf, values)
+    order = sorted(range(len(values)), key=lambda i: (-float(key[i]), ids[i]))
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    return ranks
+
+
+def fuse(
+    lex: Scores | None, vec: Scores | None, fusion: Fusion, exclude: str | None = None
+) -> Fused:
+    """Put both halves on one list of ids and fuse them; `exclude` scores -inf."""
+    import numpy as np
+
+    ids: Sequence[str] = vec.ids if vec is not None else []
+    pos: Mapping[str, int] = vec.position() if vec is not None else {}
+    vector = np.asarray(vec.score, dtype=np.float64).copy() if vec is not None else np.zeros(0)
+    lexical = np.full(len(ids), np.nan)
+    lex_at: dict[int, int] = {}
+    if lex is not None:
+        extra = [i for i in lex.ids if i not in pos]
+        if extra:  # a lexical match the vector half did not score (only without a vector half)
+            pos = {**pos, **{i: len(ids) + n for n, i in enumerate(extra)}}
+            ids = [*ids, *extra]
+            vector = np.concatenate([vector, np.full(len(extra), np.nan)])
+            lexical = np.concatenate([lexical, np.full(len(extra), np.nan)])
+        at = np.asarray([pos[i] for i in lex.ids], dtype=np.intp)
+        lexical[at] = lex.score
+        lex_at = {int(p): n for n, p in enumerate(at)}
+    gone = pos.get(exclude) if exclude is not None else None
+    if gone is not None:
+        lexical[gone] = np.nan
+        vector[gone] = -np.inf
+    score = _combine(lexical, vector, ids, lex is not None, vec is not None, fusion)
+    if gone is not None:
+        score[gone] = -np.inf
+    return Fused(ids, score, lexical, vector, lex, vec, lex_at)
+
+
+def _combine(
+    lexical: np.ndarray,
+    vector: np.ndarray,
+    ids: Sequence[str],
+    has_lex: bool,
+    has_vec: bool,
+    fusion: Fusion,
+) -> np.ndarray:
+    import numpy as np
+
+    matched = ~np.isnan(lexical)
+    if has_lex and not has_vec:  # lexical mode: only matches, scaled so the best is 1
+        top = np.nanmax(lexical) if matched.any() else 1.0
+        return np.where(matched, lexical / (top if top > 0 else 1.0), -np.inf)
+    finite = np.isfinite(vector)
+    if not has_lex:  # vector mode: the cosine itself
+        return np.where(finite, vector, -np.inf)
+    w = fusion.vector_weight
+    if fusion.method == "rrf":
+        lex_part = np.where(matched, 1.0 / (fusion.rrf_k + _ranks(lexical, ids)), 0.0)
+        vec_rank = _ranks(np.where(finite, vector, np.nan), ids)
+        vec_part = np.where(finite, 1.0 / (fusion.rrf_k + vec_rank), 0.0)
+        score = (1 - w) * lex_part + w * vec_part
+        return np.where(finite | matched, score * (fusion.rrf_k + 1), -np.inf)
+    lex_top = float(np.nanmax(lexical)) if matched.any() else 1.0
+    vec_top = float(vector[finite].max()) if finite.any() else 1.0
+    lex_part = np.where(matched, lexical / (lex_top if lex_top > 0 else 1.0), 0.0)
+    vec_part = np.where(finite, vector / (vec_top if vec_top > 0 else 1.0), 0.0)
+    return np.where(finite | matched, (1 - w) * lex_part + w * vec_part, -np.inf)
+
+
+# --- search ------------------------------------------------------------------------------------
 
 
 def snippet(text: str, width: int = 160) -> str:
@@ -275,69 +260,84 @@ def snippet(text: str, width: int = 160) -> str:
     return cut + " …"
 
 
-def _why(
-    r: _Ranked, texts: dict[tuple[str, str, int], str], query_fields: Sequence[str]
-) -> list[str]:
-    why = []
-    if r.vector is not None:
-        h = r.vector
-        label = FIELD_LABELS.get(h.field, h.field)
-        if query_fields:
-            qlabel = FIELD_LABELS.get(query_fields[h.query_row], query_fields[h.query_row])
-            label = f"{qlabel} ~ its {label}"
-        snip = snippet(texts.get((h.incident_id, h.field, h.seq), ""))
-        why.append(f"meaning: {label} (cosine {h.score:.2f}, rank {r.vector_rank}): {snip}")
-    if r.lexical is not None:
-        h = r.lexical
-        label = FIELD_LABELS.get(h.field, h.field)
-        why.append(f"words: {label} (rank {r.lexical_rank}): {snippet(h.snippet, 200)}")
-    return why
+def _rank_of(values: np.ndarray, ids: Sequence[str], at: int) -> int:
+    """1-based rank of position `at` among `values` (higher first, ties by id)."""
+    import numpy as np
+
+    v = float(values[at])
+    ahead = int(np.count_nonzero(values > v))
+    ties = np.flatnonzero(values == v)
+    return ahead + 1 + sum(1 for t in ties.tolist() if ids[t] < ids[at])
 
 
-def _run(
+def _explain(fused: Fused, top: Sequence[int], query: str, store: Store) -> list[list[str]]:
+    """For each shown incident: what it matched by meaning and by words, and at what rank."""
+    import numpy as np
+
+    vector = np.where(np.isfinite(fused.vector), fused.vector, -np.inf)
+    lexical = np.nan_to_num(fused.lexical, nan=-np.inf)
+    out = []
+    for at in top:
+        why = []
+        h = fused.vector_hit(at)
+        if h is not None:
+            rank = _rank_of(vector, fused.ids, at)
+            key = (h.incident_id, h.field, h.seq)
+            text = store.chunk_texts([key]).get(key, "")
+            label = FIELD_LABELS.get(h.field, h.field)
+            why.append(f"meaning: {label} (cosine {h.score:.2f}, rank {rank}): {snippet(text)}")
+        h = fused.lexical_hit(at)
+        if h is not None:
+            rank = _rank_of(lexical, fused.ids, at)
+            text = store.snippets(query, [h]).get((h.incident_id, h.field, h.seq), "")
+            label = FIELD_LABELS.get(h.field, h.field)
+            why.append(f"words: {label} (rank {rank}): {snippet(text, 200)}")
+        out.append(why)
+    return out
+
+
+def rank_incidents(
+    query: str,
     *,
     store: Store,
-    text: str,
     vectors: np.ndarray | None,
-    k: int,
     flt: SearchFilter,
     mode: Mode,
     fusion: Fusion,
-    query_fields: Sequence[str] = (),
+    k: int,
     exclude: str | None = None,
-) -> list[tuple[_Ranked, list[str]]]:
-    depth = max(fusion.depth, k * 4)
-    extra = 1 if exclude else 0
-    lex = store.lexical(text, flt, depth + extra) if mode != "vector" else []
-    vec = (
-        store.vector(vectors, flt, depth + extra)
-        if mode != "lexical" and vectors is not None
-        else []
-    )
-    if exclude:
-        lex = [h for h in lex if h.incident_id != exclude][:depth]
-        vec = [h for h in vec if h.incident_id != exclude][:depth]
-    ranked = _fuse(lex, vec, mode, fusion)[:k]
-    keys = [(r.vector.incident_id, r.vector.field, r.vector.seq) for r in ranked if r.vector]
-    texts = store.chunk_texts(keys)
-    return [(r, _why(r, texts, query_fields)) for r in ranked]
+) -> tuple[Fused, list[int]]:
+    """Fused scores of every incident either half covers, and the positions of the best k.
+
+    When the vector half is approximate (HNSW), it is read deeper until no incident it left
+    out could score above the k-th result, so the first results never depend on k.
+    """
+    lex = store.lexical_scores(query, flt) if mode != "vector" else None
+    depth = VECTOR_DEPTH
+    while True:
+        vec = None
+        if mode != "lexical" and vectors is not None:
+            also = list(lex.ids) if lex is not None else []
+            vec = store.vector_scores(vectors, flt, depth, also=also)
+        fused = fuse(lex, vec, fusion, exclude)
+        top = top_positions(fused.score, fused.ids, k)  # the excluded one scores -inf
+        if vec is None or vec.complete or depth >= MAX_VECTOR_DEPTH:
+            return fused, top
+        if len(top) == k and fused.score[top[-1]] >= _bound(vec, fused, fusion):
+            return fused, top
+        depth *= 4
 
 
-def _results(store: Store, ranked: list[tuple[_Ranked, list[str]]]) -> list[SimilarIncident]:
-    records = store.get([r.id for r, _ in ranked])
-    out = []
-    for r, why in ranked:
-        rec = records.get(r.id)
-        out.append(
-            SimilarIncident(
-                id=r.id,
-                title=rec.title if rec else r.id,
-                score=round(r.score, 4),
-                url=rec.url if rec else None,
-                why=why,
-            )
-        )
-    return out
+def _bound(vec: Scores, fused: Fused, fusion: Fusion) -> float:
+    """The best fused score an incident the vector half left out could have (it is no lexical
+    match: every match was scored)."""
+    import numpy as np
+
+    finite = np.isfinite(fused.vector)
+    if fused.lex is None:
+        return vec.floor
+    top = float(fused.vector[finite].max()) if finite.any() else 1.0
+    return fusion.vector_weight * vec.floor / (top if top > 0 else 1.0)
 
 
 def search(
@@ -353,24 +353,35 @@ def search(
 ) -> list[SimilarIncident]:
     """Past incidents that match a free-text query, best first; `exclude` drops one id."""
     vectors = embedder.embed([query]) if embedder is not None and mode != "lexical" else None
-    ranked = _run(
+    if vectors is None and mode == "hybrid":
+        mode = "lexical"
+    fused, top = rank_incidents(
+        query,
         store=store,
-        text=query,
         vectors=vectors,
-        k=k,
         flt=flt or SearchFilter(),
         mode=mode,
         fusion=fusion or Fusion(),
+        k=k,
         exclude=exclude,
     )
-    return _results(store, ranked)
+    records = store.get([fused.ids[t] for t in top])
+    out = []
+    for t, why in zip(top, _explain(fused, top, query, store), strict=True):
+        rec = records.get(fused.ids[t])
+        out.append(
+            SimilarIncident(
+                id=fused.ids[t],
+                title=rec.title if rec else fused.ids[t],
+                score=round(float(fused.score[t]), 4),
+                url=rec.url if rec else None,
+                why=why,
+            )
+        )
+    return out
 
 
-def postmortem_query_text(pm: Postmortem) -> str:
-    """The words of a postmortem that feed the lexical ranking, most telling first."""
-    return " ".join(
-        c.text for c in postmortem_chunks(pm) if c.field in ("summary", "root_cause", "impact")
-    )
+# --- similar postmortems and repeats -----------------------------------------------------------
 
 
 def find_similar(
@@ -380,31 +391,76 @@ def find_similar(
     embedder: Embedder,
     k: int = 5,
     flt: SearchFilter | None = None,
-    fusion: Fusion | None = None,
 ) -> list[SimilarIncident]:
-    """Past incidents like this postmortem; open action items where the root cause repeats."""
-    chunks = [c for c in postmortem_chunks(pm) if c.seq == 0]
+    """Past incidents most like this postmortem by the repeat measure, best first.
+
+    score is the profile cosine; at REPEAT_THRESHOLD or above the result is a repeat, and its
+    action items still open are listed.
+    """
+    import numpy as np
+
+    chunks = postmortem_chunks(pm)
     if not chunks:
         return []
     vectors = embedder.embed([c.text for c in chunks])
-    ranked = _run(
-        store=store,
-        text=postmortem_query_text(pm) or pm.title,
-        vectors=vectors,
-        k=k,
-        flt=flt or SearchFilter(),
-        mode="hybrid",
-        fusion=fusion or Fusion(),
-        query_fields=[c.field for c in chunks],
-        exclude=pm.incident_id,
-    )
-    results = _results(store, ranked)
-    root = [v for c, v in zip(chunks, vectors, strict=True) if c.field == "root_cause"]
-    if root:
-        import numpy as np
+    mine = profile_vector(vectors, [c.field for c in chunks])
+    ids, profiles = store.profiles(PROFILE_FIELDS, flt or SearchFilter())
+    if not ids:
+        return []
+    sims = (profiles @ mine).astype(np.float64)
+    if pm.incident_id in ids:
+        sims[ids.index(pm.incident_id)] = -np.inf
+    top = top_positions(sims, ids, k)
+    records = store.get([ids[t] for t in top])
+    out = []
+    for t in top:
+        rec = records.get(ids[t])
+        if rec is None:
+            continue
+        score = float(sims[t])
+        repeat = score >= REPEAT_THRESHOLD
+        why = [
+            f"{'repeat' if repeat else 'similar'}: profile cosine {score:.2f} "
+            f"(a repeat from {REPEAT_THRESHOLD:.2f})",
+            *_closest_chunks(chunks, vectors, store, rec.id),
+        ]
+        out.append(
+            SimilarIncident(
+                id=rec.id,
+                title=rec.title,
+                score=round(score, 4),
+                url=rec.url,
+                why=why,
+                repeat=repeat,
+                open_action_items=[
+                    f"{a.tracking}: {a.title}" if a.tracking else a.title
+                    for a in rec.action_items
+                    if a.is_open
+                ]
+                if repeat
+                else [],
+            )
+        )
+    return out
 
-        _mark_repeats(results, np.stack(root), store, services=set(pm.services))
-    return results
+
+def _closest_chunks(
+    chunks: Sequence[Chunk], vectors: np.ndarray, store: Store, incident_id: str
+) -> list[str]:
+    """The pair of texts (this incident's, the past one's) that are closest in meaning."""
+    import numpy as np
+
+    past = store.chunk_vectors(incident_id)
+    if not past:
+        return []
+    sims = vectors @ np.stack([v for _, v in past]).T
+    mine, theirs = np.unravel_index(int(np.argmax(sims)), sims.shape)
+    c = past[int(theirs)][0]
+    label = (
+        f"{FIELD_LABELS.get(chunks[int(mine)].field, chunks[int(mine)].field)} ~ "
+        f"its {FIELD_LABELS.get(c.field, c.field)}"
+    )
+    return [f"meaning: {label} (cosine {float(sims[mine, theirs]):.2f}): {snippet(c.text)}"]
 
 
 def similar_from_index(
@@ -423,37 +479,6 @@ def similar_from_index(
         return find_similar(pm, store=store, embedder=embedder_for_model(bound[0]), k=k)
 
 
-def _mark_repeats(
-    results: list[SimilarIncident], root_vec: np.ndarray, store: Store, *, services: set[str]
-) -> None:
-    """Flag past incidents whose root cause this one repeats, with their open action items.
-
-    A repeat is a root-cause cosine of at least ROOT_CAUSE_MATCH, or of ROOT_CAUSE_NEAR on a
-    service the two incidents share (MiniLM scores paraphrases with different ids and numbers
-    around 0.4-0.6).
-    """
-    import numpy as np
-
-    records = store.get([r.id for r in results])
-    for res in results:
-        rec = records.get(res.id)
-        if rec is None:
-            continue
-        past = [v for c, v in store.chunk_vectors(res.id) if c.field == "root_cause"]
-        if not past:
-            continue
-        cos = float(np.max(np.stack(past) @ root_vec.T))
-        shared = bool(services & set(rec.services))
-        if cos < ROOT_CAUSE_MATCH and not (shared and cos >= ROOT_CAUSE_NEAR):
-            continue
-        res.why.insert(0, f"root cause matches (cosine {cos:.2f}): {snippet(rec.root_cause)}")
-        res.open_action_items = [
-            f"{a.tracking}: {a.title}" if a.tracking else a.title
-            for a in rec.action_items
-            if a.is_open
-        ]
-
-
 def repeat_warnings(similar: Iterable[SimilarIncident]) -> list[str]:
     """Plain sentences for the draft: this repeats X; its action item Y is still open."""
     lines = []
@@ -461,3 +486,22 @@ def repeat_warnings(similar: Iterable[SimilarIncident]) -> list[str]:
         for item in s.open_action_items:
             lines.append(f"This repeats {s.id} ({s.title}); its action item {item} is still open.")
     return lines
+
+
+__all__ = [
+    "FIELD_LABELS",
+    "VECTOR_WEIGHT",
+    "Fused",
+    "Fusion",
+    "IndexReport",
+    "Mode",
+    "find_similar",
+    "fuse",
+    "index_incidents",
+    "rank_incidents",
+    "repeat_warnings",
+    "rrf",
+    "search",
+    "similar_from_index",
+    "snippet",
+]

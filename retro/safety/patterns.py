@@ -1,8 +1,11 @@
-"""What retro.redact looks for: one rule per kind of secret or personal data.
+"""What retro.safety.redact looks for in secrets: vendor tokens, and credentials found by their
+label, header, flag or sentence ("password=…", "X-Edge-Key: …", "--token …", "the password is
+…"), whatever the vendor. Personal data is in retro.safety.personal.
 
-Each rule is a regex compiled once at import, plus lowercase "needles" (substrings that must be
-present for the rule to run) and an optional prefilter regex, so that an ordinary chat line
-costs a few substring tests. retro.redact applies the rules; docs/redaction.md lists them.
+Each rule is a regex compiled once at import, plus a cheap gate: lowercase "needles"
+(substrings that must be present for the rule to run), whole `words`, or a prefilter regex, so
+that an ordinary chat line costs a few substring tests. retro.safety.redact applies the rules;
+docs/redaction.md lists them.
 """
 
 from __future__ import annotations
@@ -27,67 +30,20 @@ def marker(kind: str) -> str:
     return f"{MARKER_PREFIX}{kind}]"
 
 
+@dataclass(frozen=True, slots=True)
+class Lowered:
+    """A prefilter matched against the lowercased line: case-insensitive regexes are slow."""
+
+    pattern: re.Pattern[str]
+
+    def search(self, low: str) -> re.Match[str] | None:
+        return self.pattern.search(low)
+
+
+Prefilter = re.Pattern[str] | Lowered
+
+
 # --- validators ------------------------------------------------------------------------------
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _card_brand_ok(d: str) -> bool:
-    """Issuer prefix and length are plausible; rules out epoch-millisecond timestamps and ids."""
-    n, p2, p3, p4 = len(d), int(d[:2]), int(d[:3]), int(d[:4])
-    if d[0] == "4":
-        return n in (13, 16, 19)
-    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
-        return n == 16
-    if p2 in (34, 37):
-        return n == 15
-    if p2 in (36, 38, 39) or 300 <= p3 <= 305:
-        return 14 <= n <= 19
-    # Discover, UnionPay, JCB; Maestro's wide 5x/6x ranges are left out on purpose: they made
-    # long numeric ids (URL fragments, trace ids) look like cards
-    if p4 == 6011 or p2 in (62, 65) or 644 <= p3 <= 649 or 3528 <= p4 <= 3589:
-        return 16 <= n <= 19
-    return False
-
-
-_GROUP = re.compile(r"[\d()]+")
-_NON_DIGIT = re.compile(r"\D")
-
-
-def _card_check(candidate: str) -> tuple[int, int] | None:
-    """The longest run of whole digit groups that is a plausible card number."""
-    groups = [m.span() for m in _GROUP.finditer(candidate)]
-    for i, (start, _) in enumerate(groups):
-        for _, end in reversed(groups[i:]):
-            digits = _NON_DIGIT.sub("", candidate[start:end])
-            if len(digits) < 13:
-                break
-            if len(digits) <= 19 and _card_brand_ok(digits) and _luhn_ok(digits):
-                return start, end
-    return None
-
-
-def _intl_phone_check(candidate: str) -> tuple[int, int] | None:
-    """Whole leading digit groups with an E.164 length (exactly 11 digits for +1)."""
-    for m in reversed(list(_GROUP.finditer(candidate))):
-        digits = _NON_DIGIT.sub("", candidate[: m.end()])
-        plausible = len(digits) == 11 if digits.startswith("1") else 8 <= len(digits) <= 15
-        if plausible:
-            return 0, m.end()
-    return None
-
-
-def _uk_phone_check(candidate: str) -> tuple[int, int] | None:
-    ok = 10 <= sum(c.isdigit() for c in candidate) <= 11
-    return (0, len(candidate)) if ok else None
 
 
 _SECRETISH = re.compile(r"[A-Za-z0-9+/=_\-.~]{16,}")
@@ -114,6 +70,19 @@ def _entropy_check(candidate: str) -> tuple[int, int] | None:
     return (0, len(candidate)) if high_entropy(candidate) else None
 
 
+def _password_part(value: str) -> tuple[int, int] | None:
+    """The password in `the password is <value>`: a digit, a symbol or mixed case; not a word."""
+    bare = value.rstrip(".,;:?)")
+    symbols = [c for c in bare if not c.isalnum() and c not in "-'’"]
+    if len(bare) < 4 or "://" in bare or bare.startswith(("$", "/", "~", "{", "%", "<")):
+        return None
+    if bare.isdigit():
+        return (0, len(bare)) if len(bare) >= 6 else None  # "is 2048 bits" is a size
+    mixed = not (bare.islower() or bare.isupper() or bare.istitle())
+    looks = any(c.isdigit() for c in bare) or bool(symbols) or mixed
+    return (0, len(bare)) if looks and not MARKER_RE.search(bare) else None
+
+
 # --- simple rules ----------------------------------------------------------------------------
 
 
@@ -126,7 +95,8 @@ class Rule:
     needles: tuple[str, ...] = ()
     check: Check | None = None
     guard_markers: bool = False  # user patterns may match inside our own markers
-    prefilter: re.Pattern[str] | None = None  # a cheap scan that must hit before the rule runs
+    prefilter: Prefilter | None = None  # a cheap scan that must hit before the rule runs
+    words: frozenset[str] = frozenset()  # instead of needles: whole words of the line
 
     def apply(self, text: str, counts: Counter[str]) -> str:
         """Redact every finding in text."""
@@ -180,7 +150,7 @@ _PEM = _rule(
     r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:(?:(?!-----BEGIN)[\s\S]){0,16384}?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
     # no END line: a pasted key cut short; take the base64 lines and headers that follow
-    r"|(?:(?:\\[rn]|\s)*+(?:[A-Za-z0-9+/=]{16,}|(?:Proc-Type|DEK-Info|Comment):[^\n\\]*))*)",
+    r"|(?:(?:\\[rn]|\s)*+(?:[A-Za-z0-9+/=]{16,}[^\s\"'\\]*|(?:Proc-Type|DEK-Info|Comment):[^\n\\]*))*)",
     ("-----begin",),
 )
 _URL_PASSWORD = _rule(
@@ -191,8 +161,32 @@ _URL_PASSWORD = _rule(
 )
 _SLACK_WEBHOOK = _rule(
     "slack_token",
-    r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>T[A-Z0-9]{6,}(?:/[A-Za-z0-9_-]+){2,3})",
+    r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>T[A-Z0-9]{2,}(?:/[A-Za-z0-9_-]+){2,3})",
     ("hooks.slack.com",),
+)
+
+# Webhook URLs whose path is the credential: anyone holding the URL can post.
+_WEBHOOKS = (
+    _rule(
+        "webhook_token",
+        r"discord(?:app)?\.com/api/webhooks/\d+/(?P<secret>[A-Za-z0-9_-]{20,})",
+        ("/api/webhooks/",),
+    ),
+    _rule(
+        "webhook_token",
+        r"\.webhook\.office\.com/webhookb2/(?P<secret>[^\s\"'<>|]+)",
+        ("webhook.office.com",),
+    ),
+    _rule(
+        "webhook_token",
+        r"hooks\.zapier\.com/hooks/catch/(?P<secret>\d+/[A-Za-z0-9]+)",
+        ("hooks.zapier.com",),
+    ),
+    _rule(
+        "webhook_token",
+        r"events\.pagerduty\.com/integration/(?P<secret>[0-9a-f]{32})",
+        ("events.pagerduty.com",),
+    ),
 )
 
 # (kind, regex, needles) for credentials with a recognisable vendor prefix.
@@ -267,57 +261,37 @@ _PROSE_SECRET = _rule(
     r"[ \t]+(?:is|was|->|→)[ \t]+)(?P<secret>[A-Za-z0-9+/=_\-.~]{16,})",
     ("secret", "token", "pass", "credential", "key"),
     check=_entropy_check,
+    prefilter=Lowered(
+        re.compile(r"(?:secret|token|password|passwd|credential|key)s?[ \t]+(?:is|was|->|→)")
+    ),
 )
-EMAIL = _rule(
-    "email",
-    # not after "//": ssh://git@host and similar are URLs, not addresses
-    r"(?<![A-Za-z0-9._%+-])(?<!//)(?!git@)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-    r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])",
-    ("@",),
-    prefilter=re.compile(r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\."),  # not for <@U024BE7LH> mentions
+_PASSWORD_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw)"
+_PROSE_PASSWORD = _rule(
+    "authorization",
+    # "the password is Tr0ub4dor&3", "password for svc-x was Xk9#mQ2v", "changed the admin
+    # password to Gr33n-Apple!"; the check keeps "the password is wrong" and "... in 1Password"
+    rf"(?i:(?<![\w-]){_PASSWORD_WORD}(?:[ \t]+(?:for|on|of)[ \t]+(?:the[ \t]+)?\S{{1,64}})?[ \t]+"
+    r"(?:(?:is|was)(?:[ \t]+(?:now|still|just))?|(?:is[ \t]+|was[ \t]+|has[ \t]+been[ \t]+)?"
+    r"(?:set|changed|reset|updated)[ \t]+to|->|→)"
+    r"|(?:set|changed?|reset|updated?|rotated?)[ \t]+(?:\S+[ \t]+){0,2}?"
+    rf"{_PASSWORD_WORD}[ \t]+to)[ \t]+[\"'`]?(?!{_PASSWORD_WORD}\b)(?P<secret>[^\s\"'`<>]{{4,128}})",
+    ("pass", "pw"),
+    check=lambda value: _password_part(value),
+    prefilter=Lowered(re.compile(r"(?:password|passwd|passphrase|passcode|pwd|pw)[ \t]+\S")),
 )
-# A person's name written right before their email address, as in pasted tickets and mail:
-# "Penelope Hargreaves (p@x.example)", "From: Ingrid Solberg <i@x.example>", "Sam Lee here (s@…)",
-# and mail signatures with a job title between: "Priya Natarajan, Operations Manager, p@…".
-PERSON_NEAR_EMAIL = _rule(
-    "person_name",
-    r"(?<![\w.-])(?P<secret>[A-Z][a-z'’-]+(?:[ \t]+(?:[A-Z][a-z'’-]+|[a-z]{2,3}))?[ \t]+[A-Z][a-z'’-]+)"
-    r"(?:[ \t]+here)?(?:[ \t]*[,|–—][ \t]*[A-Z][A-Za-z&'’ .-]{1,40}?)?[ \t]*[,|–—]?"
-    r"[ \t]*[(<\[]?[ \t]*(?=[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.|\[REDACTED:email\])",
-    ("@", "REDACTED:email"),
+_CLI_PASSWORD = _rule(
+    "authorization",
+    # mysql -pSECRET (glued: `-p` alone prompts), sshpass -p X, redis-cli -a X, mongo -p X,
+    # docker login -p X
+    r"(?:\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlsh|mariadb|mariadb-dump"
+    r"|mariadb-admin|mycli)\b[^\n|;&]{0,300}?[ \t]-p"
+    r"|\bsshpass\b[^\n|;&]{0,100}?[ \t]-p[ \t]*"
+    r"|\bredis-cli\b[^\n|;&]{0,300}?[ \t]-a[ \t]+"
+    r"|\bmongo(?:sh|dump|restore)?\b[^\n|;&]{0,300}?[ \t]-p[ \t]+"
+    r"|\b(?:docker|podman|helm)[ \t]+(?:registry[ \t]+)?login\b[^\n|;&]{0,200}?[ \t]-p[ \t]+)"
+    r"(?P<secret>'[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)",
+    (" -p", " -a"),
 )
-# Phone numbers and cards are runs of 10+ digits and separators; most chat lines have none.
-_NUMBERISH = re.compile(r"\d[\d ().-]{8,}\d")
-_CARD = _rule(
-    "credit_card",
-    # a whole run of digit groups; the check finds the card inside it
-    r"(?<![\w.+/#-])(?P<secret>\d(?:[ -]?\d){12,40})(?![\w-]|[.,]\d)",
-    check=_card_check,
-    prefilter=_NUMBERISH,
-)
-_PHONE_INTL = _rule(
-    "phone",
-    r"(?<![\w+])(?P<secret>\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d++){1,6})"
-    r"(?![\w/:@]|[.-]\d)",
-    ("+",),
-    check=_intl_phone_check,
-    prefilter=_NUMBERISH,
-)
-_PHONE_NANP = _rule(
-    "phone",
-    # (415) 555-0100, 415-555-0100, 415.555.0100, 1-800-555-0199; one separator style per
-    # number and valid area/exchange codes, so "2024-05-01" or "200 300 1200" never match
-    r"(?<![\w.+/:#-])(?:1[ .-])?(?:\([2-9]\d\d\)[ ]?[2-9]\d\d[ -]"
-    r"|[2-9]\d\d(?P<s1>[.-])[2-9]\d\d(?P=s1))\d{4}(?![\w/:@]|[.-]\d)",
-    prefilter=_NUMBERISH,
-)
-_PHONE_UK = _rule(
-    "phone",
-    r"(?<![\w.+/:#-])(?:0\d{2,4}|\(0\d{2,4}\))[ -]\d{3,4}[ -]?\d{3,4}(?![\w/:@]|[.-]\d)",
-    check=_uk_phone_check,
-    prefilter=_NUMBERISH,
-)
-
 
 # --- labelled credentials: key/value pairs and headers ---------------------------------------
 
@@ -332,19 +306,32 @@ _LABELLED = re.compile(
       (?P<scheme>(?:bearer|basic|token|geniekey|bot|ssws|apikey|oauth|jwt|splunk)[ \t]+
          (?:token=["']?)?)?
       (?(q)(?P<qv>(?:(?!(?P=q))[^\n]){1,2048}?)(?P=q)
-          |(?P<uv>\[REDACTED:[a-z0-9_]+\]|[^\s"'`,;&<>()\[\]{}\\=:|]{1,2048}={0,2}))
+          |(?P<uv>\[REDACTED:[a-z0-9_]+\]
+               |(?:[^\s"'`,;&<>()\[\]{}\\=:|]|[&,;:=](?![\s"'`&,;]|$|[\w.\[\]-]*=)){1,2048}
+                ={0,2}))
     )
     """,
     re.VERBOSE | re.IGNORECASE,
 )
-_LABEL_NEEDLES = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
-_LABEL_PREFILTER = re.compile(
-    r"(?i)(?:pass|pwd|secret|token|key|auth|credential)[\w.-]*(?:\\?[\"'])?[ \t]*[:=]"
+_LABEL_NEEDLES = ("pass", "pw", "secret", "token", "key", "auth", "credential", "sig")
+_LABEL_PREFILTER = Lowered(
+    re.compile(r"(?:pass|pw|secret|token|key|auth|credential|sig)[\w.-]*(?:\\?[\"'])?[ \t]*[:=]")
 )
 
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
+
+
+def word_gate(text: str) -> frozenset[str]:
+    """Lowercase words as `str.split` leaves them in a line: plural, and with the punctuation
+    that follows a label or a list item ("customer,", "name:", "regards,")."""
+    return frozenset(
+        f"{word}{plural}{end}"
+        for word in text.split()
+        for plural in ("", "s")
+        for end in ("", ",", ":", ";", ".", ")", "*", ":*", ":**")
+    )
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -374,28 +361,67 @@ _PLACEHOLDER = re.compile(
 )
 
 
-def label_kind(label: str) -> str | None:
-    """The kind a value under this key/label is redacted as, or None if it is not a secret."""
+# Keys that name an id or a hash, not a credential: dedup_key, Idempotency-Key, cache_key,
+# "public_key", Sec-WebSocket-Key (a nonce). A key label outside both lists is a credential only
+# when its value looks random and is not a hex hash or UUID (relay_key, tls.key, X-Edge-Key).
+_ID_KEYS = _words(
+    "idempotency cache dedup dedupe incident group sort partition primary foreign public object "
+    "issue project event message row hash shard bucket index lookup unique composite natural "
+    "websocket socket request trace correlation span alert map i18n locale translation s3 kid"
+)
+_ALWAYS_WORDS = {"auth", "signature", "sig", "pw"}  # X-Custom-Auth, X-Hub-Signature-256, sig=
+LabelTest = tuple[str, str]  # (kind, "any" | "entropy" | "random")
+
+
+def label_test(label: str) -> LabelTest | None:
+    """The kind a value under this label is redacted as and what the value must look like."""
     words = [w for w in _WORD_SPLIT.split(_CAMEL.sub("_", label).lower()) if w]
     if words[:1] == ["x"]:
         words = words[1:]
+    while words and words[-1].isdigit():  # X-Hub-Signature-256
+        words.pop()
     if not words or words[-1] in _NOT_SECRET_TAILS:
         return None
     joined, last = " ".join(words), words[-1]
     prev = words[-2] if len(words) > 1 else ""
     if "aws" in words and ("secret" in words or "session" in words):
-        return "aws_key"
+        return "aws_key", "any"
     if joined.endswith("secret access key"):  # SecretAccessKey in STS/IAM JSON
-        return "aws_key"
+        return "aws_key", "any"
     if (
         last in _EXPLICIT
+        or last in _ALWAYS_WORDS
         or last.endswith(_EXPLICIT_SUFFIXES)
         or (last == "key" and prev in _EXPLICIT_KEY)
+        or (last == "pass" and prev != "")  # DB_PASS, smtpPass; a lone "pass" is a test result
     ):
-        return "authorization"
+        return "authorization", "any"
     if _GENERIC_WORDS.intersection(words) or (last == "key" and prev in _KEY_QUALIFIERS):
-        return "generic_secret"
+        return "generic_secret", "entropy"
+    if last == "key" and prev and prev not in _ID_KEYS:
+        # a header (X-Edge-Key) names a credential; a field (relay_key) may name an id
+        return ("authorization", "any") if "-" in label else ("generic_secret", "random")
     return None
+
+
+def label_kind(label: str) -> str | None:
+    """The kind a value under this key/label is redacted as, or None if it is not a secret."""
+    test = label_test(label)
+    return test[0] if test else None
+
+
+_HASH_OR_UUID = re.compile(
+    r"(?i)[0-9a-f]{7,64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
+def value_passes(test: str, value: str) -> bool:
+    """Whether a labelled value looks like what its label's test asks for."""
+    if test == "any":
+        return True
+    if not high_entropy(value):
+        return False
+    return test == "entropy" or _HASH_OR_UUID.fullmatch(value) is None
 
 
 def is_placeholder(value: str) -> bool:
@@ -417,12 +443,22 @@ def _prose_value_ok(value: str) -> bool:
     )
 
 
+_NEXT_LABEL = re.compile(r"[A-Za-z][\w-]*:")
+_HEADER_VALUE = re.compile(r"(?:(?!\[REDACTED:)[^\s\"'`<>\\])+")
+
+
+def _flag_value_ok(value: str) -> bool:
+    """`--flag value` (no `=`): a word follows flags too, so ask for a credential's look."""
+    return _prose_value_ok(value) and (len(value) >= 6 or any(c.isdigit() for c in value))
+
+
 class LabelledRule:
     """Values after credential labels: headers, key=value, `"key": "value"`, YAML, querystrings."""
 
     kind = "authorization"
     needles = _LABEL_NEEDLES
     prefilter = _LABEL_PREFILTER
+    words: frozenset[str] = frozenset()
 
     def apply(self, text: str, counts: Counter[str]) -> str:
         """Redact labelled values; matches are only label+separator, so labels never hide labels."""
@@ -433,11 +469,19 @@ class LabelledRule:
             start, end = m.span(group)
             if start < pos:
                 continue
-            kind = self._judge(m, m.group(group))
+            value = m.group(group)
+            header = "-" in m.group("label") and m.group("sep") == ":"
+            if group == "uv" and header and not value.startswith(MARKER_PREFIX):
+                # a header's value is one token, = , ; included (Stripe-Signature: t=1,v1=ab)
+                header = _HEADER_VALUE.match(text, start)
+                value = header.group(0) if header else value
+            if group == "uv":
+                end = start + len(value.rstrip(".?,;"))
+                if header and _NEXT_LABEL.fullmatch(value):
+                    continue  # "X-Key: Requester: Ana": the next label, not a value
+            kind = self._judge(m, value)
             if kind is None:
                 continue
-            if group == "uv":
-                end = start + len(m.group(group).rstrip(".!?"))
             out += (text[pos:start], marker(kind))
             pos = end
             counts[kind] += 1
@@ -449,34 +493,81 @@ class LabelledRule:
     @staticmethod
     def _judge(m: re.Match[str], value: str) -> str | None:
         label = m.group("label")
-        kind = label_kind(label)
-        if kind is None or is_placeholder(value) or (not m.group("q") and not value.rstrip(".!?")):
+        test = label_test(label)
+        bare = value.rstrip(".?,;")
+        if test is None or is_placeholder(bare) or (not m.group("q") and not bare):
             return None
-        if is_directory(label, value):
+        kind, need = test
+        if is_directory(label, value) or not value_passes(need, value):
             return None
-        if kind == "generic_secret":
-            return kind if high_entropy(value) else None
         prose = m.group("sep") == ":" and not m.group("lq") and not m.group("q")
-        if prose and not _prose_value_ok(value.rstrip(".!?")):
+        if need == "any" and prose and not _prose_value_ok(bare):
             return None
         return kind
+
+
+class FlagRule:
+    """Command-line flags: `--token X`, `--api-key=X`, `--password 'X'` (label rules apply)."""
+
+    kind = "authorization"
+    words: frozenset[str] = frozenset()
+    needles = ("--", "config set", "configure set")
+    prefilter = Lowered(
+        re.compile(
+            r"(?:--|config(?:ure)? set[ \t]+)[\w.-]*(?:pass|pw|secret|token|key|auth|cred|sig)"
+        )
+    )
+    # `--label value` / `--label=value`, and `aws configure set label value` (label, then value)
+    _FLAG = re.compile(
+        r"(?:(?<![\w-])--|\bconfig(?:ure)?[ \t]+set[ \t]+)(?P<label>[A-Za-z][\w.-]{1,50})"
+        r"(?P<sep>=|[ \t]+)"
+        r"(?P<value>'[^'\n]*'|\"[^\"\n]*\"|(?:[^\s'\"`|;&<>()]|&(?![\s&]|$))+)"
+    )
+
+    def apply(self, text: str, counts: Counter[str]) -> str:
+        """Redact each credential flag's value, quotes included."""
+        found: list[str] = []
+
+        def repl(m: re.Match[str]) -> str:
+            test = label_test(m.group("label"))
+            value = m.group("value")
+            bare = value.strip("'\"")
+            if test is None or not bare or value.startswith("-") or bare.endswith((":", "=")):
+                return m.group(0)  # no value, the next flag, or the next label ("--token X-Key:")
+            if is_placeholder(bare):
+                return m.group(0)
+            if bare.startswith(("$", "/", "~", "./")) or not value_passes(test[1], bare):
+                return m.group(0)  # $(cat file), a path, or not random enough for its label
+            spaced = m.group("sep") != "="
+            if test[1] == "any" and spaced and not _flag_value_ok(bare):
+                return m.group(0)  # "--auth basic", "--token none", "--token Mrs. Okafor"
+            found.append(test[0])
+            return m.group(0)[: m.start("value") - m.start()] + marker(test[0])
+
+        out = self._FLAG.sub(repl, text)
+        for kind in found:
+            counts[kind] += 1
+        return out
 
 
 # --- the built-in rule order -----------------------------------------------------------------
 
 
-BUILTIN_HEAD: tuple[Rule | LabelledRule, ...] = (
+BUILTIN_HEAD: tuple[Rule | LabelledRule | FlagRule, ...] = (
     _GCP_SERVICE_ACCOUNT,
     _PEM,
     _URL_PASSWORD,
     _SLACK_WEBHOOK,
+    *_WEBHOOKS,
     *(_rule(kind, rx, needles) for kind, rx, needles in _PREFIXED),
     _COOKIE,
     _CURL_USER,
+    _CLI_PASSWORD,
+    FlagRule(),
     LabelledRule(),
     _PROSE_SECRET,
+    _PROSE_PASSWORD,
 )
-BUILTIN_TAIL: tuple[Rule, ...] = (_CARD, _PHONE_INTL, _PHONE_NANP, _PHONE_UK)
 SCHEME = re.compile(
     r"(?i)(?:bearer|basic|token|geniekey|bot|ssws|apikey|oauth|jwt|splunk)[ \t]+(?:token=)?"
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -89,6 +89,7 @@ def instruction(text: str) -> re.Match[str] | None:
     return find("model_instruction", text)
 
 
+@lru_cache(maxsize=65536)
 def unsafe(text: str) -> str | None:
     """Why text must not be asserted in a draft (blame or an instruction to a model), or None."""
     if instruction(text):

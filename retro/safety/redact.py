@@ -1,7 +1,7 @@
 """Redact secrets and personal data from text before it leaves the machine.
 
 Every finding becomes `[REDACTED:<kind>]` and is counted per kind. The rules live in
-retro.redact_patterns; this module runs them, cheaply: one substring test per needle tells which
+retro.safety.patterns (secrets) and retro.safety.personal (personal data); this module runs them, cheaply: one substring test per needle tells which
 rules can match a line. Redaction repeats until nothing changes, so redacting redacted text is a
 no-op. See docs/redaction.md for the kinds, the deliberate non-redactions and extra patterns.
 """
@@ -17,20 +17,20 @@ from typing import Any
 from retro.errors import ConfigError
 from retro.safety.patterns import (
     BUILTIN_HEAD,
-    BUILTIN_TAIL,
-    EMAIL,
     MARKER_PREFIX,
     MARKER_RE,
-    PERSON_NEAR_EMAIL,
     SCHEME,
-    LabelledRule,
+    Lowered,
+    Prefilter,
     Rule,
-    high_entropy,
     is_directory,
     is_placeholder,
     label_kind,
+    label_test,
     marker,
+    value_passes,
 )
+from retro.safety.personal import EMAIL, PERSON_NEAR_EMAIL, PERSONAL, RuleLike
 
 __all__ = [
     "MARKER_PREFIX",
@@ -45,7 +45,9 @@ __all__ = [
 _KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _MAX_PASSES = 4
 
-_GATES = "_-.@+:"  # punctuation inside many needles; a line without "_" skips every "ghp_"
+# A needle is tested only when its gate character is in the line: punctuation first (a line
+# without "_" skips every "ghp_"), else its rarest letter (a line without "k" skips "token").
+_GATES = "_-.@+:/" + "zqjxkvbywgpfmucdlhrsnioate"
 # (gate char -> root needles, needle -> longer needles containing it, needle -> rules, always)
 NeedleIndex = tuple[
     tuple[tuple[str, tuple[str, ...]], ...],
@@ -56,18 +58,20 @@ NeedleIndex = tuple[
 
 
 @functools.lru_cache(maxsize=32)
-def _needle_index(needles: tuple[tuple[str, ...], ...]) -> NeedleIndex:
-    """Which needles to test: roots first, grouped by a punctuation gate; a longer needle is
-    only tested when a root inside it is present ("sk-ant-" only after "sk")."""
-    every = {n for ns in needles for n in ns}
+def _needle_index(needles: tuple[tuple[str, ...] | None, ...]) -> NeedleIndex:
+    """Which needles to test: roots first, grouped by a gate character; a longer needle is
+    only tested when a root inside it is present ("sk-ant-" only after "sk"). A rule whose
+    needles are None is gated by words instead, and is never in `always`."""
+    every = {n for ns in needles if ns for n in ns}
     roots = sorted(n for n in every if not any(m != n and m in n for m in every))
     gated: dict[str, list[str]] = {}
     for root in roots:
         gated.setdefault(next((g for g in _GATES if g in root), ""), []).append(root)
     longer = {r: tuple(n for n in every if n != r and r in n) for r in every}
-    rules = {n: tuple(i for i, ns in enumerate(needles) if n in ns) for n in every}
-    always = tuple(i for i, ns in enumerate(needles) if not ns)
-    return tuple((g, tuple(rs)) for g, rs in gated.items()), longer, rules, always
+    rules = {n: tuple(i for i, ns in enumerate(needles) if ns and n in ns) for n in every}
+    always = tuple(i for i, ns in enumerate(needles) if ns is not None and not ns)
+    order = tuple((g, tuple(rs)) for g, rs in gated.items())
+    return order, longer, rules, always
 
 
 class Redactor:
@@ -78,13 +82,21 @@ class Redactor:
     ) -> None:
         extras = tuple(_compile_extra(k, p) for k, p in (extra_patterns or {}).items())
         email = () if keep_emails else (PERSON_NEAR_EMAIL, EMAIL)
-        self._rules: tuple[Rule | LabelledRule, ...] = (
-            *extras,
-            *BUILTIN_HEAD,
-            *email,
-            *BUILTIN_TAIL,
+        self._rules: tuple[RuleLike, ...] = (*extras, *BUILTIN_HEAD, *email, *PERSONAL)
+        self._index = _needle_index(
+            tuple(None if rule.words else rule.needles for rule in self._rules)
         )
-        self._index = _needle_index(tuple(rule.needles for rule in self._rules))
+        # rules gated by whole words ("customer", "regards,"): one split of the line serves all
+        self._worded = tuple((i, rule.words) for i, rule in enumerate(self._rules) if rule.words)
+        self._all_words = frozenset().union(*(words for _, words in self._worded))
+        # each distinct prefilter gets a slot, so a pass evaluates it at most once
+        self._prefilters: list[Prefilter] = []
+        self._slots: list[int] = []
+        for rule in self._rules:
+            pre = rule.prefilter
+            if pre is not None and pre not in self._prefilters:
+                self._prefilters.append(pre)
+            self._slots.append(-1 if pre is None else self._prefilters.index(pre))
         self._counts: Counter[str] = Counter()
 
     def redact(self, text: str) -> str:
@@ -101,21 +113,30 @@ class Redactor:
     def _pass(self, text: str) -> str:
         gated, longer, rules, always = self._index
         low = text.lower()
-        active = set(always)
+        found: set[int] | None = None
         for gate, roots in gated:
-            if gate not in low:  # "" is in every string
+            if gate not in low:
                 continue
             for root in roots:
                 if root in low:
-                    active.update(rules[root])
-                    active.update(i for n in longer[root] if n in low for i in rules[n])
-        prefiltered: dict[int, bool] = {}  # rules share prefilters; redaction adds no hits
-        for i in sorted(active):
-            rule = self._rules[i]
-            if (pre := rule.prefilter) is not None:
-                hit = prefiltered.get(id(pre))
+                    found = found or set()
+                    found.update(rules[root])
+                    found.update(i for n in longer[root] if n in low for i in rules[n])
+        if self._worded and (present := self._all_words.intersection(low.split())):
+            for i, words in self._worded:
+                if not words.isdisjoint(present):
+                    found = found or set()
+                    found.add(i)
+        order = always if found is None else sorted(found.union(always))
+        hits: list[bool | None] = [None] * len(self._prefilters)  # rules share prefilters
+        for i in order:
+            rule, slot = self._rules[i], self._slots[i]
+            if slot >= 0:
+                hit = hits[slot]
                 if hit is None:
-                    hit = prefiltered[id(pre)] = pre.search(text) is not None
+                    pre = self._prefilters[slot]
+                    on = low if isinstance(pre, Lowered) else text
+                    hit = hits[slot] = pre.search(on) is not None
                 if not hit:
                     continue
             text = rule.apply(text, self._counts)
@@ -147,16 +168,15 @@ class Redactor:
             self._counts["gcp_key"] += 1
             return marker("gcp_key")
         text = self.redact(value)
-        kind = label_kind(key) if key else None
-        if kind is None or not text or is_placeholder(text) or is_directory(key or "", text):
+        test = label_test(key) if key else None
+        if test is None or not text or is_placeholder(text) or is_directory(key or "", text):
             return text
         scheme = SCHEME.match(text)
         head = scheme.group(0) if scheme else ""
         rest = text[len(head) :]
-        if not rest or MARKER_RE.fullmatch(rest):
+        if not rest or MARKER_RE.fullmatch(rest) or not value_passes(test[1], rest):
             return text
-        if kind == "generic_secret" and not high_entropy(rest):
-            return text
+        kind = test[0]
         self._counts[kind] += 1
         return head + marker(kind)
 

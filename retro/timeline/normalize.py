@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 from retro import registry
+from retro.errors import BundleError
 from retro.models import (
     CHAT_KINDS,
     IncidentMeta,
@@ -26,6 +27,7 @@ MARGIN_BEFORE = timedelta(minutes=30)
 MARGIN_AFTER = timedelta(minutes=60)
 CHAT_LOOKBACK = timedelta(hours=2)
 LINK_WINDOW = timedelta(minutes=15)
+CHANGE_LOOKBACK = timedelta(hours=6)
 
 RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
 _MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change"}
@@ -36,6 +38,14 @@ _CHAT_SIGNAL = re.compile(
     re.IGNORECASE,
 )
 Sources = dict[str, SourceInfo]
+
+
+def shift(at: datetime, delta: timedelta) -> datetime:
+    """at + delta, held at the ends of the calendar instead of overflowing (year 1 or 9999)."""
+    try:
+        return at + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=at.tzinfo)
 
 
 def _sources(sources: Sources | None) -> Sources:
@@ -119,17 +129,38 @@ def sort_events(events: list[TimelineEvent], sources: Sources | None = None) -> 
     return ordered
 
 
+ID_HEX_DIGITS = 16
+"""Hex digits of an event id after the E: 64 bits of SHA-1 of the event's key.
+
+Two of n events share an id with probability about n²/2⁶⁵: 2.7e-8 for a million events, 2.7e-12
+for ten thousand (see docs/bundle.md). Nothing else goes into an id, so no event arriving or
+leaving ever changes another event's id.
+"""
+
+
+def event_id(key: str) -> str:
+    """The id of the event with this source key: E + the first 16 hex digits of SHA-1(key)."""
+    return "E" + sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:ID_HEX_DIGITS]
+
+
 def assign_ids(events: list[TimelineEvent]) -> None:
-    """Ids derive from keys alone, so they survive re-runs and new data arriving."""
-    taken: set[str] = set()
-    for event in sorted(events, key=attrgetter("key")):
-        digest = sha1(event.key.encode("utf-8")).hexdigest()  # stable_hash(key), inlined
-        ident = "E" + digest[:5]
-        length = 5
-        while ident in taken:
-            length += 1
-            ident = "E" + digest[:length]
-        taken.add(ident)
+    """Ids derive from each event's key alone, so they survive re-runs and new data arriving.
+
+    Keys are unique after merge. Two keys with one id (a 64-bit collision: in practice only a
+    bundle crafted for it) stop the run, because a citation must never name two events.
+    """
+    seen: dict[str, TimelineEvent] = {}
+    for event in events:
+        ident = event_id(event.key)
+        other = seen.setdefault(ident, event)
+        if other is not event and other.key != event.key:
+            raise BundleError(
+                event.provenance.file,
+                f"events {other.key!r} and {event.key!r} hash to the same id {ident}",
+                record=event.provenance.record,
+                hint="remove one of the two records (a 64-bit collision does not happen by "
+                "chance); please report it",
+            )
         # A plain str into the instance dict: pydantic's __setattr__ would cost more than the
         # hash, and the value needs no validation.
         event.__dict__["id"] = ident
@@ -172,8 +203,8 @@ def link_cross_source(events: list[TimelineEvent], sources: Sources | None = Non
         if not pname:
             continue
         best: TimelineEvent | None = None
-        lo = bisect_left(times, pager.at - LINK_WINDOW)
-        hi = bisect_right(times, pager.at + LINK_WINDOW)
+        lo = bisect_left(times, shift(pager.at, -LINK_WINDOW))
+        hi = bisect_right(times, shift(pager.at, LINK_WINDOW))
         for i in range(lo, hi):
             monitor = monitors[i]
             mname = names.get(i)
@@ -216,7 +247,7 @@ def choose_window(
     signals = _signals(events, incident)
     if signals:
         first = min(e.at for e in signals)
-        lookback = first - CHAT_LOOKBACK
+        lookback = shift(first, -CHAT_LOOKBACK)
         early_chat = [
             e
             for e in _between(events, lookback, first)
@@ -233,8 +264,8 @@ def choose_window(
         if e.kind in _MAYBE_RESOLUTION and e.at >= start_at and _is_resolution(e, trackers)
     ]
     end_at = max(resolutions) if resolutions else max(e.at for e in events)
-    start = spec.start or start_at - before
-    end = spec.end or end_at + after
+    start = spec.start or shift(start_at, -before)
+    end = spec.end or shift(end_at, after)
     if spec.start or spec.end:
         reason = (
             "incident.yaml window" if spec.start and spec.end else reason + "; incident.yaml bound"
@@ -268,7 +299,7 @@ def _signals(events: list[TimelineEvent], incident: IncidentMeta) -> list[Timeli
     anchors = [e for e in alerts if e.kind == "page_triggered"] + tickets
     if not anchors:
         return alerts
-    floor = min(e.at for e in anchors) - SIGNAL_LOOKBACK
+    floor = shift(min(e.at for e in anchors), -SIGNAL_LOOKBACK)
     return [e for e in alerts + tickets if e.at >= floor]
 
 
@@ -301,11 +332,30 @@ def build_timeline(
     inside = merged
     if window is not None:
         inside = _between(merged, window.start, window.end)
+        # Changes shortly before the window are trigger candidates ("what changed before
+        # impact"): they stay, whatever the window.
+        changes = with_role(sources, "changes")
+        if changes:
+            early = [
+                e
+                for e in _between(merged, window.start - CHANGE_LOOKBACK, window.start)
+                if e.source in changes and e.at < window.start
+            ]
+            inside = early + inside
+        if merged and not inside and (incident.window.start or incident.window.end):
+            raise BundleError(
+                "incident.yaml",
+                f"the window {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC "
+                f"holds none of the {len(merged)} events (they run from "
+                f"{merged[0].at:%Y-%m-%d %H:%M} to {merged[-1].at:%Y-%m-%d %H:%M} UTC)",
+                record="window",
+                hint="fix window: in incident.yaml, or remove it to let retro choose one",
+            )
         outside = len(merged) - len(inside)
         if outside:
             dropped["outside the incident window"] = outside
             _count_outside(merged, window, reports)
-    people = join_people(inside, with_role(sources, "chat"))
+    people = join_people(inside, with_role(sources, "chat") | with_role(sources, "transcript"))
     for event in inside:
         if event.actor is not None and event.actor.is_bot and event.kind in CHAT_KINDS:
             event.is_bot = True

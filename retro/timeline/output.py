@@ -109,12 +109,25 @@ def render_markdown(timeline: Timeline) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A cell a spreadsheet would run as a formula: = + - @ at its start, or a tab or carriage
+# return there (which some spreadsheets skip before looking for one). OWASP's advice is to
+# prefix such a cell with an apostrophe, which spreadsheets show as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value as a CSV cell that no spreadsheet runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def render_csv(timeline: Timeline) -> str:
+    """The timeline as CSV, every cell neutralised against spreadsheet formula injection."""
     out = io.StringIO()
     fields = ["id", "at", "source", "kind", "actor", "text", "url", "provenance"]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(fields)
     for row in event_rows(timeline, timeline.events):
         row["at"] = row["at"].isoformat().replace("+00:00", "Z")
-        writer.writerow([row[f] for f in fields])
+        writer.writerow([csv_cell(row[f]) for f in fields])
     return out.getvalue()

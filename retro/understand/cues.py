@@ -61,12 +61,28 @@ def cues() -> tuple[Cue, ...]:
     return parse(data_text("cues.v1.yaml"))
 
 
+@cache
+def _by_label(table: tuple[Cue, ...]) -> tuple[tuple[re.Pattern[str], tuple[Cue, ...]], ...]:
+    """Each label's cues behind one combined pattern: a sentence that matches none of a
+    label's cues costs one search, not one per cue."""
+    groups: dict[str, list[Cue]] = {}
+    for cue in table:
+        groups.setdefault(cue.label, []).append(cue)
+    return tuple(
+        (re.compile("|".join(f"(?:{c.pattern.pattern})" for c in group), re.IGNORECASE), tuple(group))
+        for group in groups.values()
+    )
+
+
 def scores(text: str, table: tuple[Cue, ...] | None = None) -> dict[str, float]:
     """Per label, the strongest matching cue's weight plus a little for each further match,
     capped at 1."""
     out: dict[str, float] = {}
-    for cue in table if table is not None else cues():
-        if cue.pattern.search(text):
-            held = out.get(cue.label, 0.0)
-            out[cue.label] = min(1.0, max(held, cue.weight) + (0.1 if held else 0.0))
+    for combined, group in _by_label(table if table is not None else cues()):
+        if not combined.search(text):
+            continue
+        for cue in group:
+            if cue.pattern.search(text):
+                held = out.get(cue.label, 0.0)
+                out[cue.label] = min(1.0, max(held, cue.weight) + (0.1 if held else 0.0))
     return out

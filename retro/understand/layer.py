@@ -24,7 +24,7 @@ READ_KINDS = frozenset(
     {"message", "bot_message", "comment", "note", "status_page_update", "ticket_created"}
 )
 CONTENT = frozenset(labels()) - {"off_topic", "question", "investigation"}
-BUDGET = 1200  # sentences embedded per incident; the rest get the light head
+BUDGET = 800  # sentences embedded per incident; the rest get the light head
 
 
 class Row(Protocol):

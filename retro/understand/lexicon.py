@@ -177,7 +177,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
     if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text):
         return None
-    if len(text.split()) < 3:
+    if len(text.split()) < 3 or _reports(text):
         return None
     if _ARTICLE.match(text):
         text = f"{lexicon()['follow_up']['noun_verb']} {text}"
@@ -187,6 +187,20 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             return None
         text = short
     return text[0].upper() + text[1:]
+
+
+_NOT_PAST = frozenset(
+    ["need", "feed", "embed", "seed", "shed", "speed", "bleed", "proceed", "exceed", "succeed", "breed", "heed", "weed", "reseed"]
+)
+
+
+def _reports(text: str) -> bool:
+    """A title that starts with a past or progressive verb reports work ("subscribed the
+    channel", "moving the status page"), it does not ask for it."""
+    first = text.split(" ", 1)[0].casefold().strip(",.:;")
+    if first in _NOT_PAST or len(first) < 5:
+        return False
+    return first.endswith(("ed", "ing"))
 
 
 def _shorten(text: str, max_len: int) -> str | None:
@@ -286,3 +300,24 @@ def _ruled_out() -> re.Pattern[str]:
 def rules_out(text: str) -> bool:
     """True when a sentence discards a theory ("not the deploy", "DNS was a red herring")."""
     return _ruled_out().search(text) is not None
+
+
+# --- gaps --------------------------------------------------------------------------------------
+
+
+@cache
+def _gap_patterns() -> list[tuple[re.Pattern[str], str]]:
+    return [(re.compile(g["pattern"], re.I), g["title"]) for g in lexicon()["gaps"]]
+
+
+def gap_title(sentence: str) -> str | None:
+    """The work a stated missing safeguard implies ("no alert on X" -> "Alert on X"), or None."""
+    for pattern, title in _gap_patterns():
+        if m := pattern.search(sentence):
+            x = re.split(r"\s+(?:so|and|but|which|because|until|when)\s", m.group("x"))[0]
+            x = _TRAIL_JUNK.sub("", x).strip().strip("\"'“”`")
+            if len(x.split()) < 1 or _PRONOUN_SUBJECT.match(x):
+                return None
+            text = title.replace("{x}", x).replace("{1}", m.group(1) if m.groups() else "")
+            return text[0].upper() + text[1:]
+    return None

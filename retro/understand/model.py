@@ -148,7 +148,17 @@ def packaged() -> Classifier:
     return model
 
 
+@cache
+def _cuts() -> dict[tuple[str, bool], float]:
+    model = packaged()
+    return {
+        (label, embedded): model.threshold(label, "full" if embedded else "light")
+        for label in model.labels
+        for embedded in (True, False)
+    }
+
+
 def cut(label: str, embedded: bool = True) -> float:
     """The probability at which `label` counts for a sentence scored by the full head
     (embedded) or the light head."""
-    return packaged().threshold(label, "full" if embedded else "light")
+    return _cuts()[(label, embedded)]

@@ -29,6 +29,7 @@ OUT = Path(__file__).resolve().parent / "data" / WEIGHTS_FILE
 METRICS = ROOT / "training" / "metrics.json"
 
 KIND = "sigmoid"
+WEIGHTED = False  # positives weighted by sqrt(neg/pos): off, it inflates every probability
 L2 = 1e-4  # chosen on an inner validation split (ids hashing to 1 mod 5), not the held-out one
 STEPS = 1000
 RATE = 0.1
@@ -123,7 +124,7 @@ def fit(x: np.ndarray, y: np.ndarray, kind: str | None = None) -> Head:
             grad_z = (p - target) / n
         else:
             p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-            grad_z = (p - target) * np.where(target > 0, pos_weight, 1.0) / n
+            grad_z = (p - target) * np.where(target > 0, pos_weight, 1.0) / n if WEIGHTED else (p - target) / n
         g_w = x.T @ grad_z + L2 * w
         g_b = grad_z.sum(axis=0)
         m_w = beta1 * m_w + (1 - beta1) * g_w

@@ -1,7 +1,9 @@
 """Alertmanager API v2 emulator: /api/v2/alerts (with filter matchers), /alerts/groups, /status.
 
 Bodies follow api/v2/openapi.yaml (gettableAlert, alertGroup, alertmanagerStatus). The module
-also builds webhook (version "4") payloads in the documented shape for file-mode tests.
+also builds webhook (version "4") payloads in the documented shape for file-mode tests. Faults
+(429, 5xx, dropped connections, HTML and truncated bodies, slow answers) come from the base
+class's `inject` and `inject_fault`.
 """
 
 from __future__ import annotations
@@ -158,6 +160,14 @@ class AlertmanagerEmulator(Emulator):
         self.route("GET", "/api/v2/alerts", self._get_alerts)
         self.route("GET", "/api/v2/alerts/groups", self._get_groups)
         self.route("GET", "/api/v2/status", self._get_status)
+
+    def fault_spec(self, name: str) -> dict[str, Any]:
+        """Alertmanager itself never throttles: a 429 or 5xx comes from the proxy in front of
+        it, as plain text."""
+        spec = super().fault_spec(name)
+        if spec.get("status") in (429, 500, 503):
+            spec["body"] = f"{spec['status']} from the proxy in front of Alertmanager\n"
+        return spec
 
     def _denied(self, req: Request) -> Response | None:
         header = req.headers.get("authorization", "")

@@ -6,7 +6,15 @@ receives a `Request` and returns `(status, body, headers)`; a dict or list body 
 Faults are queued per route pattern: `emu.inject("/api/conversations.history", status=429,
 headers={"Retry-After": "1"})` makes the next matching request fail once. `after=True` runs the
 real handler first (the side effect is committed) and then answers with the fault, which is how
-"5xx after the create was committed" is tested.
+"5xx after the create was committed" is tested. Besides a status, a fault can drop the
+connection without an answer (`drop=True`), cut the real answer's body short (`truncate="short"`:
+a shorter body with a matching Content-Length; `truncate="cut"`: the connection closes
+mid-body), or answer only after `delay` seconds (past the client's timeout). `skip=n` lets n
+matching requests through first, so a fault can land on any page.
+
+`FAULTS` names the faults every live source is tested against; `emu.inject_fault(name,
+pattern, skip=n)` injects one, in the vendor's flavour (an emulator overrides `fault_spec` to
+answer a 429 with its own body, say).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,14 +63,42 @@ class Request:
         return merged
 
 
+HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+SLOW_S = 1.5  # how late a "slow" fault answers; tests set the client's timeout below it
+
+# The faults every live source is tested against (tests/test_faults.py), by name.
+FAULTS: dict[str, dict[str, Any]] = {
+    "429 with Retry-After": {"status": 429, "headers": {"Retry-After": "7"}},
+    "429 without Retry-After": {"status": 429},
+    "500": {"status": 500, "body": {"error": "internal error"}},
+    "502 HTML": {"status": 502, "raw": HTML, "headers": {"Content-Type": "text/html"}},
+    "503": {"status": 503, "body": "service unavailable"},
+    "504 HTML": {"status": 504, "raw": HTML, "headers": {"Content-Type": "text/html"}},
+    "dropped connection": {"drop": True},
+    "dropped after the server answered": {"drop": True, "after": True},
+    "HTML body": {"status": 200, "raw": HTML, "headers": {"Content-Type": "text/html"}},
+    "truncated body": {"truncate": "short"},
+    "connection cut mid-body": {"truncate": "cut"},
+    "slow answer": {"delay": SLOW_S},
+}
+
+
 @dataclass
 class Fault:
-    status: int
+    status: int | None = None  # None: the real handler's answer (for drop, truncate, delay)
     body: Body = None
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
     after: bool = False
     raw: bytes | None = None
+    skip: int = 0  # matching requests to let through before the fault applies
+    drop: bool = False  # close the connection without answering
+    truncate: str = ""  # "short": half the body, Content-Length to match; "cut": close mid-body
+    delay: float = 0.0  # seconds to wait before answering
+
+    @property
+    def replaces_answer(self) -> bool:
+        return self.status is not None
 
 
 class Emulator:
@@ -83,17 +120,33 @@ class Emulator:
         self,
         pattern: str,
         *,
-        status: int,
+        status: int | None = None,
         body: Body = None,
         headers: dict[str, str] | None = None,
         times: int = 1,
         after: bool = False,
         raw: bytes | None = None,
+        skip: int = 0,
+        drop: bool = False,
+        truncate: str = "",
+        delay: float = 0.0,
     ) -> None:
-        """Make the next `times` requests whose path matches `pattern` fail with `status`."""
-        fault = Fault(status, body, headers or {}, times, after, raw)
+        """Make the next `times` requests whose path matches `pattern` fail (after `skip`)."""
+        if status is None and not (drop or truncate or delay):
+            raise ValueError("a fault needs a status, drop, truncate or delay")
+        fault = Fault(status, body, headers or {}, times, after, raw, skip, drop, truncate, delay)
         with self._lock:
             self.faults.append((re.compile(pattern), fault))
+
+    def fault_spec(self, name: str) -> dict[str, Any]:
+        """The inject() arguments of a named fault (FAULTS); emulators add the vendor's flavour."""
+        return dict(FAULTS[name])
+
+    def inject_fault(
+        self, name: str, pattern: str = ".*", *, skip: int = 0, times: int = 1
+    ) -> None:
+        """Inject the named fault (FAULTS) on the (skip+1)-th request whose path matches."""
+        self.inject(pattern, **self.fault_spec(name), skip=skip, times=times)
 
     @property
     def url(self) -> str:
@@ -117,7 +170,7 @@ class Emulator:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -142,6 +195,9 @@ class Emulator:
         with self._lock:
             for i, (pattern, fault) in enumerate(self.faults):
                 if pattern.search(path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     if fault.times <= 0:
                         del self.faults[i]
@@ -162,19 +218,29 @@ class Emulator:
         with self._lock:
             self.log.append(req)
         fault = self._take_fault(req.path)
-        if fault is not None and not fault.after:
-            self._send(
-                h, fault.status, fault.raw if fault.raw is not None else fault.body, fault.headers
-            )
+        if fault is None:
+            self._send(h, *self._handle(req))
             return
-        response = self._handle(req)
-        if fault is not None:
-            response = (
-                fault.status,
-                fault.raw if fault.raw is not None else fault.body,
-                fault.headers,
-            )
-        self._send(h, *response)
+        if fault.delay:
+            time.sleep(fault.delay)  # the client has timed out by now; this answer is lost
+        if fault.drop and not fault.after:
+            h.close_connection = True  # no answer at all
+            return
+        if fault.replaces_answer and not fault.after:
+            self._send(h, *self._fault_answer(fault))
+            return
+        response = self._handle(req)  # the real work is done (committed) from here on
+        if fault.drop:
+            h.close_connection = True
+            return
+        if fault.replaces_answer:
+            response = self._fault_answer(fault)
+        self._send(h, *response, truncate=fault.truncate)
+
+    @staticmethod
+    def _fault_answer(fault: Fault) -> Response:
+        assert fault.status is not None
+        return fault.status, fault.raw if fault.raw is not None else fault.body, fault.headers
 
     def _handle(self, req: Request) -> Response:
         for method, pattern, handler in self.routes:
@@ -191,7 +257,13 @@ class Emulator:
         return 404, {"error": f"no route for {req.method} {req.path}"}, {}
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: Body, headers: dict[str, str]) -> None:
+    def _send(
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: Body,
+        headers: dict[str, str],
+        truncate: str = "",
+    ) -> None:
         if isinstance(body, dict | list):
             payload = json.dumps(body).encode("utf-8")
             ctype = "application/json; charset=utf-8"
@@ -210,6 +282,23 @@ class Emulator:
             h.send_header("Content-Type", ctype)
         for key, value in headers.items():
             h.send_header(key, value)
-        h.send_header("Content-Length", str(len(payload)))
+        length = len(payload)
+        if truncate:
+            payload = payload[: len(payload) // 2]
+            h.close_connection = True
+            # Say so, as a server does; else a client may reuse the connection it closes.
+            h.send_header("Connection", "close")
+        h.send_header("Content-Length", str(len(payload) if truncate == "short" else length))
         h.end_headers()
         h.wfile.write(payload)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that time out or hang up are part of the tests: no tracebacks for them."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)

@@ -8,7 +8,13 @@ and v3 refuses string bodies on writes, as Jira Cloud does. Errors use Jira's sh
 
 `emu.projects["OPS"].priorities = ["High", "Medium"]` restricts a project's priority scheme
 (createmeta and create validation follow it); `emu.index_lag_s = 60` hides issues younger than
-that from search, like Jira Cloud's search index right after a create.
+that from search, like Jira Cloud's search index right after a create. Create-screen metadata
+is paged at 50 fields whatever `maxResults` asks, as Jira does (`custom_fields_first = True`
+puts the custom fields on the first pages).
+
+Hooks for crash and race tests: `emu.before_create(request)` runs before a create is committed
+(it may block, to hold a create while another client runs), `emu.after_create(key)` right after
+it is committed and before the answer is sent (a test kills the client process there).
 
     emu = JiraEmulator(deployment="Cloud").start()
     key = emu.seed_issue("OPS", "Checkout 500s", issuetype="Incident", created="2024-05-01T14:03:00Z",
@@ -65,6 +71,9 @@ class JiraEmulator(IssueHandlers, MetaHandlers, Emulator):
         self.comment_embed_limit = 5000  # fields.comment holds at most this many
         self.changelog_embed_limit = 100  # expand=changelog holds at most this many (Cloud)
         self.index_lag_s = 0.0  # search finds an issue only this long after its create
+        self.custom_fields_first = False  # createmeta lists custom fields before system ones
+        self.before_create: Callable[[Request], None] | None = None
+        self.after_create: Callable[[str], None] | None = None
         self._ids = {
             "issue": 10000,
             "comment": 20000,
@@ -261,7 +270,7 @@ class JiraEmulator(IssueHandlers, MetaHandlers, Emulator):
             ("POST", "/search", self.search),
             ("GET", "/search/jql", self.search_jql),
             ("POST", "/search/jql", self.search_jql),
-            ("POST", "/issue", self.create_issue),
+            ("POST", "/issue", self._hooked_create),
             ("GET", "/issue/createmeta", self.createmeta),
             ("GET", r"/issue/createmeta/(?P<project>[^/]+)/issuetypes", self.createmeta_types),
             (
@@ -299,6 +308,15 @@ class JiraEmulator(IssueHandlers, MetaHandlers, Emulator):
             )
         # jira's add_remote_link asks for application links first; none are configured here.
         self.route("GET", "/rest/applinks/latest/listApplicationlinks", lambda req: (200, [], {}))
+
+    def _hooked_create(self, req: Request, v: str, user: User) -> Response:
+        if self.before_create is not None:
+            self.before_create(req)
+        response = self.create_issue(req, v, user)
+        body = response[1]
+        if self.after_create is not None and response[0] == 201 and isinstance(body, dict):
+            self.after_create(str(body["key"]))
+        return response
 
     def _guard(
         self, handler: Callable[..., Response], *, anonymous: bool

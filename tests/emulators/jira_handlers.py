@@ -174,6 +174,7 @@ class StateMixin:
     hidden_projects: set[str]
     denied_permissions: set[str]
     custom_fields: dict[str, str]
+    custom_fields_first: bool
     index_lag_s: float
 
 

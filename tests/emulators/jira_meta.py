@@ -25,6 +25,8 @@ from tests.emulators.jira_handlers import (
     jira_time,
 )
 
+CREATEMETA_PAGE = 50
+
 
 class MetaHandlers(StateMixin):
     """serverInfo, myself, users, permissions, projects, types, fields, createmeta, search."""
@@ -188,7 +190,11 @@ class MetaHandlers(StateMixin):
                 out["allowedValues"] = allowed
             return out
 
-        return [
+        custom = [
+            meta(fid, name, False, {"type": "string", "custom": "textfield"})
+            for fid, name in self.custom_fields.items()
+        ]
+        system = [
             meta(
                 "project",
                 "Project",
@@ -228,10 +234,8 @@ class MetaHandlers(StateMixin):
             ),
             meta("assignee", "Assignee", False, {"type": "user", "system": "assignee"}),
             meta("duedate", "Due date", False, {"type": "date", "system": "duedate"}),
-        ] + [
-            meta(fid, name, False, {"type": "string", "custom": "textfield"})
-            for fid, name in self.custom_fields.items()
         ]
+        return custom + system if self.custom_fields_first else system + custom
 
     def createmeta(self, req: Request, v: str, user: User) -> Response:
         keys = [k for raw in req.query.get("projectKeys", []) for k in raw.split(",") if k]
@@ -264,8 +268,15 @@ class MetaHandlers(StateMixin):
         if project is None:
             return err(404, "No project could be found.")
         metas = self._field_meta(project, v)
-        start, size, page = self.page(req, metas)
-        return 200, {"maxResults": size, "startAt": start, "total": len(metas), "values": page}, {}
+        start, size, _ = self.page(req, metas)
+        size = min(size, CREATEMETA_PAGE)  # Jira caps the page whatever maxResults asks
+        page = metas[start : start + size]
+        body: dict[str, Any] = {"maxResults": size, "startAt": start, "total": len(metas)}
+        if self.deployment == "Cloud":
+            body["fields"] = page  # PageOfCreateMetaIssueTypeWithField
+        else:
+            body |= {"isLast": start + size >= len(metas), "values": page}
+        return 200, body, {}
 
     # -- search ------------------------------------------------------------------------------
     def _values_of(self, issue: Issue, name: str) -> list[str]:

@@ -56,6 +56,14 @@ class OpsgenieEmulator(Emulator):
                 self.incidents[data["id"]] = data
                 self.timelines[data["id"]] = list(body["timeline"]["data"]["entries"])
 
+    def fault_spec(self, name: str) -> dict[str, Any]:
+        """Opsgenie's 429 says X-RateLimit-State: THROTTLED with its usual error body."""
+        spec = super().fault_spec(name)
+        if spec.get("status") == 429:
+            spec["body"] = {"message": "Rate limit exceeded", "took": 0.0, "requestId": "r"}
+            spec["headers"] = {**spec.get("headers", {}), "X-RateLimit-State": "THROTTLED"}
+        return spec
+
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
     def _envelope(data: Any, **extra: Any) -> dict[str, Any]:

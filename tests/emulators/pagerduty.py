@@ -56,6 +56,13 @@ class PagerDutyEmulator(Emulator):
             for user in body.get("users", []):
                 self.users[user["id"]] = user
 
+    def fault_spec(self, name: str) -> dict[str, Any]:
+        """PagerDuty's 429 and 5xx carry its error body (code 2020 for the rate limit)."""
+        spec = super().fault_spec(name)
+        if spec.get("status") == 429:
+            spec["body"] = {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+        return spec
+
     # -- helpers ------------------------------------------------------------------------------
     def _authorized(self, req: Request) -> bool:
         return req.headers.get("authorization") == f"Token token={self.token}"

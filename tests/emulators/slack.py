@@ -3,7 +3,8 @@
 It answers the way Slack does: HTTP 200 with {"ok": false, "error": ...} for API errors, cursor
 pagination through response_metadata.next_cursor honouring `limit`, `has_more`, oldest/latest
 windows, newest-first history, and the x-oauth-scopes header. Injected faults (429 with
-Retry-After, 500) come from the base class; `fail_after` aims one at a later page.
+Retry-After, 5xx, dropped connections, HTML and truncated bodies, slow answers) come from the
+base class (`inject`, `inject_fault`); `fail_after` aims one at a later page of one method.
 """
 
 from __future__ import annotations
@@ -101,7 +102,14 @@ class SlackEmulator(Emulator):
     def api_url(self) -> str:
         return self.url + "/api/"
 
-    def fail_after(self, method: str, ok_calls: int, *, status: int, **fault: Any) -> None:
+    def fault_spec(self, name: str) -> dict[str, Any]:
+        """Slack's 429 carries {"ok": false, "error": "ratelimited"}; its 5xx are plain."""
+        spec = super().fault_spec(name)
+        if spec.get("status") == 429:
+            spec["body"] = {"ok": False, "error": "ratelimited"}
+        return spec
+
+    def fail_after(self, method: str, ok_calls: int, *, status: int | None, **fault: Any) -> None:
         """After `ok_calls` answered calls of `method`, make the next one fail once.
 
         `calls` counts what the handlers answered (Slack errors included), not injected faults.

@@ -15,8 +15,17 @@ from retro.errors import ConfigError
 ENGINES = ("offline", "openai")
 
 
-def make_engine(name: str, *, model: str | None = None, base_url: str | None = None) -> Any:
-    """The chosen engine; the LLM engine (and langchain) is imported only when asked for."""
+def make_engine(
+    name: str,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """The chosen engine; the LLM engine (and langchain) is imported only when asked for.
+
+    `timeout` is `--llm-timeout`; unset, the engine reads RETRO_LLM_TIMEOUT, then retro.toml.
+    """
     if name == "offline":
         from retro.draft.engines.offline import OfflineEngine
 
@@ -24,5 +33,5 @@ def make_engine(name: str, *, model: str | None = None, base_url: str | None = N
     if name == "openai":
         from retro.draft.engines.llm import OpenAIEngine
 
-        return OpenAIEngine(model=model, base_url=base_url)
+        return OpenAIEngine(model=model, base_url=base_url, timeout=timeout)
     raise ConfigError(f"unknown engine {name!r}", hint=f"choose one of: {', '.join(ENGINES)}")

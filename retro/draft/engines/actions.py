@@ -9,12 +9,13 @@ strips the framing); its type, priority, owner and end state come from what it s
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import ActionItem, Claim
 from retro.safety import policy
 from retro.text import overlap
-from retro.understand.lexicon import action_type, follow_up_title
+from retro.understand.lexicon import action_type, follow_up_title, gap_title
 
 ACTIVE = 1.6  # while the impact lasts, requests are mostly about the response itself: more proof
 LISTED = 0.5  # a line under a follow-ups heading needs less: the heading said what it is
@@ -39,19 +40,29 @@ def stated(data: DraftInput, causes: list[Claim]) -> list[ActionItem]:
     by_id = {r.id: r for r in data.rows}
     mitigated = data.milestones.get("mitigated")
     calm = mitigated.at if mitigated and mitigated.at else None
+    detected = data.milestones.get("detected")
+    began = detected.at if detected and detected.at else None
     for row_id, sentences in _rows_with_sentences(data):
         row = by_id[row_id]
         if row.kind not in ("message", "comment", "note", "ticket_created"):
             continue
         if row.kind == "message" and not row.human:
             continue
+        if began is not None and row.at < began - timedelta(minutes=5):
+            continue  # written before the incident: a plan, not a follow-up
         in_list = False
         for s in sentences:
-            heading = s.text.rstrip().endswith(":") and s.has("follow_up")
+            heading = (
+                s.text.rstrip().endswith(":")
+                and len(s.text.split()) <= 6
+                and s.has("follow_up", 1.5)
+            )
             if heading:
                 in_list = True
                 continue
-            active = calm is not None and row.at < calm and row.kind == "message"
+            if in_list and not _is_bullet_like(s.text):
+                in_list = False
+            active = calm is not None and row.at < calm
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
             if not s.has("follow_up", factor) or (s.has("question") and not in_list):
                 continue
@@ -59,6 +70,35 @@ def stated(data: DraftInput, causes: list[Claim]) -> list[ActionItem]:
                 item = _item(piece, s, row, data, causes)
                 if item is not None:
                     items.append(item)
+    return _dedupe(items)
+
+
+def _is_bullet_like(text: str) -> bool:
+    """A list item under a heading: short, no question, not a sentence of its own story."""
+    return len(text.split()) <= 30 and not text.rstrip().endswith("?")
+
+
+def implied(data: DraftInput) -> list[ActionItem]:
+    """Work implied by a missing safeguard people named ("nothing alerts on fd usage")."""
+    items: list[ActionItem] = []
+    for s in data.sentences:
+        if not (s.has("contributing", 0.7) or s.has("cause", 0.7) or s.has("follow_up", 0.7)):
+            continue
+        title = gap_title(s.text)
+        if title is None or policy.vague(title):
+            continue
+        kind = action_type(title)
+        items.append(
+            ActionItem(
+                title=title,
+                type=kind,  # type: ignore[arg-type]
+                priority="P1",
+                owner=_DEFAULT_OWNER.get(kind, "the service owner team").removeprefix("the "),
+                end_state=end_state(title, kind),
+                citations=[s.row_id],
+                origin="gap",
+            )
+        )
     return _dedupe(items)
 
 

@@ -3,25 +3,32 @@
 Only this module imports langchain and openai, and nothing imports it except lazily (the CLI,
 for `--engine openai`), so `retro --help` stays fast.
 
-Structured output uses function calling (`bind_tools` with a named `tool_choice`) and our own
-pydantic validation, not `response_format: json_schema`: OpenAI, Azure OpenAI, vLLM (named
-tool choice works without extra server flags) and Ollama (tool-capable models) all accept
-tools, while json_schema response formats are missing or partial on older Azure API versions
-and older local servers, and OpenAI's strict mode rejects optional fields. When a server ignores
-the tool and answers in plain content, a JSON object in the content is accepted too.
+Structured output is chosen per server by probing the endpoint once (`llm_server.probe`):
+`response_format` with a JSON schema on OpenAI, Azure, vLLM and Ollama, a JSON-schema grammar
+on llama.cpp's servers, and a named tool elsewhere. Except on OpenAI and Azure, which hand the
+schema to the model, the schema and an example answer are also written into the prompt,
+because small local models' chat templates drop `tools` and a grammar constrains the shape
+without showing the model what the fields mean. A JSON object in plain content is accepted
+from any server, and an answer cut off at `max_tokens` keeps its complete items.
+
+Every call is bounded: `max_tokens` sized per step (`ANSWER_TOKENS`), and a timeout
+(`--llm-timeout`, `RETRO_LLM_TIMEOUT`, `llm_timeout` in retro.toml; 600 s by default, since a
+CPU-served model needs minutes). Retries go through retro.retry: 429 and 5xx as everywhere; a
+timed-out call at most once, and only when a short health probe shows the server is free,
+because a local server keeps working on the abandoned request and a blind retry queues behind it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import openai
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
@@ -38,20 +45,56 @@ from retro.draft.engines.llm_budget import (
 )
 from retro.draft.engines.llm_cache import ResponseCache, cache_key, cost_usd
 from retro.draft.engines.llm_models import (
+    EXAMPLE_TEXTS,
     ChunkNotes,
     PostmortemDraft,
+    answer_block,
+    answer_digest,
+    answer_schema,
+    complete_prefix,
+    first_of_each,
+    parse_reply,
+    raw_answer,
     sections,
     to_action,
 )
 from retro.draft.engines.llm_repair import Repairer
+from retro.draft.engines.llm_server import (
+    PROBE_TIMEOUT,
+    ServerInfo,
+    context_from_error,
+    health,
+    is_refused,
+    probe,
+    refused,
+    resolve_timeout,
+    timed_out,
+)
 from retro.errors import EngineError, MissingCredential
-from retro.models import Postmortem, Progress, no_progress
+from retro.models import Claim, Postmortem, Progress, no_progress
+from retro.retry import RETRIED_STATUSES, Retryable, RetryPolicy, retry_after
 
 T = TypeVar("T", bound=BaseModel)
 OPENAI_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"  # Ollama and vLLM accept any key; the OpenAI client needs one
 PROMPT_VERSION = "v1"
-FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+# The most tokens each step's answer needs: a full draft is about 35 claims of ~45 tokens plus
+# 8 action items of ~90; notes from one chunk up to 25 facts and 8 follow-ups. Repair needs
+# about 40 tokens per sentence to fix (see `_answer_tokens`).
+ANSWER_TOKENS = {"draft": 3000, "reduce": 3000, "map": 1600, "repair": 1600}
+MIN_ANSWER_TOKENS = 256  # below this a server's context is too small to be worth a call
+
+
+class _TimedOut(Exception):
+    """A model call got no answer within the timeout."""
+
+
+class _ContextFull(Exception):
+    """The server refused a call whose prompt and answer budget exceed its context."""
+
+    def __init__(self, context: int, prompt: int, message: str) -> None:
+        super().__init__(message)
+        self.context, self.prompt, self.message = context, prompt, message
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -78,7 +121,7 @@ class OpenAIEngine(Engine):
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 120.0,
+        timeout: float | str | None = None,
         max_retries: int = 2,
         output_retries: int = 2,
         cache: ResponseCache | None = None,
@@ -86,6 +129,7 @@ class OpenAIEngine(Engine):
         min_evidence_tokens: int = 3000,
         single_call_tokens: int = 4000,
         chunk_tokens: int = 4000,
+        answer_tokens: dict[str, int] | None = None,
         prices: tuple[float, float] | None = None,
     ) -> None:
         self.model = model or os.environ.get("RETRO_MODEL") or "gpt-4o-mini"
@@ -96,7 +140,7 @@ class OpenAIEngine(Engine):
                 raise MissingCredential("OpenAI", "OPENAI_API_KEY", key_name="openai")
             key = PLACEHOLDER_KEY
         self._api_key = key
-        self.timeout = timeout
+        self.timeout = resolve_timeout(timeout)
         self.max_retries = max_retries
         self.output_retries = output_retries
         self.cache = cache if cache is not None else ResponseCache()
@@ -104,8 +148,10 @@ class OpenAIEngine(Engine):
         self.min_evidence_tokens = min_evidence_tokens
         self.single_call_tokens = single_call_tokens
         self.chunk_tokens = chunk_tokens
+        self.answer_tokens = {**ANSWER_TOKENS, **(answer_tokens or {})}
         self.prices = prices
         self._chat: ChatOpenAI | None = None
+        self._info: ServerInfo | None = None
         self._count, self._counter = token_counter(self.model)
         self._reset()
 
@@ -134,10 +180,14 @@ class OpenAIEngine(Engine):
         pm = self._assemble(data, draft)
         repairer = Repairer(self._call, self._count)
         self._figures["repair"] = repairer.run(pm, data)
+        for name, n in self._figures["repair"].get("dropped_by_section", {}).items():
+            self._dropped[name] = self._dropped.get(name, 0) + n
         self._figures["key_events_kept"] = len(set(comp.key_ids) & self._shown)
         self._figures["prompt_share"] = round(
             self._figures["prompt_tokens"] / max(1, comp.raw_tokens), 4
         )
+        if self._info is not None:
+            self._figures["server"] = self._info.describe()
         progress("draft", 1, 1)
         return pm
 
@@ -158,9 +208,14 @@ class OpenAIEngine(Engine):
         """The budget figures of the last draft (raw transcript tokens, prompt tokens, key events).
 
         `prompt_tokens` counts every prompt the draft needed, answered from the cache or not,
-        with the same counter as `raw_transcript_tokens` (see `token_counter`).
+        with the same counter as `raw_transcript_tokens` (see `token_counter`): the messages,
+        the answer-format block and the schema, whichever way the server is asked.
         """
         return {**self._figures, "token_counter": self._counter}
+
+    def dropped_by_section(self) -> dict[str, int]:
+        """Claims of the last draft dropped per section: uncited, unknown ids, example copies."""
+        return dict(self._dropped)
 
     # -- stages -----------------------------------------------------------------------------
     def _common(self, data: DraftInput) -> dict[str, str]:
@@ -236,12 +291,39 @@ class OpenAIEngine(Engine):
             model=self.model,
             milestones=dict(ms),
             metrics=data.metrics,
-            action_items=[to_action(a) for a in draft.action_items],
-            open_questions=[q.strip() for q in draft.open_questions if q.strip()],
+            action_items=[
+                to_action(a)
+                for a in first_of_each(draft.action_items, lambda a: a.title)
+                if a.title not in EXAMPLE_TEXTS
+            ],
+            open_questions=[
+                q.strip()
+                for q in first_of_each(draft.open_questions, lambda q: q)
+                if q.strip() and q not in EXAMPLE_TEXTS
+            ],
         )
         for name, claims in sections(draft).items():
-            setattr(pm, name, claims)
+            setattr(pm, name, self._distinct(name, claims))
         return pm
+
+    def _distinct(self, name: str, claims: list[Claim]) -> list[Claim]:
+        """A section's claims without copies of the prompt's example or of each other.
+
+        A small model may copy the example answer (that is not evidence), and one stuck in a
+        loop writes the same sentence until max_tokens stops it.
+        """
+        kept: list[Claim] = []
+        seen: set[str] = set()
+        for claim in claims:
+            if claim.text in EXAMPLE_TEXTS:
+                self._figures["example_copies"] += 1
+                self._dropped[name] = self._dropped.get(name, 0) + 1
+            elif claim.text.casefold() in seen:
+                self._figures["repeated_claims"] += 1
+            else:
+                seen.add(claim.text.casefold())
+                kept.append(claim)
+        return kept
 
     # -- one structured call ----------------------------------------------------------------
     def _call(self, step: str, template: str, values: dict[str, str], schema: type[T]) -> T:
@@ -250,25 +332,33 @@ class OpenAIEngine(Engine):
         if "rules" not in values:
             values = {**values, "rules": prompts.load_text("rules.v1.md")[0].strip()}
         system, user = tpl.render(**values)
-        tool = convert_to_openai_tool(schema)
+        structured = answer_schema(schema)
         key = cache_key(
             model=self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            schema=tool,
-            version=f"{PROMPT_VERSION}:{tpl.digest}",
-            method="function_calling",
+            schema=structured,
+            version=f"{PROMPT_VERSION}:{tpl.digest}:{answer_digest()}",
+            method="structured",
         )
-        self._figures["prompt_tokens"] += (
-            self._count(system) + self._count(user) + self._count(json.dumps(tool))
+        block = answer_block("json", schema)
+        self._figures["prompt_tokens"] += sum(
+            self._count(t) for t in (system, user, block, json.dumps(structured))
         )
         cached = self._from_cache(key, schema)
         if cached is not None:
             return cached
+        info = self._server()
+        if info.schema_in_prompt:
+            user = user.rstrip() + "\n\n" + answer_block(_block_kind(info), schema)
+        budget = self._answer_tokens(step, values)
+        if info.context:  # leave room for the prompt in the server's context
+            room = info.context - int(1.2 * self._count(system + user)) - 64
+            budget = min(budget, max(room, MIN_ANSWER_TOKENS))
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(user)]
         error = ""
         for _attempt in range(self.output_retries + 1):
-            reply = self._invoke(messages, schema)
-            parsed, error = _parse(reply, schema)
+            reply, budget = self._invoke(messages, schema, budget)
+            parsed, error = self._parse(reply, schema)
             if parsed is not None:
                 self.cache.put(
                     key,
@@ -281,8 +371,9 @@ class OpenAIEngine(Engine):
                 SystemMessage(system),
                 HumanMessage(user),
                 HumanMessage(
-                    f"Your previous answer was invalid ({error}). Call {schema.__name__} "
-                    "again with arguments that are valid JSON matching its schema."
+                    f"Your previous answer was invalid ({error}). Answer again with one "
+                    f"{schema.__name__} object that is valid JSON matching its schema, with "
+                    "fewer and shorter items if it was cut off."
                 ),
             ]
         raise EngineError(
@@ -290,6 +381,13 @@ class OpenAIEngine(Engine):
             f"{self.output_retries + 1} times ({error})",
             hint="try a larger model, or --engine offline",
         )
+
+    def _answer_tokens(self, step: str, values: dict[str, str]) -> int:
+        """The max_tokens of a step: a fixed budget, or ~40 tokens per sentence to repair."""
+        if step == "repair":
+            sentences = values.get("claims", "").count("\n") + 1
+            return min(self.answer_tokens["repair"], 128 + 40 * sentences)
+        return self.answer_tokens.get(step, self.answer_tokens["draft"])
 
     def _from_cache(self, key: str, schema: type[T]) -> T | None:
         hit = self.cache.get(key)
@@ -302,22 +400,115 @@ class OpenAIEngine(Engine):
         self._usage["cached_calls"] += 1
         return out
 
-    def _invoke(self, messages: list[BaseMessage], schema: type[BaseModel]) -> BaseMessage:
-        bound = self._client().bind_tools(
-            [schema], tool_choice=schema.__name__, parallel_tool_calls=False
-        )
+    def _server(self) -> ServerInfo:
+        """What the endpoint is, probed on the first call that is not answered from the cache."""
+        if self._info is None:
+            self._info = probe(self.base_url, self._api_key, timeout=self._probe_timeout)
+        return self._info
+
+    @property
+    def _probe_timeout(self) -> float:
+        return min(PROBE_TIMEOUT, self.timeout)
+
+    # -- the request, its retries and errors ------------------------------------------------
+    def _invoke(
+        self, messages: list[BaseMessage], schema: type[BaseModel], budget: int
+    ) -> tuple[BaseMessage, int]:
+        """One answer, and the max_tokens it was asked with.
+
+        429 and 5xx answers and dropped connections are retried by retro.retry. A timeout is
+        retried at most once, and only when the server answers a short health probe; a call
+        that overflows the server's context is retried once with the room that is left.
+        """
+        policy = RetryPolicy(retries=self.max_retries, backoff=1.0, max_wait=60.0)
+        retried_timeout = shrunk = False
+        while True:
+            try:
+                attempt = functools.partial(self._request, messages, schema, budget)
+                return policy.run(attempt, give_up=self._give_up), budget
+            except _TimedOut:
+                if retried_timeout:
+                    raise self._timed_out(retried=True) from None
+                if not health(self.base_url, self._api_key, timeout=self._probe_timeout):
+                    raise self._timed_out(retried=False) from None
+                retried_timeout = True
+            except _ContextFull as full:
+                room = full.context - full.prompt - 16
+                if shrunk or room < MIN_ANSWER_TOKENS:
+                    raise EngineError(
+                        f"openai: the prompt ({full.prompt} tokens) leaves no room for an "
+                        f"answer in the {full.context}-token context of {self.model} at "
+                        f"{self.base_url}",
+                        hint="start the server with a larger context (llama.cpp: --n_ctx or "
+                        "-c; Ollama: OLLAMA_CONTEXT_LENGTH; vLLM: --max-model-len)",
+                    ) from None
+                budget, shrunk = min(budget, room), True
+
+    def _request(
+        self, messages: list[BaseMessage], schema: type[BaseModel], budget: int
+    ) -> BaseMessage:
+        """One HTTP request; failures become Retryable, _TimedOut, _ContextFull or EngineError."""
+        info = self._server()
+        runnable: Any = self._client()
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        if info.token_param in ("max_completion_tokens", "both"):
+            kwargs["max_tokens"] = budget  # langchain sends it as max_completion_tokens
+        if info.token_param in ("max_tokens", "both"):
+            extra["max_tokens"] = budget
+        structured = answer_schema(schema)
+        if info.output == "tools":
+            runnable = runnable.bind_tools(
+                [schema], tool_choice=schema.__name__, parallel_tool_calls=False
+            )
+        elif info.output == "grammar":  # llama.cpp turns the schema into a grammar
+            extra["response_format"] = {"type": "json_object", "schema": structured}
+        else:
+            extra["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.__name__, "schema": structured, "strict": False},
+            }
+        if extra:
+            kwargs["extra_body"] = extra
         try:
-            reply = bound.invoke(messages)
+            reply: BaseMessage = runnable.invoke(messages, **kwargs)
+        except openai.APITimeoutError:
+            raise _TimedOut() from None
         except openai.APIStatusError as exc:
-            raise _api_error(exc, self.base_url) from None
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise EngineError(
-                f"openai: cannot reach {self.base_url} ({_one_line(str(exc), 120)})",
-                hint="check --base-url / OPENAI_BASE_URL and that the server is running",
-            ) from None
+            raise self._status_error(exc, budget) from None
+        except openai.APIConnectionError as exc:
+            if is_refused(exc):
+                raise refused(self.base_url) from None
+            raise Retryable(f"the connection dropped ({_one_line(str(exc), 120)})") from None
         self._usage["calls"] += 1
         self._add_usage(reply)
         return reply
+
+    def _status_error(self, exc: openai.APIStatusError, budget: int) -> Exception:
+        if exc.status_code in RETRIED_STATUSES:
+            headers = exc.response.headers
+            ms = retry_after(headers, ("retry-after-ms",))  # OpenAI's, in milliseconds
+            wait = ms / 1000 if ms is not None else retry_after(headers)
+            return Retryable(
+                f"HTTP {exc.status_code}", retry_after=wait, status=exc.status_code, response=exc
+            )
+        found = context_from_error(_message(exc), budget) if exc.status_code == 400 else None
+        if found is not None:
+            return _ContextFull(found[0], found[1], _message(exc))
+        return _api_error(exc, self.base_url)
+
+    def _give_up(self, last: Retryable) -> NoReturn:
+        if isinstance(last.response, openai.APIStatusError):
+            raise _api_error(last.response, self.base_url)
+        raise EngineError(
+            f"openai: {last.detail} talking to {self.base_url}, {self.max_retries + 1} times",
+            hint="check that the server is healthy, or use --engine offline",
+        )
+
+    def _timed_out(self, *, retried: bool) -> EngineError:
+        return timed_out(
+            self.base_url, self.timeout, retried=retried, probe_timeout=self._probe_timeout
+        )
 
     def _client(self) -> ChatOpenAI:
         if self._chat is None:
@@ -326,8 +517,9 @@ class OpenAIEngine(Engine):
                 base_url=self.base_url,
                 api_key=self._api_key,  # type: ignore[arg-type]
                 temperature=_default_temperature(self.model),
-                timeout=self.timeout,
-                max_retries=self.max_retries,
+                # Connecting takes no model time: a long connect wait is a wrong host.
+                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, PROBE_TIMEOUT)),
+                max_retries=0,  # retries are ours (see _invoke): the SDK's retry timeouts blindly
                 use_responses_api=False,  # generic servers speak chat completions only
             )
         return self._chat
@@ -342,6 +534,27 @@ class OpenAIEngine(Engine):
         self._usage["prompt_tokens"] += int(prompt or 0)
         self._usage["completion_tokens"] += int(completion or 0)
 
+    def _parse(self, reply: BaseMessage, schema: type[T]) -> tuple[T | None, str]:
+        """The validated output of a reply, or None and a one-line reason.
+
+        An answer cut off at max_tokens (a looping model) keeps its complete items.
+        """
+        cut = (reply.response_metadata or {}).get("finish_reason") == "length"
+        parsed, error = parse_reply(reply, schema)
+        if parsed is not None or not cut:
+            return parsed, error
+        text = raw_answer(reply)
+        salvaged = complete_prefix(text) if text else None
+        if salvaged is not None:
+            try:
+                out = schema.model_validate(json.loads(salvaged))
+            except (ValueError, ValidationError):
+                out = None
+            if out is not None:
+                self._figures["cut_answers"] += 1
+                return out, ""
+        return None, f"the answer was cut off at max_tokens ({error})"
+
     def _reset(self) -> None:
         self._usage: dict[str, int] = {
             "prompt_tokens": 0,
@@ -349,8 +562,19 @@ class OpenAIEngine(Engine):
             "calls": 0,
             "cached_calls": 0,
         }
-        self._figures: dict[str, Any] = {"prompt_tokens": 0, "map_calls": 0}
+        self._figures: dict[str, Any] = {
+            "prompt_tokens": 0,
+            "map_calls": 0,
+            "cut_answers": 0,
+            "example_copies": 0,
+            "repeated_claims": 0,
+        }
         self._shown: set[str] = set()
+        self._dropped: dict[str, int] = {}
+
+
+def _block_kind(info: ServerInfo) -> str:
+    return "tools" if info.output == "tools" else "json"
 
 
 def _escape(text: str) -> str:
@@ -358,37 +582,14 @@ def _escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def _parse(reply: BaseMessage, schema: type[T]) -> tuple[T | None, str]:
-    """The validated output of a reply, or None and a one-line reason."""
-    calls = getattr(reply, "tool_calls", None) or []
-    if calls:
-        args: Any = calls[0].get("args")
-    elif getattr(reply, "invalid_tool_calls", None):
-        return None, "the function arguments were not valid JSON"
-    else:
-        content = reply.content if isinstance(reply.content, str) else ""
-        text = FENCE.sub("", content.strip())
-        start, end = text.find("{"), text.rfind("}")
-        try:
-            args = json.loads(text[start : end + 1]) if start >= 0 else None
-        except json.JSONDecodeError:
-            args = None
-        if args is None:
-            return None, "no function call and no JSON object in the reply"
-    try:
-        return schema.model_validate(args), ""
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        return None, _one_line(
-            f"{exc.error_count()} schema error(s), first at {where}: {err['msg']}"
-        )
+def _message(exc: openai.APIStatusError) -> str:
+    body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
+    inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
+    return str(inner.get("message") or exc.message)
 
 
 def _api_error(exc: openai.APIStatusError, base_url: str) -> EngineError:
-    body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
-    inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
-    message = _one_line(str(inner.get("message") or exc.message), 160)
+    message = _one_line(_message(exc), 160)
     hints = {
         401: "check OPENAI_API_KEY or run `retro keys set openai`",
         403: "the key lacks access to this model; check the project and model permissions",

@@ -91,6 +91,7 @@ class Repairer:
             "claims_repaired": 0,
             "claims_dropped": 0,
             "citations_dropped": 0,
+            "dropped_by_section": {},
         }
         bad = self._unsupported(pm, valid)
         if bad:
@@ -186,6 +187,8 @@ class Repairer:
                     kept.append(claim)
                 else:
                     stats["claims_dropped"] += 1
+                    by = stats["dropped_by_section"]
+                    by[name] = by.get(name, 0) + 1
             setattr(pm, name, kept)
         for item in pm.action_items:
             good = [c for c in item.citations if c in valid]

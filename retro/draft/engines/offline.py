@@ -65,7 +65,11 @@ class _Facts:
 
 
 def _alert_label(row: EvidenceRow) -> str:
-    """The alert's name as its text shows it: "[FIRING] HighErrorRate: summary" -> HighErrorRate."""
+    """The alert's name: its connector's field, else as its text shows it ("[FIRING]
+    HighErrorRate: summary" -> HighErrorRate)."""
+    named = row.facts.get("alert_name") or row.facts.get("alertname")
+    if named:
+        return cut(named, 60)
     text = row.text.strip()
     for prefix in ("[FIRING]", "[FIRING:1]", "[RESOLVED]"):
         text = text.removeprefix(prefix).strip()
@@ -492,7 +496,7 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
                 f.ev("impact_start"),
             )
         )
-    return act.merge(stated, gaps)
+    return act.merge(stated, act.implied(f.data) + gaps)
 
 
 def open_questions(f: _Facts, pm: Postmortem) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -67,6 +67,52 @@ class Hit:
     score: float
     snippet: str = ""
     query_row: int = 0
+
+
+@dataclass
+class Scores:
+    """One ranking's score for every incident it covers, best chunk behind each on demand.
+
+    `complete` says every incident that passes the filter is here; when it is False (an
+    approximate index such as HNSW returned the best ones), no incident left out scores above
+    `floor`. `detail(i)` is the Hit (field, seq, query row) that earned position i its score.
+    """
+
+    ids: Sequence[str]
+    score: np.ndarray
+    detail: Callable[[int], Hit]
+    complete: bool = True
+    floor: float = float("-inf")
+    index: Mapping[str, int] | None = None  # id -> position, when the store keeps one
+
+    def position(self) -> Mapping[str, int]:
+        if self.index is None:
+            self.index = {i: n for n, i in enumerate(self.ids)}
+        return self.index
+
+
+def empty_scores() -> Scores:
+    import numpy as np
+
+    def nothing(i: int) -> Hit:
+        raise IndexError(i)
+
+    return Scores([], np.zeros(0), nothing)
+
+
+def top_positions(score: np.ndarray, ids: Sequence[str], limit: int) -> list[int]:
+    """Positions of the best `limit` scores, ordered by score, then id: ties never depend on
+    which ranking an incident came from, nor on `limit`."""
+    import numpy as np
+
+    finite = np.flatnonzero(np.isfinite(score))
+    if limit <= 0 or not len(finite):
+        return []
+    if len(finite) > limit:
+        kth = np.partition(score[finite], len(finite) - limit)[len(finite) - limit]
+        finite = finite[score[finite] >= kth]  # everything tied with the last one stays in
+    chosen = sorted(finite.tolist(), key=lambda i: (-float(score[i]), ids[i]))
+    return chosen[:limit]
 
 
 @dataclass
@@ -198,12 +244,29 @@ class Store(ABC):
         """Records by id; unknown ids are left out."""
 
     @abstractmethod
-    def lexical(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
-        """Best chunks by full-text rank, at most one per incident, best first."""
+    def incident_ids(self) -> list[str]:
+        """Every indexed incident's id, sorted."""
 
     @abstractmethod
-    def vector(self, queries: np.ndarray, flt: SearchFilter, limit: int) -> list[Hit]:
-        """Best chunks by cosine to any query row, at most one per incident, best first."""
+    def lexical_scores(self, query: str, flt: SearchFilter) -> Scores:
+        """Full-text rank (higher is better) of every incident with a matching text: its best
+        chunk's. Never cut to a page, so what comes first does not depend on how many are asked."""
+
+    @abstractmethod
+    def vector_scores(
+        self, queries: np.ndarray, flt: SearchFilter, depth: int, also: Sequence[str] = ()
+    ) -> Scores:
+        """Cosine of each incident's best (chunk, query row) pair: every incident when the store
+        can afford it (complete), else at least the best `depth` and every incident in `also`."""
+
+    @abstractmethod
+    def snippets(self, query: str, hits: Sequence[Hit]) -> dict[tuple[str, str, int], str]:
+        """Highlighted extracts ("…[word]…") of the lexical hits' chunks for the query."""
+
+    @abstractmethod
+    def profiles(self, fields: frozenset[str], flt: SearchFilter) -> tuple[list[str], np.ndarray]:
+        """(ids, unit profile vectors) of every incident passing the filter: the mean of its
+        chunks of `fields` (all its chunks when it has none of them), scaled to length 1."""
 
     @abstractmethod
     def chunk_vectors(self, incident_id: str) -> list[tuple[Chunk, np.ndarray]]:
@@ -212,6 +275,20 @@ class Store(ABC):
     @abstractmethod
     def chunk_texts(self, keys: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], str]:
         """Texts of chunks by (incident id, field, seq), for snippets."""
+
+    def lexical(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+        """Best chunks by full-text rank, at most one per incident, best first, with snippets."""
+        scores = self.lexical_scores(query, flt)
+        hits = [scores.detail(i) for i in top_positions(scores.score, scores.ids, limit)]
+        texts = self.snippets(query, hits)
+        for h in hits:
+            h.snippet = texts.get((h.incident_id, h.field, h.seq), "")
+        return hits
+
+    def vector(self, queries: np.ndarray, flt: SearchFilter, limit: int) -> list[Hit]:
+        """Best chunks by cosine to any query row, at most one per incident, best first."""
+        scores = self.vector_scores(queries, flt, limit)
+        return [scores.detail(i) for i in top_positions(scores.score, scores.ids, limit)]
 
     @abstractmethod
     def stats(self) -> StoreStats:

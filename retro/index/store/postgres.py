@@ -11,9 +11,11 @@ from retro.index.store.base import (
     Dialect,
     Hit,
     IncidentRecord,
+    Scores,
     SearchFilter,
     Store,
     StoreStats,
+    empty_scores,
     filter_sql,
     iso,
     load_migrations,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 # hnsw.ef_search bounds how many candidates one HNSW scan returns; iterative scans (pgvector
 # 0.8+) keep scanning when filters discard rows, so filtered searches still fill the page.
 _EF_SEARCH = 200
+# At most this many matching chunks are ranked per query (ts_rank scores every row it returns).
+LEXICAL_ROWS = 20_000
 
 
 def _redact(url: str) -> str:
@@ -39,6 +43,24 @@ def _redact(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _scores(
+    rows: Sequence[tuple[Any, ...]], *, complete: bool = True, floor: float = float("-inf")
+) -> Scores:
+    """Scores from (incident id, field, seq, score[, query row]) rows, one per incident."""
+    import numpy as np
+
+    ids = [str(r[0]) for r in rows]
+    score = np.asarray([float(r[3]) for r in rows], dtype=np.float64)
+
+    def detail(i: int) -> Hit:
+        r = rows[i]
+        return Hit(
+            ids[i], str(r[1]), int(r[2]), float(r[3]), query_row=int(r[4]) if len(r) > 4 else 0
+        )
+
+    return Scores(ids, score, detail, complete=complete, floor=floor)
 
 
 def _array(value: Any) -> np.ndarray:
@@ -201,46 +223,109 @@ class PostgresStore(Store):
         recs = [IncidentRecord.model_validate_json(r[0]) for r in rows]
         return {r.id: r for r in recs}
 
-    def lexical(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+    def incident_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM incidents ORDER BY id").fetchall()]
+
+    def lexical_scores(self, query: str, flt: SearchFilter) -> Scores:
+
         terms = query_terms(query)
-        if not terms or limit <= 0:
-            return []
+        if not terms:
+            return empty_scores()
         where, params = filter_sql(flt, "%s", "incident_id")
+        # Matching chunks are ranked up to LEXICAL_ROWS, a bound that never depends on how many
+        # results are asked for; DISTINCT ON keeps each incident's best chunk.
         rows = self.conn.execute(
             (
-                "SELECT incident_id, field, seq, ts_rank(tsv, q) AS rank, "
-                "ts_headline('english', text, q, 'StartSel=[, StopSel=], MaxWords=18, MinWords=6') "
+                "SELECT DISTINCT ON (incident_id) incident_id, field, seq, rank FROM ("
+                "SELECT incident_id, field, seq, ts_rank(tsv, q) AS rank "
                 "FROM chunks, to_tsquery('english', %s) AS q "
-                f"WHERE tsv @@ q{where} ORDER BY rank DESC LIMIT %s"
+                f"WHERE tsv @@ q{where} ORDER BY rank DESC LIMIT %s) AS matched "
+                "ORDER BY incident_id, rank DESC, field, seq"
             ).encode(),
-            [" | ".join(terms), *params, limit * 4],
+            [" | ".join(terms), *params, LEXICAL_ROWS],
         ).fetchall()
-        hits: dict[str, Hit] = {}
-        for inc, field, seq, rank, snip in rows:
-            if inc not in hits:
-                hits[inc] = Hit(inc, field, seq, float(rank), snip)
-        return list(hits.values())[:limit]
+        return _scores(rows)
 
-    def vector(self, queries: np.ndarray, flt: SearchFilter, limit: int) -> list[Hit]:
+    def vector_scores(
+        self, queries: np.ndarray, flt: SearchFilter, depth: int, also: Sequence[str] = ()
+    ) -> Scores:
         import numpy as np
 
-        if limit <= 0 or self.model() is None:
-            return []
+        if self.model() is None:
+            return empty_scores()
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         where, params = filter_sql(flt, "%s", "incident_id")
-        sql = (
+        nearest = (
             "SELECT incident_id, field, seq, 1 - (embedding <=> %s) AS sim FROM chunks "
             f"WHERE true{where} ORDER BY embedding <=> %s LIMIT %s"
         ).encode()
-        hits: dict[str, Hit] = {}
+        exact = (
+            "SELECT DISTINCT ON (incident_id) incident_id, field, seq, 1 - (embedding <=> %s) "
+            f"FROM chunks WHERE incident_id = ANY(%s){where} "
+            "ORDER BY incident_id, embedding <=> %s, field, seq"
+        ).encode()
+        best: dict[str, tuple[str, str, int, float, int]] = {}
+        floor = float("inf")
         with self.conn.transaction():
-            self.conn.execute(f"SET LOCAL hnsw.ef_search = {_EF_SEARCH}".encode())
+            self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(_EF_SEARCH, depth)}".encode())
             self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            for row_no, q in enumerate(np.atleast_2d(np.asarray(queries, dtype=np.float32))):
-                rows = self.conn.execute(sql, [q, *params, q, limit * 4]).fetchall()
-                for inc, field, seq, sim in rows:
-                    if inc not in hits or sim > hits[inc].score:
-                        hits[inc] = Hit(inc, field, seq, float(sim), query_row=row_no)
-        return sorted(hits.values(), key=lambda h: -h.score)[:limit]
+            for row_no, vec in enumerate(q):
+                # Chunks, not incidents: one incident may hold several of the nearest chunks.
+                found = self.conn.execute(nearest, [vec, *params, vec, depth * 4]).fetchall()
+                if len(found) == depth * 4:
+                    floor = min(floor, min(float(r[3]) for r in found))
+                extra = (
+                    self.conn.execute(exact, [vec, list(also), *params, vec]).fetchall()
+                    if also
+                    else []
+                )
+                for inc, field, seq, sim in [*found, *extra]:
+                    if inc not in best or float(sim) > best[inc][3]:
+                        best[inc] = (inc, field, seq, float(sim), row_no)
+        complete = floor == float("inf")
+        return _scores(list(best.values()), complete=complete, floor=floor)
+
+    def snippets(self, query: str, hits: Sequence[Hit]) -> dict[tuple[str, str, int], str]:
+        terms = query_terms(query)
+        out: dict[tuple[str, str, int], str] = {}
+        for h in hits if terms else []:
+            text = self._one(
+                "SELECT ts_headline('english', text, to_tsquery('english', %s), "
+                "'StartSel=[, StopSel=], MaxWords=18, MinWords=6') "
+                "FROM chunks WHERE incident_id = %s AND field = %s AND seq = %s",
+                (" | ".join(terms), h.incident_id, h.field, h.seq),
+            )
+            if text is not None:
+                out[(h.incident_id, h.field, h.seq)] = text
+        return out
+
+    def profiles(self, fields: frozenset[str], flt: SearchFilter) -> tuple[list[str], np.ndarray]:
+        import numpy as np
+
+        where, params = filter_sql(flt, "%s", "incident_id")
+        # The server averages each field: a few vectors per incident cross the wire, not one
+        # per chunk. The rest is retro.index.repeats.profile_vector's rule.
+        rows = self.conn.execute(
+            (
+                "SELECT incident_id, field, avg(embedding) FROM chunks "
+                f"WHERE true{where} GROUP BY incident_id, field ORDER BY incident_id, field"
+            ).encode(),
+            params,
+        ).fetchall()
+        ids: list[str] = []
+        out: list[np.ndarray] = []
+        by_incident: dict[str, list[tuple[str, np.ndarray]]] = {}
+        for inc, field, mean in rows:
+            by_incident.setdefault(inc, []).append((field, _array(mean)))
+        for inc, groups in by_incident.items():
+            chosen = [v for f, v in groups if f in fields] or [v for _, v in groups]
+            units = np.stack([v / max(float(np.linalg.norm(v)), 1e-12) for v in chosen])
+            total = units.mean(axis=0)
+            ids.append(inc)
+            out.append(total / max(float(np.linalg.norm(total)), 1e-12))
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return ids, np.stack(out).astype(np.float32)
 
     def chunk_vectors(self, incident_id: str) -> list[tuple[Chunk, np.ndarray]]:
 

@@ -2,27 +2,30 @@
 
 The stdlib sqlite3 here cannot load extensions (no sqlite-vec), so vectors live as BLOBs and
 search multiplies an in-memory numpy matrix; docs/similarity.md has the measurements behind
-this choice. The matrix is cached per process and reloaded when the `generation` counter in
-`meta`, bumped by every write, changes.
+this choice. Vectors are stored once, in the file; the matrix is read per process and reloaded
+when the `generation` counter in `meta`, bumped by every write, changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from retro.errors import StoreError
-from retro.index.store import vectors
+from retro.index.blas import blas_threads
 from retro.index.store.base import (
     Chunk,
     Dialect,
     Hit,
     IncidentRecord,
+    Scores,
     SearchFilter,
     Store,
     StoreStats,
+    empty_scores,
     filter_sql,
     iso,
     load_migrations,
@@ -35,6 +38,21 @@ from retro.index.store.vectors import Matrix
 if TYPE_CHECKING:
     import numpy as np
 
+
+def _remove_old_cache(path: str) -> None:
+    """Delete the .npy copy of the vectors that earlier versions kept next to the database."""
+    for suffix in (".vectors.npy", ".vectors.json"):
+        # Someone else's file, or a read-only folder: leaving it only costs disk space.
+        with contextlib.suppress(OSError):
+            Path(path + suffix).unlink(missing_ok=True)
+
+
+def _match(terms: Sequence[str]) -> str:
+    """An FTS5 query matching any of the terms (each quoted, so no FTS syntax gets through)."""
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+PAGE_SIZE = 16_384
 
 # How many matching rows the lexical ranking may score per query: bm25 cost 2.5 us per row
 # on the 2-core bench machine, so this is about 15 ms.
@@ -60,6 +78,10 @@ class SQLiteStore(Store):
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None)
             self.conn.execute("PRAGMA foreign_keys = ON")
+            # A chunk row is about 1.8 KB (a 1.5 KB vector and its text): 4 KB pages hold two
+            # and waste a sixth of the file; 16 KB pages waste a sixteenth. Only a new file takes
+            # the setting, so it comes before WAL mode writes the header.
+            self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             if self.path != ":memory:":
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self._migrate()
@@ -69,6 +91,8 @@ class SQLiteStore(Store):
                 hint="check the file is a retro index, or point RETRO_DATABASE_URL elsewhere",
             ) from exc
         self._matrix: Matrix | None = None
+        if self.path != ":memory:":
+            _remove_old_cache(self.path)
         self._vocab_ready = False
         self._df_cache: dict[str, tuple[str | None, int]] = {}
 
@@ -214,53 +238,63 @@ class SQLiteStore(Store):
                 out[rec.id] = rec
         return out
 
-    def lexical(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+    def incident_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM incidents ORDER BY id")]
+
+    def lexical_scores(self, query: str, flt: SearchFilter) -> Scores:
+        import numpy as np
+
         terms = self._affordable_terms(query_terms(query))
-        if not terms or limit <= 0:
-            return []
-        match = " OR ".join(f'"{t}"' for t in terms)
+        mat = self._load_matrix()
+        if not terms or mat is None:
+            return empty_scores()
         where, params = filter_sql(flt, "?", "incident_id")
         restrict = f" AND rowid IN (SELECT rowid FROM chunks WHERE 1 = 1{where})" if where else ""
-        # Rank first, join and cut snippets later: SQLite would otherwise compute the join and
-        # a snippet for every matching row before sorting. Over-fetch: one incident may match
-        # with several chunks.
-        ranked = self.conn.execute(
-            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts "
-            f"WHERE chunks_fts MATCH ?{restrict} ORDER BY 2 LIMIT ?",
-            [match, *params, limit * 4],
+        # Every matching chunk is ranked (bm25 is lower-is-better): the budget of
+        # _affordable_terms bounds the work, never the number of results asked for.
+        found = self.conn.execute(
+            f"SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?{restrict}",
+            [_match(terms), *params],
         ).fetchall()
-        if not ranked:
-            return []
-        marks = ",".join("?" * len(ranked))
-        keys = {
-            r[0]: r[1:]
-            for r in self.conn.execute(
-                f"SELECT rowid, incident_id, field, seq FROM chunks WHERE rowid IN ({marks})",
-                [r[0] for r in ranked],
-            )
-        }
-        best: dict[str, tuple[int, float]] = {}
-        for rowid, rank in ranked:
-            inc = keys[rowid][0]
-            if inc not in best:
-                best[inc] = (rowid, -float(rank))
-        chosen = list(best.items())[:limit]
-        snippets = self._snippets(match, [rowid for _, (rowid, _) in chosen])
-        return [
-            Hit(inc, keys[rowid][1], keys[rowid][2], score, snippets.get(rowid, ""))
-            for inc, (rowid, score) in chosen
-        ]
+        if not found:
+            return empty_scores()
+        raw = np.asarray(found, dtype=np.float64)
+        rows = mat.rows_of(raw[:, 0].astype(np.int64))
+        keep = rows >= 0
+        rows, score = rows[keep], -raw[keep, 1]
+        # Each incident's best chunk: sort by score (then row, for stable ties), keep the first.
+        order = np.lexsort((rows, -score))
+        owners = mat.owner[rows[order]]
+        _, first = np.unique(owners, return_index=True)
+        chosen = order[first]
+        best_rows, best = rows[chosen], score[chosen]
+        ids = [mat.incident_ids[o] for o in mat.owner[best_rows]]
 
-    def _snippets(self, match: str, rowids: list[int]) -> dict[int, str]:
-        if not rowids:
+        def detail(i: int) -> Hit:
+            r = int(best_rows[i])
+            return Hit(ids[i], str(mat.fields[r]), int(mat.seqs[r]), float(best[i]))
+
+        return Scores(ids, best, detail)
+
+    def snippets(self, query: str, hits: Sequence[Hit]) -> dict[tuple[str, str, int], str]:
+        terms = query_terms(query)
+        if not terms or not hits:
             return {}
-        marks = ",".join("?" * len(rowids))
+        keys: dict[int, tuple[str, str, int]] = {}
+        for h in hits:
+            row = self.conn.execute(
+                "SELECT rowid FROM chunks WHERE incident_id = ? AND field = ? AND seq = ?",
+                (h.incident_id, h.field, h.seq),
+            ).fetchone()
+            if row:
+                keys[int(row[0])] = (h.incident_id, h.field, h.seq)
+        marks = ",".join("?" * len(keys))
         rows = self.conn.execute(
             "SELECT rowid, snippet(chunks_fts, 0, '[', ']', '…', 14) FROM chunks_fts "
             f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
-            [match, *rowids],
+            [_match(terms), *keys],
         )
-        return dict(rows.fetchall())
+        return {keys[rowid]: text for rowid, text in rows}
 
     def _affordable_terms(self, terms: list[str]) -> list[str]:
         """The rarest terms whose postings fit LEXICAL_BUDGET rows; common terms add little.
@@ -324,43 +358,62 @@ class SQLiteStore(Store):
         bound = self.model()
         if bound is None:
             return None
-        on_disk = self.path != ":memory:"
-        cached = vectors.load(self.path, gen, bound) if on_disk else None
-        if cached is not None:
-            self._matrix = cached
-            return cached
+        # Rowid order reads the table front to back; Matrix.build groups rows by incident.
         rows = self.conn.execute(
-            "SELECT incident_id, field, seq, embedding FROM chunks ORDER BY incident_id, field, seq"
+            "SELECT rowid, incident_id, field, seq, embedding FROM chunks"
         ).fetchall()
-        if not rows:
-            return None
-        self._matrix = Matrix.build(gen, rows, bound[1])
-        if on_disk:
-            vectors.save(self._matrix, self.path, bound)
+        self._matrix = Matrix.build(gen, rows, bound[1]) if rows else None
         return self._matrix
 
     def warm(self) -> None:
         self._load_matrix()
 
-    def vector(self, queries: np.ndarray, flt: SearchFilter, limit: int) -> list[Hit]:
+    def _allowed(self, flt: SearchFilter, mat: Matrix) -> np.ndarray | None:
+        """Mask over the matrix's incidents that pass the filter (None: no filter)."""
+        import numpy as np
+
+        if not flt.active:
+            return None
+        where, params = filter_sql(flt, "?", "id")
+        mask = np.zeros(len(mat.incident_ids), dtype=bool)
+        for (inc,) in self.conn.execute(f"SELECT id FROM incidents WHERE 1 = 1{where}", params):
+            at = mat.index.get(inc)
+            if at is not None:
+                mask[at] = True
+        return mask
+
+    def vector_scores(
+        self, queries: np.ndarray, flt: SearchFilter, depth: int, also: Sequence[str] = ()
+    ) -> Scores:
         import numpy as np
 
         mat = self._load_matrix()
-        if mat is None or limit <= 0:
-            return []
-        allowed = None
-        if flt.active:
-            where, params = filter_sql(flt, "?", "id")
-            ok = {
-                r[0]
-                for r in self.conn.execute(f"SELECT id FROM incidents WHERE 1 = 1{where}", params)
-            }
-            allowed = np.fromiter((i in ok for i in mat.incident_ids), bool, len(mat.incident_ids))
+        if mat is None:
+            return empty_scores()
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        return [
-            Hit(mat.incident_ids[inc], mat.fields[row], int(mat.seqs[row]), score, query_row=qrow)
-            for inc, row, score, qrow in mat.top_incidents(q, limit, allowed)
-        ]
+        with blas_threads(1):
+            score, best_of = mat.incident_scores(q, self._allowed(flt, mat))
+        ids = mat.incident_ids
+
+        def detail(i: int) -> Hit:
+            row, qrow = best_of(i)
+            field, seq = str(mat.fields[row]), int(mat.seqs[row])
+            return Hit(ids[i], field, seq, float(score[i]), query_row=qrow)
+
+        return Scores(ids, score, detail, index=mat.index)
+
+    def profiles(self, fields: frozenset[str], flt: SearchFilter) -> tuple[list[str], np.ndarray]:
+        import numpy as np
+
+        mat = self._load_matrix()
+        if mat is None:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        prof = mat.profiles(fields)
+        allowed = self._allowed(flt, mat)
+        if allowed is None:
+            return list(mat.incident_ids), prof
+        keep = np.flatnonzero(allowed)
+        return [mat.incident_ids[i] for i in keep], prof[keep]
 
     def chunk_vectors(self, incident_id: str) -> list[tuple[Chunk, np.ndarray]]:
         import numpy as np

@@ -1,69 +1,83 @@
-"""The in-memory vector matrix of the SQLite store: exact cosine, a PCA pre-stage, a disk cache.
+"""The in-memory vector matrix of the SQLite store: exact cosine, with a PCA pre-stage when large.
 
-Brute force reads every stored float32 vector per query, so query time grows with the bytes
-read: about 60 ms for 400k vectors (100k incidents of four chunks) on a 2-core machine. Above
-`EXACT_ROWS` vectors a pre-stage scores all rows in a PCA-reduced space (a quarter of the bytes)
-and the best `candidates` rows are then scored exactly; bench/search.py measures its recall.
+Vectors are stored once, as float32 BLOBs in the `chunks` table; a process reads them into one
+matrix on its first search and keeps it until the store's `generation` counter (bumped by every
+write) moves on. An earlier design also wrote the matrix next to the database as a memory-mapped
+.npy cache, which made the index 2.9 times the size of its vectors; reading the BLOBs in rowid
+order is fast enough for a cold `retro search` (docs/similarity.md has the figures).
 
-Loading 40k BLOBs from SQLite costs ~0.7 s, too much for a cold `retro search`, so the matrix is
-also written next to the database as .npy files and memory-mapped on the next start. The cache
-carries the store's generation counter and is ignored when the store has changed since.
+Brute force reads every stored vector per query. Above `EXACT_ROWS` vectors a pre-stage scores
+every row in a PCA-reduced space (a quarter of the bytes) and rescores the best `CANDIDATES` rows
+exactly; the others keep their reduced-space score. The candidate count is fixed, never derived
+from how many results are asked, so the ranking does not depend on -k. bench/search.py measures
+its recall against exact search.
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
 EXACT_ROWS = 150_000
-PCA_DIMS = 96
+PCA_DIMS = 64
 CANDIDATES = 4000
-FORMAT = 1
 
 
 @dataclass
 class Matrix:
-    """Every stored vector as one matrix, rows grouped by incident."""
+    """Every stored vector as one matrix, rows grouped by incident (incidents sorted by id)."""
 
     generation: str
     vectors: np.ndarray  # (rows, dim) unit vectors
-    owner: np.ndarray  # incident index of each row
+    owner: np.ndarray  # incident position of each row
     starts: np.ndarray  # first row of each incident
     incident_ids: list[str]
-    fields: list[str]
+    fields: np.ndarray  # field of each row (str array)
     seqs: np.ndarray
+    rowids: np.ndarray  # the chunks table's rowid of each row
+    index: dict[str, int] = field(default_factory=dict)  # incident id -> position
     basis: np.ndarray | None = None  # (dim, PCA_DIMS) projection, when the pre-stage is on
     reduced: np.ndarray | None = None  # (rows, PCA_DIMS)
-    extras: dict[str, object] = field(default_factory=dict)
+    _by_rowid: np.ndarray | None = None
+    _profiles: dict[frozenset[str], np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, generation: str, rows: list[tuple[str, str, int, bytes]], dim: int) -> Matrix:
-        """From (incident id, field, seq, blob) rows sorted by incident."""
+    def build(
+        cls,
+        generation: str,
+        rows: Sequence[tuple[int, str, str, int, bytes]],
+        dim: int,
+    ) -> Matrix:
+        """From (rowid, incident id, field, seq, blob) rows in any order."""
         import numpy as np
 
-        vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(-1, dim)
-        incident_ids: list[str] = []
-        owner = np.empty(len(rows), dtype=np.int32)
-        starts: list[int] = []
-        for i, row in enumerate(rows):
-            if not incident_ids or incident_ids[-1] != row[0]:
-                incident_ids.append(row[0])
-                starts.append(i)
-            owner[i] = len(incident_ids) - 1
+        # Codes instead of strings: sorting and grouping 400k rows stays in numpy.
+        incident_ids = sorted({r[1] for r in rows})
+        field_names = sorted({r[2] for r in rows})
+        inc_code = {inc: n for n, inc in enumerate(incident_ids)}
+        field_code = {f: n for n, f in enumerate(field_names)}
+        owner = np.fromiter((inc_code[r[1]] for r in rows), dtype=np.int32, count=len(rows))
+        fields = np.fromiter((field_code[r[2]] for r in rows), dtype=np.int16, count=len(rows))
+        seqs = np.fromiter((r[3] for r in rows), dtype=np.int32, count=len(rows))
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        # Rows grouped by incident, each incident's chunks in (field, seq) order as
+        # chunk_vectors lists them.
+        order = np.lexsort((seqs, fields, owner))
+        blob = b"".join([rows[i][4] for i in order.tolist()])
         m = cls(
-            generation,
-            vectors,
-            owner,
-            np.asarray(starts, dtype=np.intp),
-            incident_ids,
-            [r[1] for r in rows],
-            np.asarray([r[2] for r in rows], dtype=np.int32),
+            generation=generation,
+            vectors=np.frombuffer(blob, dtype=np.float32).reshape(-1, dim),
+            owner=owner[order],
+            starts=np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0]).astype(np.intp),
+            incident_ids=incident_ids,
+            fields=np.asarray(field_names, dtype=str)[fields[order]],
+            seqs=seqs[order],
+            rowids=rowids[order],
+            index=inc_code,
         )
         m.prepare()
         return m
@@ -82,123 +96,88 @@ class Matrix:
         self.basis = np.ascontiguousarray(eigvecs[:, ::-1][:, :PCA_DIMS]).astype(np.float32)
         self.reduced = np.ascontiguousarray(self.vectors @ self.basis)
 
-    def top_incidents(
-        self, q: np.ndarray, limit: int, allowed: np.ndarray | None
-    ) -> list[tuple[int, int, float, int]]:
-        """(incident index, row, cosine, query row) of the best `limit` incidents, best first.
-
-        q holds one query per row; an incident scores its best (chunk, query) pair. `allowed` is
-        a boolean mask over incidents.
-        """
+    def row_scores(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(best cosine over the query rows, which query row; None for one query) per stored row."""
         import numpy as np
 
-        approx = self.reduced is not None and self.basis is not None
-        if approx:
-            rows = self._candidates(q, limit, allowed)
-            sims = np.asarray(self.vectors[rows]) @ q.T
-        else:
-            rows = None
+        if self.reduced is None or self.basis is None:
             sims = self.vectors @ q.T
-        best = sims.max(axis=1)
-        qrow = sims.argmax(axis=1)
-        if rows is None:
-            per_incident = np.maximum.reduceat(best, self.starts)
-            if allowed is not None:
-                per_incident = np.where(allowed, per_incident, -np.inf)
-            n = min(limit, int(np.isfinite(per_incident).sum()))
-            if n <= 0:
-                return []
-            top = np.argpartition(-per_incident, n - 1)[:n]
-            top = top[np.argsort(-per_incident[top])]
-            ends = np.append(self.starts[1:], len(best))
-            out = []
-            for inc in top:
-                lo, hi = int(self.starts[inc]), int(ends[inc])
-                row = lo + int(best[lo:hi].argmax())
-                out.append((int(inc), row, float(best[row]), int(qrow[row])))
-            return out
-        picked: dict[int, tuple[int, int, float, int]] = {}
-        for i in np.argsort(-best, kind="stable"):
-            inc = int(self.owner[rows[i]])
-            if inc not in picked:
-                picked[inc] = (inc, int(rows[i]), float(best[i]), int(qrow[i]))
-                if len(picked) == limit:
-                    break
-        return list(picked.values())
+        else:
+            sims = self.reduced @ (self.basis.T @ q.T)
+        if len(q) == 1:
+            best, qrow = sims[:, 0].copy(), None
+        else:
+            best, qrow = sims.max(axis=1), sims.argmax(axis=1)
+        if self.reduced is not None:
+            count = min(len(best), CANDIDATES)
+            rows = np.argpartition(-best, count - 1)[:count]
+            exact = self.vectors[rows] @ q.T
+            best[rows] = exact.max(axis=1)
+            if qrow is not None:
+                qrow[rows] = exact.argmax(axis=1)
+        return best, qrow
 
-    def _candidates(self, q: np.ndarray, limit: int, allowed: np.ndarray | None) -> np.ndarray:
-        """Rows worth scoring exactly, chosen in the PCA space."""
+    def incident_scores(
+        self, q: np.ndarray, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, Callable[[int], tuple[int, int]]]:
+        """(score per incident, best(i)): an incident's score is its best chunk's cosine to any
+        query row (-inf where `allowed`, a mask over incidents, is False); best(i) gives that
+        chunk's row and query row, worked out only for the incidents that are shown."""
         import numpy as np
 
-        assert self.reduced is not None and self.basis is not None
-        approx = (self.reduced @ (self.basis.T @ q.T)).max(axis=1)
+        best, qrow = self.row_scores(q)
+        per_incident = np.maximum.reduceat(best, self.starts)
         if allowed is not None:
-            approx = np.where(allowed[self.owner], approx, -np.inf)
-        count = min(len(approx), max(CANDIDATES, limit * 40))
-        rows = np.argpartition(-approx, count - 1)[:count]
-        return rows[np.isfinite(approx[rows])]
+            per_incident = np.where(allowed, per_incident, -np.inf)
+        ends = np.append(self.starts[1:], len(best))
 
+        def best_of(i: int) -> tuple[int, int]:
+            lo, hi = int(self.starts[i]), int(ends[i])
+            row = lo + int(np.argmax(best[lo:hi]))
+            return row, int(qrow[row]) if qrow is not None else 0
 
-def cache_paths(db_path: str) -> tuple[Path, Path]:
-    base = Path(db_path)
-    return base.with_name(base.name + ".vectors.npy"), base.with_name(base.name + ".vectors.json")
+        return per_incident, best_of
 
+    def rows_of(self, rowids: np.ndarray) -> np.ndarray:
+        """Matrix rows of chunks table rowids; -1 for rowids it does not hold."""
+        import numpy as np
 
-def save(m: Matrix, db_path: str, model: tuple[str, int]) -> None:
-    """Write the matrix next to the database; a failure only costs speed, so it is ignored."""
-    import numpy as np
+        if self._by_rowid is None:
+            self._by_rowid = np.argsort(self.rowids, kind="stable")
+        sorted_ids = self.rowids[self._by_rowid]
+        at = np.searchsorted(sorted_ids, rowids)
+        at = np.minimum(at, max(len(sorted_ids) - 1, 0))
+        found = len(sorted_ids) > 0
+        ok = (sorted_ids[at] == rowids) if found else np.zeros(len(rowids), dtype=bool)
+        return np.where(ok, self._by_rowid[at] if found else -1, -1)
 
-    vec_path, idx_path = cache_paths(db_path)
-    try:
-        tmp = vec_path.with_name(vec_path.name + f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            np.save(fh, np.ascontiguousarray(m.vectors))
-        meta = {
-            "format": FORMAT,
-            "generation": m.generation,
-            "model": list(model),
-            "incident_ids": m.incident_ids,
-            "starts": m.starts.tolist(),
-            "fields": m.fields,
-            "seqs": m.seqs.tolist(),
-        }
-        tmp_idx = idx_path.with_name(idx_path.name + f".{os.getpid()}.tmp")
-        tmp_idx.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, vec_path)
-        os.replace(tmp_idx, idx_path)
-    except OSError:
-        pass
+    def profiles(self, fields: frozenset[str]) -> np.ndarray:
+        """One profile per incident, as retro.index.repeats.profile_vector makes it: the unit
+        mean of the unit means of its fields in `fields` (of all its fields when it has none).
+        Cached per field set."""
+        import numpy as np
 
-
-def load(db_path: str, generation: str, model: tuple[str, int]) -> Matrix | None:
-    """The cached matrix, if it matches the store's generation and model."""
-    import numpy as np
-
-    vec_path, idx_path = cache_paths(db_path)
-    try:
-        meta = json.loads(idx_path.read_text(encoding="utf-8"))
-        if (
-            meta.get("format") != FORMAT
-            or meta.get("generation") != generation
-            or tuple(meta.get("model", ())) != model
-        ):
-            return None
-        vectors = np.load(vec_path, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
-    starts = np.asarray(meta["starts"], dtype=np.intp)
-    counts = np.diff(np.append(starts, len(vectors)))
-    if len(vectors) != len(meta["fields"]) or vectors.shape[1:] != (model[1],):
-        return None
-    owner = np.repeat(np.arange(len(starts), dtype=np.int32), counts)
-    m = Matrix(
-        generation,
-        vectors,
-        owner,
-        starts,
-        meta["incident_ids"],
-        meta["fields"],
-        np.asarray(meta["seqs"], dtype=np.int32),
-    )
-    m.prepare()
-    return m
+        if fields in self._profiles:
+            return self._profiles[fields]
+        n, dim = len(self.incident_ids), self.vectors.shape[1]
+        chosen = np.isin(self.fields, sorted(fields))
+        has = np.bincount(self.owner[chosen], minlength=n) > 0
+        rows = np.flatnonzero(chosen | ~has[self.owner])  # every incident keeps some rows
+        own, fld = self.owner[rows], self.fields[rows]
+        # Rows are grouped by (incident, field): one group per field of each incident.
+        starts = np.flatnonzero(np.r_[True, (own[1:] != own[:-1]) | (fld[1:] != fld[:-1])])
+        means = np.empty((len(starts), dim), dtype=np.float32)
+        for lo in range(0, len(starts), 32_768):  # blocks bound the temporaries
+            hi = min(len(starts), lo + 32_768)
+            first, last = starts[lo], starts[hi] if hi < len(starts) else len(rows)
+            block = self.vectors[rows[first:last]]
+            means[lo:hi] = np.add.reduceat(block, starts[lo:hi] - first, axis=0)
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        group_owner = own[starts]
+        firsts = np.flatnonzero(np.r_[True, group_owner[1:] != group_owner[:-1]])
+        sums = np.add.reduceat(means, firsts, axis=0)
+        out = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+        self._profiles[fields] = out
+        return out

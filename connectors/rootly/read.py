@@ -1,0 +1,97 @@
+"""Reading Rootly JSON:API bodies into timeline events.
+
+An incident body gives one `status_change` event per milestone timestamp it states (started,
+detected, acknowledged, mitigated, resolved), worded so the milestone rules read them as a
+tracker's status changes; an incident-events body gives one `note` per event of the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+from retro.connector import Doc, ReadContext, shape_error
+from retro.errors import BundleError
+from retro.models import EventKind, Provenance, TimelineEvent
+
+SOURCE: Final = "rootly"
+STAMPS = (
+    ("started_at", "Incident started"),
+    ("detected_at", "Incident detected"),
+    ("acknowledged_at", "Incident acknowledged"),
+    ("mitigated_at", "Incident mitigated"),
+    ("resolved_at", "Incident resolved"),
+)
+_TYPES = frozenset({"incidents", "incident_events"})
+
+
+def resources(data: Any) -> list[dict[str, Any]] | None:
+    """The JSON:API resources of a Rootly body, when its `data` holds incidents or events."""
+    if not isinstance(data, dict) or "data" not in data:
+        return None
+    items = data["data"] if isinstance(data["data"], list) else [data["data"]]
+    ok = [i for i in items if isinstance(i, dict) and i.get("type") in _TYPES]
+    if (
+        not ok
+        or len(ok) != len(items)
+        or not all(isinstance(i.get("attributes"), dict) for i in ok)
+    ):
+        return None
+    return ok
+
+
+def claims(doc: Doc) -> bool:
+    return doc.fmt == "json" and resources(doc.data) is not None
+
+
+def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
+    seen: set[str] = set()
+    for doc in docs:
+        ctx.report.files.append(doc.rel)
+        for n, item in enumerate(resources(doc.data) or []):
+            record = f"{item.get('type')} [{n}]"
+            ctx.report.records += 1
+            try:
+                events = list(_events(item, doc, ctx, record))
+            except BundleError as err:
+                ctx.reject(err)
+                continue
+            for event in events:
+                if event.key in seen:
+                    ctx.report.skip("duplicate record")
+                    continue
+                seen.add(event.key)
+                ctx.report.events += 1
+                yield event
+
+
+def _events(
+    item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
+) -> Iterator[TimelineEvent]:
+    attrs = item["attributes"]
+    rid = item.get("id")
+    if not rid:
+        raise shape_error(doc, record, "a resource needs an id", "save the API body unchanged")
+    if item["type"] == "incident_events":
+        at = ctx.time(attrs.get("occurred_at") or attrs.get("created_at"), doc=doc, record=record)
+        yield _event(f"rootly:event:{rid}", at, "note", str(attrs.get("event") or ""), doc, record)
+        return
+    title = str(attrs.get("title") or "")
+    for field, label in STAMPS:
+        value = attrs.get(field)
+        if value in (None, ""):
+            continue
+        at = ctx.time(value, doc=doc, record=record, field_name=field)
+        text = f"{label}: {title}" if title else label
+        yield _event(f"rootly:{rid}:{field}", at, "status_change", text, doc, record)
+
+
+def _event(key: str, at: Any, kind: EventKind, text: str, doc: Doc, record: str) -> TimelineEvent:
+    return TimelineEvent.of(
+        key=key,
+        at=at,
+        source=SOURCE,
+        kind=kind,
+        text=text,
+        provenance=Provenance.of(doc.rel, record),
+    )
