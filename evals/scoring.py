@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from retro.models import Metrics, Milestone
+from retro.text import content_words as _content_words
+from retro.text import word_overlap
 
 METRIC_KEYS = (
     "time_to_detect_s",
@@ -74,7 +76,6 @@ _PERSON = re.compile(r"\b([A-Z][a-z]{2,}(?:\s+[A-Z][a-z]{2,})+)\b")
 _CITE = re.compile(r"\[E[0-9a-fA-F]{1,16}\]")
 # retro's own redaction marks ("[REDACTED:grafana_token]") stand for removed text, not entities.
 _REDACTED = re.compile(r"\[REDACTED:[a-z_]+\]")
-_WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
 
 
 # --- text normalisation and phrase matching ----------------------------------------------------
@@ -153,23 +154,10 @@ def metric_errors(expected: Metrics, inferred: Metrics) -> dict[str, float | Non
 # --- similarity: the project's embedder, or a deterministic token overlap ----------------------
 
 
-def stem(word: str) -> str:
-    """A crude suffix stripper: enough to match alert/alerts/alerting."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word.rstrip("e") if len(word) > 3 else word
-
-
-def content_words(text: str) -> set[str]:
-    """Stems of the non-stop, non-numeric words of text."""
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold().replace("’", "'"))
-    return {
-        stem(w)
-        for w in words
-        if len(w) > 2 and w not in STOP and not _ANY_NUMBER.fullmatch(w.replace(":", ""))
-    }
+def content_words(text: str) -> frozenset[str]:
+    """Stems of the non-stop, non-numeric words of text (retro.text, with the scorer's stop
+    words: quoting verbs such as "wrote" are not content)."""
+    return _content_words(text, STOP)
 
 
 class Matcher(Protocol):
@@ -190,11 +178,7 @@ class TokenMatcher:
 
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> list[list[float]]:
         lw, rw = [content_words(t) for t in left], [content_words(t) for t in right]
-        return [[_dice(a, b) for b in rw] for a in lw]
-
-
-def _dice(a: set[str], b: set[str]) -> float:
-    return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
+        return [[word_overlap(a, b, how="dice") for b in rw] for a in lw]
 
 
 class EmbeddingMatcher:

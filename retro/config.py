@@ -3,6 +3,11 @@
 Each value resolves in this order: command-line flag, environment variable, `retro.toml` (or
 `[tool.retro]` in pyproject.toml), default. Tokens also come from a 0600 keys file in the user
 directory (`RETRO_USER_PATH` overrides it). Config is never logged.
+
+Core settings are declared once, in `Settings` (pydantic-settings: each field names its
+environment variable, default and description). Connector settings are each connector's own
+pydantic `Config` model, resolved by `connector_config` the same way plus the keys file;
+connectors cannot depend on this module, so their models stay plain pydantic.
 """
 
 from __future__ import annotations
@@ -13,14 +18,99 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from retro.errors import ConfigError, MissingCredential
 
 
+class Settings(BaseSettings):
+    """retro's own settings: flag > environment > retro.toml / [tool.retro] > default."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", toml_file="retro.toml", pyproject_toml_table_header=("tool", "retro")
+    )
+
+    user_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RETRO_USER_PATH", "user_path"),
+        description="Folder for keys, the default index and caches (default: the user data dir)",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RETRO_DATABASE_URL", "database_url"),
+        description="Similarity index: sqlite:///path or postgresql://user@host/db",
+    )
+    embedder: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RETRO_EMBEDDER", "embedder"),
+        description="minilm (default, offline), sentence-transformers, or openai[:model]",
+    )
+    openai_embed_model: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RETRO_OPENAI_EMBED_MODEL", "openai_embed_model"),
+        description="Embedding model for RETRO_EMBEDDER=openai",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="Key for the openai engine and embedder (or `retro keys set openai`)",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="An OpenAI-compatible endpoint (Azure, Ollama, vLLM, llama.cpp)",
+    )
+    prompts_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RETRO_PROMPTS_DIR", "prompts_dir"),
+        description="Folder whose templates override the packaged prompts",
+    )
+    debug: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("RETRO_DEBUG", "debug"),
+        description="Show tracebacks instead of one-line errors",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # retro.toml wins over [tool.retro]; both lose to the environment and to flags.
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls),
+            PyprojectTomlConfigSettingsSource(settings_cls),
+        )
+
+
+def settings(**flags: Any) -> Settings:
+    """The settings now (the environment is read on each call; flags that are None are unset)."""
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v not in (None, "")})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "?"
+        raise ConfigError(
+            f"setting {where}: {err['msg']}", hint="check the environment and retro.toml"
+        ) from None
+
+
 def user_dir() -> Path:
     """Where retro keeps keys, the default index and caches."""
-    override = os.environ.get("RETRO_USER_PATH")
+    override = settings().user_path
     if override:
         return Path(override).expanduser()
     import platformdirs

@@ -50,42 +50,197 @@ def split_sentences(text: str) -> list[str]:
 # Function words: they carry no topic, so overlap ignores them. This is grammar, not a list of
 # incident phrases: it does not change with the incidents retro reads.
 STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in", "on", "at", "by", "for", "from", "with", "without", "as", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "have", "has", "had", "having", "it", "its", "this", "that", "these", "those", "there", "here", "i", "me", "my", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her", "they", "them", "their", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "each", "both", "few", "more", "most", "other", "some", "such", "no", "nor", "not", "only", "own", "same", "than", "too", "very", "can", "will", "just", "should", "would", "could", "may", "might", "must", "shall", "also", "into", "over", "under", "again", "further", "once", "about", "above", "below", "up", "down", "out", "off", "until", "while", "during", "before", "after", "through", "between", "against", "because", "s", "t", "don", "didn", "doesn", "isn", "wasn", "weren", "won", "wouldn", "couldn", "shouldn", "ll", "re", "ve", "d", "m", "o", "y", "get", "got", "gets", "getting", "let", "lets", "ok", "okay", "yes", "yeah", "yep", "hi", "hey", "please", "thanks", "thank"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "without",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "have",
+        "has",
+        "had",
+        "having",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "i",
+        "me",
+        "my",
+        "we",
+        "us",
+        "our",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "each",
+        "both",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "no",
+        "nor",
+        "not",
+        "only",
+        "own",
+        "same",
+        "than",
+        "too",
+        "very",
+        "can",
+        "will",
+        "just",
+        "should",
+        "would",
+        "could",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "also",
+        "into",
+        "over",
+        "under",
+        "again",
+        "further",
+        "once",
+        "about",
+        "above",
+        "below",
+        "up",
+        "down",
+        "out",
+        "off",
+        "until",
+        "while",
+        "during",
+        "before",
+        "after",
+        "through",
+        "between",
+        "against",
+        "because",
+        "get",
+        "got",
+        "gets",
+        "getting",
+        "let",
+        "lets",
+        "ok",
+        "okay",
+        "yes",
+        "yeah",
+        "yep",
+        "hi",
+        "hey",
+        "please",
+        "thanks",
+        "thank",
+        "via",
+        "per",
+        "every",
+        "onto",
+        "since",
+    ]
 )
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
+_NUMERIC = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-@lru_cache(maxsize=65536)
-def words(text: str) -> tuple[str, ...]:
-    """Lower-case word tokens of `text` (NFKC, apostrophes kept inside words)."""
-    return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+def words(text: str) -> list[str]:
+    """Lower-case word tokens of `text` (NFKC; dotted and hyphenated identifiers stay whole)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold().replace("’", "'"))
 
 
-def _stem(word: str) -> str:
-    """A crude, stable suffix strip: enough to match 'alerts' with 'alert', 'failing' with 'fail'."""
+def stem(word: str) -> str:
+    """A crude, stable suffix stripper: enough to match alert/alerts/alerting."""
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    return word.rstrip("e") if len(word) > 3 else word
+
+
+def content_words(text: str, stop: frozenset[str] = STOPWORDS) -> frozenset[str]:
+    """Stems of the words of `text` that carry meaning: no function words, no bare numbers,
+    nothing under three letters."""
+    return _content(text, stop)
 
 
 @lru_cache(maxsize=65536)
-def content_words(text: str) -> frozenset[str]:
-    """Stemmed words of `text` that carry meaning (no function words, no one-letter tokens)."""
+def _content(text: str, stop: frozenset[str]) -> frozenset[str]:
     return frozenset(
-        _stem(w.replace("’", "'").split("'")[0])
+        stem(w)
         for w in words(text)
-        if w not in STOPWORDS and len(w) > 1
+        if len(w) > 2 and w not in stop and not _NUMERIC.fullmatch(w.replace(":", ""))
     )
 
 
-def overlap(a: str, b: str, *, how: str = "jaccard") -> float:
-    """How much two texts share their content words, 0..1.
+def overlap(a: str, b: str, *, how: str = "jaccard", stop: frozenset[str] = STOPWORDS) -> float:
+    """How much two texts share their content words, 0..1: the one word-overlap measure.
 
     how="jaccard": shared / all (symmetric); how="dice": 2 shared / (|a| + |b|); how="containment":
     shared / |a| (how much of `a` is in `b`).
     """
-    left, right = content_words(a), content_words(b)
+    return word_overlap(content_words(a, stop), content_words(b, stop), how=how)
+
+
+def word_overlap(
+    left: frozenset[str] | set[str], right: frozenset[str] | set[str], *, how: str = "jaccard"
+) -> float:
+    """overlap() on word sets already made, for callers that compare one set many times."""
     if not left or not right:
         return 0.0
     shared = len(left & right)

@@ -337,7 +337,7 @@ def test_cross_incident_duplicate_is_linked_not_created(emu: JiraEmulator, workd
     assert result.exit_code == 0, result.stderr
     dup, new = jira_json(result)
     assert dup["action"] == "linked-duplicate" and dup["key"] == other != done
-    assert f"same action as {other}" in dup["note"] and "similarity 0.86" in dup["note"]
+    assert f"same action as {other}" in dup["note"] and "similarity 0.80" in dup["note"]
     assert new["action"] == "created"
     assert creates(emu) == 1
     assert cells(draft)[0] == (other, "open")

@@ -62,7 +62,8 @@ def test_marker_is_stable_across_cosmetic_edits() -> None:
 
 def test_similarity_threshold_examples() -> None:
     a = "Add an alert on DB pool saturation for checkout-api"
-    assert similarity(a, "Alert on DB pool saturation for checkout-api") == pytest.approx(6 / 7)
+    # retro.text's content words: add, alert, pool, saturation, checkout-api ("db" is too short)
+    assert similarity(a, "Alert on DB pool saturation for checkout-api") == pytest.approx(4 / 5)
     assert similarity(a, "Add a canary stage for config changes to checkout-api") < 0.3
     assert similarity(a, "") == 0.0
     docs = (Path(__file__).parents[1] / "docs" / "jira-actions.md").read_text()

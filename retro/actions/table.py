@@ -24,6 +24,7 @@ from retro.draft.review import CITATION, Document, parse_document, timeline_of
 from retro.errors import BundleError
 from retro.files import write_atomic
 from retro.models import stable_hash
+from retro.text import overlap
 
 # Header name (casefolded) -> column role. The first nine are the table retro.render writes.
 COLUMN_NAMES = {
@@ -465,47 +466,12 @@ def update_rows(path: Path, changes: list[tuple[str, dict[str, str]]]) -> None:
 
 # --- matching action items across incidents --------------------------------------------------
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "for",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "with",
-        "from",
-        "into",
-        "is",
-        "are",
-        "be",
-        "this",
-        "that",
-        "it",
-        "its",
-        "as",
-    ]
-)
-
 
 def incident_label(incident_id: str) -> str:
     """The incident id as a Jira label: labels cannot contain whitespace."""
     return re.sub(r"\s+", "-", incident_id.strip())[:255] or "incident"
 
 
-def tokens(text: str) -> set[str]:
-    """Content words of a summary, lightly stemmed (plural s)."""
-    words = re.findall(r"[a-z0-9]+", text.casefold())
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOPWORDS}
-
-
 def similarity(a: str, b: str) -> float:
-    """Token Jaccard of two summaries, 0..1."""
-    ta, tb = tokens(a), tokens(b)
-    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
+    """Word Jaccard of two summaries, 0..1 (retro.text.overlap, the one overlap measure)."""
+    return overlap(a, b, how="jaccard")

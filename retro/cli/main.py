@@ -15,6 +15,16 @@ import click
 from retro.errors import RetroError
 
 
+def _debug() -> bool:
+    """RETRO_DEBUG (or `debug` in retro.toml) shows tracebacks; a bad setting never hides one."""
+    try:
+        from retro.config import settings
+
+        return settings().debug
+    except RetroError:
+        return bool(os.environ.get("RETRO_DEBUG"))
+
+
 class RetroGroup(click.Group):
     """A click group that reports RetroError as one clear line with exit code 2."""
 
@@ -22,7 +32,7 @@ class RetroGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RetroError as exc:
-            if os.environ.get("RETRO_DEBUG"):
+            if _debug():
                 raise
             click.echo(f"retro: error: {exc}", err=True)
             sys.exit(2)

@@ -326,6 +326,8 @@ def evidence_rows(
         else:
             bot_name = event.actor.name if event.actor and event.actor.is_bot else None
             actor = labels.get(person or "") or bot_name or ""
+            if event.actor is not None and event.actor.is_bot:  # a bot's name is free text
+                actor = scrub_names(redactor.redact(actor), patterns)
         raw = event.text
         description = event.attrs.get("description") if event.kind == "ticket_created" else None
         if isinstance(description, str) and description.strip():
@@ -380,10 +382,12 @@ def prepare(
     meta = timeline.incident
     sources = sorted({r.source for r in rows})
     return DraftInput(
-        incident_id=meta.id,
+        incident_id=scrub_names(redactor.redact(sanitize(meta.id)), patterns),
         title=scrub_names(redactor.redact(sanitize(meta.title or "")), patterns) or None,
-        severity=meta.severity,
-        services=list(meta.services),
+        severity=scrub_names(redactor.redact(sanitize(meta.severity)), patterns)
+        if meta.severity
+        else None,
+        services=[scrub_names(redactor.redact(sanitize(s)), patterns) for s in meta.services],
         rows=rows,
         milestones=milestones,
         metrics=metrics,

@@ -135,21 +135,34 @@ def _signals(ev: _Evidence) -> list[TimelineEvent]:
     ]
 
 
+REPORT_LOOKBACK = timedelta(hours=2)
+
+
 def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
-    """People reporting a symptom: an impact or detection sentence that is not a guess."""
+    """People reporting a symptom: a sentence about impact that is not a guess or a plan.
+
+    A report counts only close to the incident: at most two hours before the first alert or
+    page (when there is one), and never before the incident's own first ticket or signal by
+    more than that. A report naming customers or support needs less proof than one that does not.
+    """
+    signals = _signals(ev)
+    first_signal = min((e.at for e in signals), default=None)
+    floor = first_signal - REPORT_LOOKBACK if first_signal else None
     found = []
-    for e, s in ev.said("impact"):
-        if not s.has("hypothesis") and not s.has("status_update"):
-            found.append((e, s))
-    for e, s in ev.said("detection"):
-        if not s.has("hypothesis"):
+    for e, s in ev.said("impact", 0.8):
+        if floor is not None and e.at < floor:
+            continue
+        if s.has("hypothesis") or s.has("status_update") or s.has("mitigation"):
+            continue
+        if s.has("impact") or (s.has("detection", 1.5) and names_customers(s.text)):
             found.append((e, s))
     tickets = [
         e
         for e in ev.events
         if e.kind == "ticket_created"
         and str(e.attrs.get("key")) not in ev.incident_tickets
-        and any(s.has("impact") for s in ev.reading.of(e.id))
+        and (floor is None or e.at >= floor)
+        and any(s.has("impact", 1.3) and names_customers(s.text) for s in ev.reading.of(e.id))
     ]
     found += [(e, ev.reading.of(e.id)[0]) for e in tickets]
     trusted = [(e, s) for e, s in found if ev.corroborated(e, [x for x, _ in found])]

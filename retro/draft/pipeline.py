@@ -214,8 +214,8 @@ def build_postmortem(
     pm.redactions = dict(redactor.counts)
     pm.started = milestones["impact_start"].at if "impact_start" in milestones else None
     pm.ended = milestones["resolved"].at if "resolved" in milestones else None
-    pm.severity = pm.severity or timeline.incident.severity
-    pm.services = pm.services or list(timeline.incident.services)
+    pm.severity = pm.severity or data.severity
+    pm.services = pm.services or list(data.services)
     pm.engine, pm.generator_version = engine.name, f"retro {__version__}"
     pm.model = getattr(engine, "model", None)
     if timeline.dropped:

@@ -13,13 +13,12 @@ are never expanded again.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from retro.config import user_dir
+from retro.config import settings, user_dir
 from retro.errors import ConfigError
 
 SEPARATOR = re.compile(r"^---\s*user\s*---\s*$", re.MULTILINE)
@@ -29,7 +28,7 @@ REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 def user_prompts_dir() -> Path:
     """The folder whose files override the packaged prompts."""
-    override = os.environ.get("RETRO_PROMPTS_DIR")
+    override = settings().prompts_dir
     return Path(override).expanduser() if override else user_dir() / "prompts"
 
 

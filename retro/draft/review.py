@@ -16,11 +16,11 @@ from retro.draft.render import HEADING_TO_KEY, MILESTONE_LABELS
 from retro.errors import BundleError
 from retro.files import load_yaml, read_text
 from retro.models import CLAIM_FIELDS, ActionItem, Claim, Milestone, Postmortem
+from retro.text import split_sentences
 
 CITATION = re.compile(r"\[(E[0-9a-fA-F]{1,16})\]")
 EVENT_ID = re.compile(r"\bE[0-9a-fA-F]{1,16}\b")
 _LABEL_TO_MILESTONE = {v.casefold(): k for k, v in MILESTONE_LABELS.items()}
-_SENTENCE_END = re.compile(r"(?<=[.!?”\"])((?:\s*\[E[0-9a-fA-F]{1,16}\])*)\s+(?=[A-Z“\"(])")
 # Block structure only: the inline rules would build child tokens nobody reads, and they are
 # half the cost of a big draft. Each inline token still carries its raw text as `content`.
 # Pipe tables are read line by line (_tables), as GitHub-flavoured Markdown reads them:
@@ -117,17 +117,12 @@ def parse_document(text: str, path: str = "<draft>") -> Document:
 def claims_from_text(text: str) -> list[Claim]:
     """Split prose into sentences, each with the citations written in it."""
     claims = []
-    for sentence in _split_sentences(text):
+    for sentence in split_sentences(" ".join(text.split())):
         ids = CITATION.findall(sentence)
         clean = " ".join(CITATION.sub("", sentence).split())
         if clean and not clean.startswith("_None"):
             claims.append(Claim(text=clean, citations=list(dict.fromkeys(ids))))
     return claims
-
-
-def _split_sentences(text: str) -> list[str]:
-    marked = _SENTENCE_END.sub(lambda m: f"{m.group(1)}\x00", " ".join(text.split()))
-    return [s.strip() for s in marked.split("\x00") if s.strip()]
 
 
 def blocks(tokens: list[Token]) -> list[str]:

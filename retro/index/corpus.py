@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,14 +12,13 @@ from retro.index.content import context_text, corpus_chunks, postmortem_chunks, 
 from retro.index.similarity import snippet
 from retro.index.store.base import Chunk, IncidentRecord, IndexedAction
 from retro.models import Claim, Postmortem
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+from retro.text import split_sentences
 
 
 def first_sentence(text: str, limit: int = 100) -> str:
     """A title for a record that has none."""
-    head = _SENTENCE.split(text.strip(), maxsplit=1)[0]
-    return snippet(head, limit)
+    sentences = split_sentences(text.strip())
+    return snippet(sentences[0] if sentences else text.strip(), limit)
 
 
 # --- reading files to index ------------------------------------------------------------------------

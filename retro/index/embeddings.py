@@ -330,12 +330,14 @@ class OpenAIEmbedder(Embedder):
         if client is None:
             from openai import OpenAI
 
-            key = api_key or os.environ.get("OPENAI_API_KEY")
+            from retro.config import settings
+
+            conf = settings()
+            secret = conf.openai_api_key
+            key = api_key or (secret.get_secret_value() if secret else None)
             if not key:
                 raise MissingCredential("OpenAI", "OPENAI_API_KEY")
-            client = OpenAI(
-                api_key=key, base_url=base_url or os.environ.get("OPENAI_BASE_URL"), max_retries=3
-            )
+            client = OpenAI(api_key=key, base_url=base_url or conf.openai_base_url, max_retries=3)
         self.client = client
         self.dim = 0
 
@@ -376,16 +378,17 @@ class OpenAIEmbedder(Embedder):
 def get_embedder(spec: str | None = None) -> Embedder:
     """Build the embedder named by spec or RETRO_EMBEDDER: minilm (default), sentence-transformers,
     or openai[:model]."""
-    spec = (spec or os.environ.get("RETRO_EMBEDDER") or "minilm").strip()
+    from retro.config import settings
+
+    conf = settings()
+    spec = (spec or conf.embedder or "minilm").strip()
     kind, _, arg = spec.partition(":")
     if kind == "minilm":
         return MiniLMEmbedder()
     if kind in {"sentence-transformers", "st"}:
         return SentenceTransformerEmbedder()
     if kind == "openai":
-        return OpenAIEmbedder(
-            arg or os.environ.get("RETRO_OPENAI_EMBED_MODEL") or DEFAULT_OPENAI_MODEL
-        )
+        return OpenAIEmbedder(arg or conf.openai_embed_model or DEFAULT_OPENAI_MODEL)
     raise ConfigError(
         f"Unknown embedder {spec!r}",
         hint="set RETRO_EMBEDDER to minilm, sentence-transformers or openai:<model>",
@@ -395,7 +398,9 @@ def get_embedder(spec: str | None = None) -> Embedder:
 def embedder_for_model(model_id: str) -> Embedder:
     """The embedder that produced vectors stored under model_id."""
     if model_id == MINILM_NAME:
-        return get_embedder(os.environ.get("RETRO_EMBEDDER") if _is_minilm_spec() else "minilm")
+        from retro.config import settings
+
+        return get_embedder(settings().embedder if _is_minilm_spec() else "minilm")
     if model_id.startswith("openai:"):
         return OpenAIEmbedder(model_id.split(":", 1)[1])
     raise ConfigError(
@@ -405,5 +410,7 @@ def embedder_for_model(model_id: str) -> Embedder:
 
 
 def _is_minilm_spec() -> bool:
-    spec = os.environ.get("RETRO_EMBEDDER", "")
+    from retro.config import settings
+
+    spec = settings().embedder or ""
     return spec.split(":", 1)[0] in {"minilm", "sentence-transformers", "st"}

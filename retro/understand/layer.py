@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from retro.text import split_sentences
 from retro.understand.labels import labels
-from retro.understand.model import Classifier, cut, light_features, packaged
+from retro.understand.model import Classifier, holds, light_features, packaged
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +53,7 @@ class Sentence:
 
     def has(self, label: str, factor: float = 1.0) -> bool:
         """The label holds: its probability reaches the label's threshold (times `factor`)."""
-        return self.p(label) >= cut(label, self.embedded) * factor
+        return holds(self.scores, label, self.embedded, factor)
 
     def top(self) -> str:
         return max(self.scores, key=self.scores.__getitem__)

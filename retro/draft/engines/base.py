@@ -48,9 +48,9 @@ class ScoredSentence(BaseModel):
 
     def has(self, label: str, factor: float = 1.0) -> bool:
         """The label holds: its probability reaches the label's threshold (times `factor`)."""
-        from retro.understand.model import cut
+        from retro.understand.model import holds
 
-        return self.p(label) >= cut(label, self.embedded) * factor
+        return holds(self.scores, label, self.embedded, factor)
 
 
 class DraftInput(BaseModel):

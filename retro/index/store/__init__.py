@@ -11,7 +11,6 @@ file path, or `postgresql://user:pass@host:port/db`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from retro.errors import StoreError
@@ -44,12 +43,9 @@ __all__ = [
 
 def user_dir() -> Path:
     """retro's per-user data directory; RETRO_USER_PATH overrides it."""
-    override = os.environ.get("RETRO_USER_PATH")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
+    from retro.config import user_dir as config_user_dir
 
-    return Path(platformdirs.user_data_dir("retro", appauthor=False))
+    return config_user_dir()
 
 
 def default_index_path() -> Path:
@@ -58,7 +54,9 @@ def default_index_path() -> Path:
 
 def resolve_url(url: str | None = None) -> str:
     """The database URL to use: the argument, RETRO_DATABASE_URL, or the default SQLite file."""
-    url = url or os.environ.get("RETRO_DATABASE_URL") or None
+    from retro.config import settings
+
+    url = url or settings().database_url or None
     return url or f"sqlite:///{default_index_path()}"
 
 
