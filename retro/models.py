@@ -81,18 +81,6 @@ EventKind = Literal[
 ]
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 
-ALERT_KINDS = frozenset({"alert_firing", "alert_resolved"})
-PAGE_KINDS = frozenset(
-    {
-        "page_triggered",
-        "page_acknowledged",
-        "page_unacknowledged",
-        "page_escalated",
-        "page_assigned",
-        "page_notified",
-        "page_resolved",
-    }
-)
 CHAT_KINDS = frozenset({"message", "bot_message"})
 
 
@@ -345,7 +333,7 @@ class Timeline(BaseModel):
 # --- Postmortem drafts -------------------------------------------------------------------------
 
 MilestoneName = Literal[
-    "impact_start", "detected", "acknowledged", "declared", "mitigated", "resolved"
+    "impact_start", "detected", "acknowledged", "declared", "mitigated", "resolved", "first_update"
 ]
 MILESTONES: tuple[str, ...] = (
     "impact_start",
@@ -354,6 +342,7 @@ MILESTONES: tuple[str, ...] = (
     "declared",
     "mitigated",
     "resolved",
+    "first_update",
 )
 ActionType = Literal["investigate", "prevent", "mitigate", "repair", "detect", "process"]
 Priority = Literal["P0", "P1", "P2"]
@@ -377,6 +366,9 @@ class Metrics(BaseModel):
     time_to_mitigate_s: int | None = None
     time_to_resolve_s: int | None = None
     duration_s: int | None = None
+    time_to_first_update_s: int | None = Field(
+        default=None, description="Impact start to the first customer-facing status update"
+    )
 
 
 class Claim(BaseModel):
@@ -413,7 +405,8 @@ class SimilarIncident(BaseModel):
     why: list[str] = Field(default_factory=list)
     open_action_items: list[str] = Field(default_factory=list)
     repeat: bool = Field(
-        default=False, description="At or above the calibrated repeat threshold (retro.index.repeats)"
+        default=False,
+        description="At or above the calibrated repeat threshold (retro.index.repeats)",
     )
 
 
@@ -468,11 +461,6 @@ class Postmortem(BaseModel):
     similar: list[SimilarIncident] = Field(default_factory=list)
     sources: list[SourceReport] = Field(default_factory=list)
     redactions: dict[str, int] = Field(default_factory=dict)
-
-
-def utc(dt: datetime) -> datetime:
-    """Return dt in UTC; dt must be aware."""
-    return _require_utc(dt)
 
 
 def seconds_between(a: datetime | None, b: datetime | None) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from retro.connector import Connector
 from retro.errors import ConfigError
@@ -66,3 +67,31 @@ def get(name: str) -> Connector:
 def source_info() -> dict[str, SourceInfo]:
     """What each registered source's events mean (roles, trust, title), by source name."""
     return {name: cls.info() for name, cls in connector_classes().items()}
+
+
+def describe() -> list[dict[str, Any]]:
+    """Each connector's name, title, roles, what `--from NAME=…` takes, and its settings."""
+    from retro.config import field_env
+
+    rows: list[dict[str, Any]] = []
+    for name, cls in connector_classes().items():
+        settings = [
+            {
+                "name": field,
+                "env": field_env(cls.Config, field),
+                "description": info.description or "",
+                "required": info.is_required(),
+            }
+            for field, info in cls.Config.model_fields.items()
+        ]
+        rows.append(
+            {
+                "name": name,
+                "title": cls.title,
+                "roles": sorted(cls.roles),
+                "harvest": cls.harvest_help,
+                "low_trust": cls.low_trust,
+                "settings": settings,
+            }
+        )
+    return rows

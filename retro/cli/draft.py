@@ -42,11 +42,11 @@ def summary_lines(pm: Postmortem, path: Path | None) -> list[str]:
     for name, m in pm.milestones.items():
         when = f"{m.at:%Y-%m-%d %H:%M} UTC" if m.at else "unknown"
         lines.append(
-            f"  {MILESTONE_LABELS[name]:<14} {when}  ({m.rule}, confidence {m.confidence:.2f})"
+            f"  {MILESTONE_LABELS[name]:<21} {when}  ({m.rule}, confidence {m.confidence:.2f})"
         )
     lines.append("")
     for key, label in METRIC_LABELS.items():
-        lines.append(f"  {label:<20} {human_duration(getattr(pm.metrics, key))}")
+        lines.append(f"  {label:<30} {human_duration(getattr(pm.metrics, key))}")
     lines += ["", f"  {len(pm.action_items)} action items, {len(pm.open_questions)} open questions"]
     return [line for line in lines if line is not None]
 

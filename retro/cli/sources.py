@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -28,26 +28,16 @@ def connectors_list(as_json: bool) -> None:
     Example:
       retro connectors list --json
     """
-    from retro import registry
-    from retro.config import field_env
+    from retro.registry import describe
 
-    rows: list[dict[str, Any]] = []
-    for name, cls in registry.connector_classes().items():
-        settings = [
-            {
-                "name": field,
-                "env": field_env(cls.Config, field),
-                "description": info_.description or "",
-                "required": info_.is_required(),
-            }
-            for field, info_ in cls.Config.model_fields.items()
-        ]
-        rows.append({"name": name, "title": cls.title, "settings": settings})
+    rows = describe()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['name']} ({row['title']})")
+        click.echo(f"{row['name']} ({row['title']}): {', '.join(row['roles']) or 'no roles'}")
+        if row["harvest"]:
+            click.echo(f"    harvest: --from {row['name']}=WHAT, where WHAT is {row['harvest']}")
         for s in row["settings"]:
             env = f" [{s['env']}]" if s["env"] else ""
             click.echo(f"    {s['name']}{env}: {s['description']}")

@@ -145,7 +145,7 @@ def harvest(
     Example:
       retro harvest --incident INC-42 --slack-channel inc-42-checkout \\
         --pagerduty Q1ABCD --jira INC-42 --out bundles/INC-42
-      retro harvest --incident INC-42 --from slack=inc-42 --from teams=19:abc@thread.tacv2 \\
+      retro harvest --incident INC-42 --from slack=inc-42 --from github=acme/checkout \\
         --out bundles/INC-42
     """
     from retro.connector import IncidentRef

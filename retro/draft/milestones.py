@@ -14,7 +14,7 @@ chose it, so a reviewer can check it and override it in the Markdown.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -117,7 +117,11 @@ def _tool(ev: _Evidence, name: str) -> Candidate | None:
     found = [e for e in ev.events if e.attrs.get("milestone") == name]
     if not found:
         return None
-    return Candidate(min(found, key=lambda e: e.at), 0.85, f"{name.replace('_', ' ')} time recorded in the incident tool")
+    return Candidate(
+        min(found, key=lambda e: e.at),
+        0.85,
+        f"{name.replace('_', ' ')} time recorded in the incident tool",
+    )
 
 
 def _first(cands: list[Candidate]) -> Candidate | None:
@@ -241,7 +245,9 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     cands: list[Candidate] = [c for c in (_tool(ev, "impact_start"),) if c]
     if alerts:
         first_alert = min(alerts, key=lambda e: e.at)
-        what = "first error onset" if first_alert.kind == "error_spike" else "first alert's start time"
+        what = (
+            "first error onset" if first_alert.kind == "error_spike" else "first alert's start time"
+        )
         cands.append(Candidate(first_alert, 0.8, what))
     reports = human_reports(ev)
     if reports:
@@ -255,7 +261,6 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     if first is det and det is not None:
         return Candidate(det.event, det.confidence * 0.6, "no earlier symptom: same as detection")
     return first
-
 
 
 # --- response ------------------------------------------------------------------------------------
@@ -415,6 +420,18 @@ def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:
     return None
 
 
+def first_update(ev: _Evidence, imp: Candidate | None) -> Candidate | None:
+    """The first customer-facing status update (a status page's first public post)."""
+    updates = [
+        e
+        for e in ev.events
+        if e.kind == "status_page_update" and (imp is None or e.at >= imp.when - ONSET_LOOKBACK)
+    ]
+    marked = [e for e in updates if e.attrs.get("customer_update") == "first"]
+    chosen = min(marked or updates, key=lambda e: e.at, default=None)
+    return Candidate(chosen, 0.8, "first status page update") if chosen else None
+
+
 # --- the stage -----------------------------------------------------------------------------------
 
 
@@ -442,6 +459,7 @@ def infer_milestones(
     if mit is None and res is not None:
         mit = Candidate(res.event, 0.3, "no separate mitigation found: same as resolution")
     out: dict[str, Milestone] = {}
+    update = first_update(ev, imp)
     for name, cand in (
         ("impact_start", imp),
         ("detected", det),
@@ -449,7 +467,10 @@ def infer_milestones(
         ("declared", dec),
         ("mitigated", mit),
         ("resolved", res),
+        ("first_update", update),
     ):
+        if cand is None and name == "first_update":
+            continue  # only incidents with a status page have one
         if cand is None:
             out[name] = Milestone(name=name, rule="no evidence found")  # type: ignore[arg-type]
             continue
@@ -476,6 +497,7 @@ def compute_metrics(milestones: dict[str, Milestone]) -> Metrics:
         time_to_mitigate_s=seconds_between(at("impact_start"), at("mitigated")),  # type: ignore[arg-type]
         time_to_resolve_s=seconds_between(at("impact_start"), at("resolved")),  # type: ignore[arg-type]
         duration_s=seconds_between(at("impact_start"), at("mitigated")),  # type: ignore[arg-type]
+        time_to_first_update_s=seconds_between(at("impact_start"), at("first_update")),  # type: ignore[arg-type]
     )
 
 
@@ -491,6 +513,3 @@ def human_duration(seconds: int | None) -> str:
     if minutes:
         return f"{sign}{minutes}m" + (f" {secs:02d}s" if secs and minutes < 10 else "")
     return f"{sign}{secs}s"
-
-
-Rule = Callable[[Timeline], Candidate | None]

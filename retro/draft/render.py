@@ -40,6 +40,7 @@ MILESTONE_LABELS = {
     "declared": "Declared",
     "mitigated": "Mitigated",
     "resolved": "Resolved",
+    "first_update": "First customer update",
 }
 METRIC_LABELS = {
     "time_to_detect_s": "Time to detect",
@@ -47,7 +48,9 @@ METRIC_LABELS = {
     "time_to_mitigate_s": "Time to mitigate",
     "time_to_resolve_s": "Time to resolve",
     "duration_s": "Impact duration",
+    "time_to_first_update_s": "Time to first customer update",
 }
+OPTIONAL_METRICS = frozenset({"time_to_first_update_s"})  # shown only when the evidence has one
 EMPTY = "_None found in the evidence._"
 
 
@@ -182,15 +185,23 @@ def milestones_body(pm: Postmortem) -> str:
     ]
     lines += ["| Metric | Value |", "|---|---|"]
     for key, label in METRIC_LABELS.items():
-        lines.append(f"| {label} | {human_duration(getattr(pm.metrics, key))} |")
+        value = getattr(pm.metrics, key)
+        if value is None and key in OPTIONAL_METRICS:
+            continue
+        lines.append(f"| {label} | {human_duration(value)} |")
     lines += ["", mermaid(pm)]
     return "\n".join(lines)
 
 
 def mermaid(pm: Postmortem) -> str:
-    nodes = [
-        (n, pm.milestones[n].at) for n in MILESTONES if n in pm.milestones and pm.milestones[n].at
-    ]
+    nodes = sorted(
+        (
+            (n, pm.milestones[n].at)
+            for n in MILESTONES
+            if n in pm.milestones and pm.milestones[n].at
+        ),
+        key=lambda node: node[1],  # type: ignore[arg-type,return-value]
+    )
     if not nodes:
         return ""
     lines = ["```mermaid", "flowchart LR"]

@@ -1,4 +1,8 @@
-"""The pipeline's stages, wired together. Stages never print; they report through `progress`."""
+"""Stages 1-2 wired together: read a bundle with every connector, then normalize it.
+
+Stages never print; they report through `progress`. The draft's stages are wired in
+retro/draft/pipeline.py.
+"""
 
 from __future__ import annotations
 
