@@ -32,9 +32,16 @@ def test_each_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     lines[summary_at] = (
         "Dana Whitfield should have checked the pool size before deploying. [Edeadbe]"
     )
+    # Break the first two action items: a person as owner, then no owner and a vague end state.
+    rows = [i for i, line in enumerate(lines) if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(rows) == 2, "the sample draft has at least two action items"
+    for i, (owner, end) in zip(rows, (("Priya Raman", None), ("", "improve things")), strict=True):
+        cells = lines[i].split(" | ")
+        cells[4] = owner  # | # | Action | Type | Priority | Owner | End state | …
+        if end is not None:
+            cells[5] = end
+        lines[i] = " | ".join(cells)
     text = "\n".join(lines).replace("## Where we got lucky", "## Luck")
-    text = text.replace("| platform team |", "| Priya Raman |").replace("| database team |", "|  |")
-    text = text.replace("shown by a test firing in staging.", "improve things")
     out.write_text(text)
     result = CliRunner().invoke(cli, ["check", str(out), "--bundle", str(tmp_path / "b")])
     assert result.exit_code == 1

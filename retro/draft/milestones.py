@@ -342,7 +342,7 @@ def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
     for e, s in ev.said("recovery"):
         if s.p("recovery") < CONFIDENT:
             continue
-        if e.at < start or s.has("setback") or s.has("hypothesis"):
+        if e.at < start or s.p("setback") >= s.p("recovery") or s.has("hypothesis"):
             continue
         if s.has("status_update") and not MITIGATED_STATES.search(s.text):
             continue  # a customer update promising recovery is not recovery

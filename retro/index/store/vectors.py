@@ -110,7 +110,7 @@ class Matrix:
             best, qrow = sims.max(axis=1), sims.argmax(axis=1)
         if self.reduced is not None:
             count = min(len(best), CANDIDATES)
-            rows = np.argpartition(-best, count - 1)[:count]
+            rows = np.argpartition(best, len(best) - count)[len(best) - count :]
             exact = self.vectors[rows] @ q.T
             best[rows] = exact.max(axis=1)
             if qrow is not None:
