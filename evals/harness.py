@@ -503,3 +503,62 @@ def run(
     }
     report["seconds_total"] = round(time.perf_counter() - started, 2)
     return report
+
+
+def engines_for(
+    primary: str, compare: bool | None, model: str | None, base_url: str | None
+) -> dict[str, tuple[Any, str | None]]:
+    """Engine name -> (engine or None, setup error). The openai engine joins when configured."""
+    from retro.draft.engines import make_engine
+    from retro.errors import RetroError
+
+    names = [primary]
+    if primary == "offline" and (compare or (compare is None and openai_configured())):
+        names.append("openai")
+    out: dict[str, tuple[Any, str | None]] = {}
+    for name in names:
+        try:
+            out[name] = (make_engine(name, model=model, base_url=base_url), None)
+        except RetroError as exc:
+            if name == primary:
+                raise
+            out[name] = (None, f"{type(exc).__name__}: {exc}")
+    return out
+
+
+def verdicts_for(
+    report: dict[str, Any], thresholds: Path | None, matcher_name: str
+) -> dict[str, list[str]]:
+    """Gate failures per gated engine: only the offline engine is gated."""
+    if "offline" not in report["engines"]:
+        return {}
+    limits = load_thresholds(thresholds or THRESHOLDS)
+    return {"offline": gate(report["engines"]["offline"]["aggregate"], limits, matcher_name)}
+
+
+def evaluate(
+    *,
+    engine: str = "offline",
+    cases_dir: Path | None = None,
+    only: tuple[str, ...] = (),
+    gate_it: bool = False,
+    out: Path | None = None,
+    thresholds: Path | None = None,
+    matcher_kind: str = "auto",
+    compare: bool | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    log: Any = lambda _m: None,
+) -> tuple[dict[str, Any], dict[str, list[str]] | None, Path, Path]:
+    """The whole eval run behind `retro eval`: (report, gate verdicts, report.md, report.json)."""
+    from evals import report as rep
+    from evals.scoring import load_matcher
+
+    cases = discover(cases_dir or CASES_DIR, only)
+    engines = engines_for(engine, compare, model, base_url)
+    matcher, note = load_matcher(matcher_kind)
+    log(f"evals: matcher: {matcher.name} ({note})")
+    report = run(cases, engines, matcher, note, log)
+    verdicts = verdicts_for(report, thresholds, matcher.name) if gate_it else None
+    md, js = rep.write_reports(report, out or EVALS_DIR, verdicts)
+    return report, verdicts, md, js

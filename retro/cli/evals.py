@@ -26,26 +26,6 @@ def _harness() -> Any:
     return harness
 
 
-def _engines(
-    primary: str, compare: bool | None, model: str | None, base_url: str | None
-) -> dict[str, tuple[Any, str | None]]:
-    """Engine name -> (engine or None, setup error). The openai engine joins when configured."""
-    from retro.draft.engines import make_engine
-
-    names = [primary]
-    if primary == "offline" and (compare or (compare is None and _harness().openai_configured())):
-        names.append("openai")
-    out: dict[str, tuple[Any, str | None]] = {}
-    for name in names:
-        try:
-            out[name] = (make_engine(name, model=model, base_url=base_url), None)
-        except RetroError as exc:
-            if name == primary:
-                raise
-            out[name] = (None, f"{type(exc).__name__}: {exc}")
-    return out
-
-
 @click.command("eval")
 @click.option(
     "--engine",
@@ -147,17 +127,21 @@ def _run(
     model: str | None,
     base_url: str | None,
 ) -> int:
-    harness = _harness()
     from evals import report as rep
-    from evals.scoring import load_matcher
 
-    cases = harness.discover(cases_dir or harness.CASES_DIR, only)
-    engines = _engines(engine, compare, model, base_url)
-    matcher, note = load_matcher(matcher_kind)
-    info(f"evals: matcher: {matcher.name} ({note})")
-    report = harness.run(cases, engines, matcher, note, info)
-    verdicts = _verdicts(harness, report, thresholds, matcher.name) if gate else None
-    md, js = rep.write_reports(report, out or harness.EVALS_DIR, verdicts)
+    report, verdicts, md, js = _harness().evaluate(
+        engine=engine,
+        cases_dir=cases_dir,
+        only=only,
+        gate_it=gate,
+        out=out,
+        thresholds=thresholds,
+        matcher_kind=matcher_kind,
+        compare=compare,
+        model=model,
+        base_url=base_url,
+        log=info,
+    )
     if as_json:
         click.echo(
             json.dumps({**report, "gate": verdicts}, indent=2, ensure_ascii=False, default=str)
@@ -168,17 +152,6 @@ def _run(
             click.echo(rep.text_table(run))
     info(f"evals: wrote {md} and {js}")
     return _exit_code(verdicts)
-
-
-def _verdicts(
-    harness: Any, report: dict[str, Any], thresholds: Path | None, matcher_name: str
-) -> dict[str, list[str]]:
-    """Gate failures per gated engine: only the offline engine is gated."""
-    if "offline" not in report["engines"]:
-        return {}
-    limits = harness.load_thresholds(thresholds or harness.THRESHOLDS)
-    aggregate = report["engines"]["offline"]["aggregate"]
-    return {"offline": harness.gate(aggregate, limits, matcher_name)}
 
 
 def _exit_code(verdicts: dict[str, list[str]] | None) -> int:
