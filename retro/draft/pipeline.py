@@ -45,7 +45,7 @@ from retro.models import CLAIM_FIELDS, Claim, Milestone, Postmortem, Progress, T
 from retro.safety import policy
 from retro.safety.redact import Redactor
 from retro.timeline.read import read_timeline
-from retro.understand.layer import Reading, Understanding
+from retro.understand.layer import Reading, Understanding, shared
 
 TABLE_LIMIT = 400
 
@@ -177,7 +177,7 @@ def build_postmortem(
     redactor = Redactor()
     rows = evidence_rows(timeline, names=names, redactor=redactor)
     progress("understand", 0, None)
-    reading = (understanding or Understanding()).read(rows, human={r.id for r in rows if r.human})
+    reading = (understanding or shared()).read(rows, human={r.id for r in rows if r.human})
     left_out = leave_out_rows(rows, reading)
     kept_rows = [r for r in rows if r.id not in left_out]
     milestones = infer_milestones(timeline, reading, skip=frozenset(left_out))

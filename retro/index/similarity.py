@@ -161,7 +161,7 @@ class Fused:
     vector: np.ndarray  # cosine, nan where the vector half did not score it
     lex: Scores | None
     vec: Scores | None
-    lex_at: dict[int, int]  # position in `ids` -> position in lex.ids
+    lex_at: np.ndarray  # position in `ids` of each entry of lex.ids
 
     def vector_hit(self, at: int) -> Hit | None:
         import numpy as np
@@ -171,9 +171,10 @@ class Fused:
         return self.vec.detail(at)
 
     def lexical_hit(self, at: int) -> Hit | None:
-        return (
-            self.lex.detail(self.lex_at[at]) if self.lex is not None and at in self.lex_at else None
-        )
+        import numpy as np
+
+        found = np.flatnonzero(self.lex_at == at)
+        return self.lex.detail(int(found[0])) if self.lex is not None and len(found) else None
 
 
 def _ranks(values: np.ndarray, ids: Sequence[str]) -> np.ndarray:
@@ -197,17 +198,20 @@ def fuse(
     pos: Mapping[str, int] = vec.position() if vec is not None else {}
     vector = np.asarray(vec.score, dtype=np.float64).copy() if vec is not None else np.zeros(0)
     lexical = np.full(len(ids), np.nan)
-    lex_at: dict[int, int] = {}
-    if lex is not None:
+    lex_at = np.zeros(0, dtype=np.intp)
+    if lex is not None and vec is not None and lex.at is not None and lex.space is vec.space:
+        # Both halves index the same list of incidents: line them up by position.
+        lex_at = lex.at
+        lexical[lex_at] = lex.score
+    elif lex is not None:
         extra = [i for i in lex.ids if i not in pos]
         if extra:  # a lexical match the vector half did not score (only without a vector half)
             pos = {**pos, **{i: len(ids) + n for n, i in enumerate(extra)}}
             ids = [*ids, *extra]
             vector = np.concatenate([vector, np.full(len(extra), np.nan)])
             lexical = np.concatenate([lexical, np.full(len(extra), np.nan)])
-        at = np.asarray([pos[i] for i in lex.ids], dtype=np.intp)
-        lexical[at] = lex.score
-        lex_at = {int(p): n for n, p in enumerate(at)}
+        lex_at = np.asarray([pos[i] for i in lex.ids], dtype=np.intp)
+        lexical[lex_at] = lex.score
     gone = pos.get(exclude) if exclude is not None else None
     if gone is not None:
         lexical[gone] = np.nan
@@ -276,20 +280,22 @@ def _explain(fused: Fused, top: Sequence[int], query: str, store: Store) -> list
 
     vector = np.where(np.isfinite(fused.vector), fused.vector, -np.inf)
     lexical = np.nan_to_num(fused.lexical, nan=-np.inf)
+    by_meaning = {at: h for at in top if (h := fused.vector_hit(at)) is not None}
+    by_words = {at: h for at in top if (h := fused.lexical_hit(at)) is not None}
+    # One read each for all shown incidents: texts of the chunks, highlighted extracts.
+    texts = store.chunk_texts([(h.incident_id, h.field, h.seq) for h in by_meaning.values()])
+    extracts = store.snippets(query, list(by_words.values())) if by_words else {}
     out = []
     for at in top:
         why = []
-        h = fused.vector_hit(at)
-        if h is not None:
+        if (h := by_meaning.get(at)) is not None:
             rank = _rank_of(vector, fused.ids, at)
-            key = (h.incident_id, h.field, h.seq)
-            text = store.chunk_texts([key]).get(key, "")
+            text = texts.get((h.incident_id, h.field, h.seq), "")
             label = FIELD_LABELS.get(h.field, h.field)
             why.append(f"meaning: {label} (cosine {h.score:.2f}, rank {rank}): {snippet(text)}")
-        h = fused.lexical_hit(at)
-        if h is not None:
+        if (h := by_words.get(at)) is not None:
             rank = _rank_of(lexical, fused.ids, at)
-            text = store.snippets(query, [h]).get((h.incident_id, h.field, h.seq), "")
+            text = extracts.get((h.incident_id, h.field, h.seq), "")
             label = FIELD_LABELS.get(h.field, h.field)
             why.append(f"words: {label} (rank {rank}): {snippet(text, 200)}")
         out.append(why)
@@ -317,8 +323,7 @@ def rank_incidents(
     while True:
         vec = None
         if mode != "lexical" and vectors is not None:
-            also = list(lex.ids) if lex is not None else []
-            vec = store.vector_scores(vectors, flt, depth, also=also)
+            vec = store.vector_scores(vectors, flt, depth, also=lex.ids if lex is not None else ())
         fused = fuse(lex, vec, fusion, exclude)
         top = top_positions(fused.score, fused.ids, k)  # the excluded one scores -inf
         if vec is None or vec.complete or depth >= MAX_VECTOR_DEPTH:

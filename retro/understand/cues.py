@@ -69,7 +69,10 @@ def _by_label(table: tuple[Cue, ...]) -> tuple[tuple[re.Pattern[str], tuple[Cue,
     for cue in table:
         groups.setdefault(cue.label, []).append(cue)
     return tuple(
-        (re.compile("|".join(f"(?:{c.pattern.pattern})" for c in group), re.IGNORECASE), tuple(group))
+        (
+            re.compile("|".join(f"(?:{c.pattern.pattern})" for c in group), re.IGNORECASE),
+            tuple(group),
+        )
         for group in groups.values()
     )
 

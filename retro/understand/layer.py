@@ -200,3 +200,15 @@ def _order(
         score = float(probs[i, content].max()) * weight.get(text, 1.0) * min(1.0, words / 6)
         keyed.append((-score, i))
     return [i for _, i in sorted(keyed)]
+
+
+_SHARED: Understanding | None = None
+
+
+def shared() -> Understanding:
+    """One Understanding per process, so the embedder loads once and its vector cache is
+    shared by the pipeline and the engines."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = Understanding()
+    return _SHARED

@@ -177,7 +177,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
     if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text):
         return None
-    if len(text.split()) < 3 or _reports(text):
+    if len(text.split()) < 3 or _reports(text) or _remark(text):
         return None
     if _ARTICLE.match(text):
         text = f"{lexicon()['follow_up']['noun_verb']} {text}"
@@ -189,8 +189,34 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     return text[0].upper() + text[1:]
 
 
+@cache
+def _not_imperative() -> frozenset[str]:
+    return frozenset(w.casefold() for w in lexicon()["follow_up"]["not_imperative"])
+
+
+def _remark(text: str) -> bool:
+    """A title that starts like a remark ("there's a flag", "should be possible")."""
+    first = text.split(" ", 1)[0].casefold().strip(",.:;!")
+    return first in _not_imperative()
+
+
 _NOT_PAST = frozenset(
-    ["need", "feed", "embed", "seed", "shed", "speed", "bleed", "proceed", "exceed", "succeed", "breed", "heed", "weed", "reseed"]
+    [
+        "need",
+        "feed",
+        "embed",
+        "seed",
+        "shed",
+        "speed",
+        "bleed",
+        "proceed",
+        "exceed",
+        "succeed",
+        "breed",
+        "heed",
+        "weed",
+        "reseed",
+    ]
 )
 
 

@@ -124,7 +124,11 @@ def fit(x: np.ndarray, y: np.ndarray, kind: str | None = None) -> Head:
             grad_z = (p - target) / n
         else:
             p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-            grad_z = (p - target) * np.where(target > 0, pos_weight, 1.0) / n if WEIGHTED else (p - target) / n
+            grad_z = (
+                (p - target) * np.where(target > 0, pos_weight, 1.0) / n
+                if WEIGHTED
+                else (p - target) / n
+            )
         g_w = x.T @ grad_z + L2 * w
         g_b = grad_z.sum(axis=0)
         m_w = beta1 * m_w + (1 - beta1) * g_w

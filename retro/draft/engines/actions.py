@@ -9,15 +9,17 @@ strips the framing); its type, priority, owner and end state come from what it s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
+from retro.draft.engines.compose import strip_record_prefix
 from retro.models import ActionItem, Claim
 from retro.safety import policy
 from retro.text import overlap
 from retro.understand.lexicon import action_type, follow_up_title, gap_title
 
-ACTIVE = 1.6  # while the impact lasts, requests are mostly about the response itself: more proof
+ACTIVE = 2.0  # while the impact lasts, requests are mostly about the response itself: more proof
 LISTED = 0.5  # a line under a follow-ups heading needs less: the heading said what it is
 SAME_ITEM = 0.5  # word overlap above which two titles are one item
 _TEAM = re.compile(
@@ -34,7 +36,7 @@ _DEFAULT_OWNER = {
 }
 
 
-def stated(data: DraftInput, causes: list[Claim]) -> list[ActionItem]:
+def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) -> list[ActionItem]:
     """Every follow-up people stated, one item per distinct piece of work."""
     items: list[ActionItem] = []
     by_id = {r.id: r for r in data.rows}
@@ -66,11 +68,17 @@ def stated(data: DraftInput, causes: list[Claim]) -> list[ActionItem]:
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
             if not s.has("follow_up", factor) or (s.has("question") and not in_list):
                 continue
-            for piece in _pieces(s.text):
+            text = strip_record_prefix(s.text)
+            if not in_list and not _marked(text) and _LABELLED.match(text):
+                continue  # "Plan: 1) grow the volume", "Customer comms: …": a note, not work
+            for piece in _pieces(text):
                 item = _item(piece, s, row, data, causes)
                 if item is not None:
                     items.append(item)
-    return _dedupe(items)
+    return _dedupe(items, same)
+
+
+_LABELLED = re.compile(r"^\s*[\w /&+-]{1,30}:\s+\S")
 
 
 def _is_bullet_like(text: str) -> bool:
@@ -198,11 +206,23 @@ def end_state(title: str, kind: str) -> str:
     )
 
 
-def _dedupe(items: list[ActionItem]) -> list[ActionItem]:
-    """One item per piece of work: later restatements add their citations to the first."""
+SameItem = Callable[[str, str], bool]
+
+
+def _same_words(a: str, b: str) -> bool:
+    return overlap(a, b) >= SAME_ITEM
+
+
+def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[ActionItem]:
+    """One item per piece of work: later restatements add their citations to the first.
+
+    `same_item` tells two titles for one piece of work apart from two pieces (word overlap by
+    default; the offline engine passes sentence-vector similarity).
+    """
+    test = same_item or _same_words
     kept: list[ActionItem] = []
     for item in items:
-        same = next((k for k in kept if overlap(k.title, item.title) >= SAME_ITEM), None)
+        same = next((k for k in kept if test(k.title, item.title)), None)
         if same is None:
             kept.append(item)
         else:
@@ -224,10 +244,14 @@ def gap(
     )
 
 
-def merge(stated_items: list[ActionItem], gaps: list[ActionItem]) -> list[ActionItem]:
+def merge(
+    stated_items: list[ActionItem], gaps: list[ActionItem], same: SameItem | None = None
+) -> list[ActionItem]:
     """Stated items first; a gap item that repeats a stated one is dropped."""
     out = list(stated_items)
     for g in gaps:
+        if same is not None and any(same(g.title, s.title) for s in out):
+            continue
         if all(overlap(g.title, s.title) < 0.34 for s in out):
             out.append(g)
     return out

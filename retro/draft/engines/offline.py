@@ -457,9 +457,30 @@ def got_lucky(f: _Facts) -> list[Claim]:
 # --- follow-up ---------------------------------------------------------------------------------------
 
 
+SAME_ITEM_COSINE = 0.8  # MiniLM cosine above which two titles are one piece of work
+
+
+def _same_item() -> act.SameItem:
+    """Two titles are one item when their sentence vectors agree (word overlap as fallback)."""
+    from retro.understand.layer import shared
+
+    understanding = shared()
+
+    def same(a: str, b: str) -> bool:
+        if overlap(a, b) >= act.SAME_ITEM:
+            return True
+        vectors = understanding.vectors([a, b])
+        if vectors is None:
+            return False
+        return float(vectors[0] @ vectors[1]) >= SAME_ITEM_COSINE
+
+    return same
+
+
 def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
     causes = pm.root_cause + pm.trigger
-    stated = act.stated(f.data, causes)
+    same = _same_item()
+    stated = act.stated(f.data, causes, same)
     services = f.data.services
     svc = services[0] if services else "the affected service"
     gaps: list[ActionItem] = []
@@ -496,7 +517,7 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
                 f.ev("impact_start"),
             )
         )
-    return act.merge(stated, act.implied(f.data) + gaps)
+    return act.merge(stated, act.implied(f.data) + gaps, same)
 
 
 def open_questions(f: _Facts, pm: Postmortem) -> list[str]:

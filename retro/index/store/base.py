@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from pydantic import BaseModel, Field
 
@@ -84,11 +84,34 @@ class Scores:
     complete: bool = True
     floor: float = float("-inf")
     index: Mapping[str, int] | None = None  # id -> position, when the store keeps one
+    # Where each id sits in a list of every incident the store keeps (`space`), when it has one:
+    # two Scores of the same space line up without looking ids up one by one.
+    space: Sequence[str] | None = None
+    at: np.ndarray | None = None
 
     def position(self) -> Mapping[str, int]:
         if self.index is None:
             self.index = {i: n for n, i in enumerate(self.ids)}
         return self.index
+
+
+class Picked(Sequence[str]):
+    """The ids at some positions of a longer list, without copying them out one by one."""
+
+    def __init__(self, space: Sequence[str], at: np.ndarray) -> None:
+        self.space, self.at = space, at
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [self.space[j] for j in self.at[i].tolist()]
+        return self.space[int(self.at[i])]
 
 
 def empty_scores() -> Scores:

@@ -21,6 +21,7 @@ from retro.index.store.base import (
     Dialect,
     Hit,
     IncidentRecord,
+    Picked,
     Scores,
     SearchFilter,
     Store,
@@ -268,16 +269,18 @@ class SQLiteStore(Store):
         _, first = np.unique(owners, return_index=True)
         chosen = order[first]
         best_rows, best = rows[chosen], score[chosen]
-        ids = [mat.incident_ids[o] for o in mat.owner[best_rows]]
+        at = mat.owner[best_rows].astype(np.intp)
+        ids = Picked(mat.incident_ids, at)
 
         def detail(i: int) -> Hit:
             r = int(best_rows[i])
             return Hit(ids[i], str(mat.fields[r]), int(mat.seqs[r]), float(best[i]))
 
-        return Scores(ids, best, detail)
+        return Scores(ids, best, detail, space=mat.incident_ids, at=at)
 
     def snippets(self, query: str, hits: Sequence[Hit]) -> dict[tuple[str, str, int], str]:
-        terms = query_terms(query)
+        # The same terms the ranking used: MATCH visits every row a term matches.
+        terms = self._affordable_terms(query_terms(query))
         if not terms or not hits:
             return {}
         keys: dict[int, tuple[str, str, int]] = {}
@@ -400,7 +403,7 @@ class SQLiteStore(Store):
             field, seq = str(mat.fields[row]), int(mat.seqs[row])
             return Hit(ids[i], field, seq, float(score[i]), query_row=qrow)
 
-        return Scores(ids, score, detail, index=mat.index)
+        return Scores(ids, score, detail, index=mat.index, space=ids)
 
     def profiles(self, fields: frozenset[str], flt: SearchFilter) -> tuple[list[str], np.ndarray]:
         import numpy as np

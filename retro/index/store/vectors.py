@@ -43,6 +43,7 @@ class Matrix:
     basis: np.ndarray | None = None  # (dim, PCA_DIMS) projection, when the pre-stage is on
     reduced: np.ndarray | None = None  # (rows, PCA_DIMS)
     _by_rowid: np.ndarray | None = None
+    _sorted_rowids: np.ndarray | None = None
     _profiles: dict[frozenset[str], np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -142,14 +143,14 @@ class Matrix:
         """Matrix rows of chunks table rowids; -1 for rowids it does not hold."""
         import numpy as np
 
-        if self._by_rowid is None:
+        if self._by_rowid is None or self._sorted_rowids is None:
             self._by_rowid = np.argsort(self.rowids, kind="stable")
-        sorted_ids = self.rowids[self._by_rowid]
-        at = np.searchsorted(sorted_ids, rowids)
-        at = np.minimum(at, max(len(sorted_ids) - 1, 0))
-        found = len(sorted_ids) > 0
-        ok = (sorted_ids[at] == rowids) if found else np.zeros(len(rowids), dtype=bool)
-        return np.where(ok, self._by_rowid[at] if found else -1, -1)
+            self._sorted_rowids = self.rowids[self._by_rowid]
+        by_rowid, sorted_ids = self._by_rowid, self._sorted_rowids
+        if not len(sorted_ids):
+            return np.full(len(rowids), -1, dtype=np.intp)
+        at = np.minimum(np.searchsorted(sorted_ids, rowids), len(sorted_ids) - 1)
+        return np.where(sorted_ids[at] == rowids, by_rowid[at], -1)
 
     def profiles(self, fields: frozenset[str]) -> np.ndarray:
         """One profile per incident, as retro.index.repeats.profile_vector makes it: the unit
