@@ -282,14 +282,23 @@ def scrub_names(text: str, scrubber: NameScrubber | None) -> str:
 
 
 def known_names(people: dict[str, Person]) -> list[str]:
-    """Every human name and handle in the timeline: what a draft must never contain."""
+    """Every human name and handle in the timeline: what a draft must never contain.
+
+    An account known only by one lower-case word, with no full name and no email ("api",
+    "courier"), is an integration nobody flagged as a bot, not a person: its word is not
+    checked (it would flag every "api" in the draft). Its text is still scrubbed like anyone's.
+    """
     names: set[str] = set()
     for person in people.values():
         if person.is_bot:
             continue
+        real = bool(person.emails) or len((person.name or "").split()) > 1
         for value in (person.name, person.handle, *person.handles):
-            if value and len(normalize_name(value)) > 2:
-                names.add(value)
+            if not value or len(normalize_name(value)) <= 2:
+                continue
+            if not real and value == value.lower() and " " not in value:
+                continue
+            names.add(value)
         names.update(person.emails)
     return sorted(names)
 

@@ -264,14 +264,11 @@ def snippet(text: str, width: int = 160) -> str:
     return cut + " …"
 
 
-def _rank_of(values: np.ndarray, ids: Sequence[str], at: int) -> int:
-    """1-based rank of position `at` among `values` (higher first, ties by id)."""
+def _rank_of(values: np.ndarray, at: int) -> int:
+    """1 + how many incidents score strictly above position `at` (ties share a rank)."""
     import numpy as np
 
-    v = float(values[at])
-    ahead = int(np.count_nonzero(values > v))
-    ties = np.flatnonzero(values == v)
-    return ahead + 1 + sum(1 for t in ties.tolist() if ids[t] < ids[at])
+    return int(np.count_nonzero(values > values[at])) + 1
 
 
 def _explain(fused: Fused, top: Sequence[int], query: str, store: Store) -> list[list[str]]:
@@ -289,12 +286,12 @@ def _explain(fused: Fused, top: Sequence[int], query: str, store: Store) -> list
     for at in top:
         why = []
         if (h := by_meaning.get(at)) is not None:
-            rank = _rank_of(vector, fused.ids, at)
+            rank = _rank_of(vector, at)
             text = texts.get((h.incident_id, h.field, h.seq), "")
             label = FIELD_LABELS.get(h.field, h.field)
             why.append(f"meaning: {label} (cosine {h.score:.2f}, rank {rank}): {snippet(text)}")
         if (h := by_words.get(at)) is not None:
-            rank = _rank_of(lexical, fused.ids, at)
+            rank = _rank_of(lexical, at)
             text = extracts.get((h.incident_id, h.field, h.seq), "")
             label = FIELD_LABELS.get(h.field, h.field)
             why.append(f"words: {label} (rank {rank}): {snippet(text, 200)}")

@@ -96,6 +96,15 @@ EMAIL = _rule(
     ("@",),
     prefilter=re.compile(r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\."),  # not for <@U024BE7LH> mentions
 )
+# A login on a host ("ssh priya@bb1.dfw1", "dana@db-3.prod"): not an address, but it names a
+# person just the same. Hosts with a digit or no letter-only top label are not mail domains.
+USER_LOGIN = _rule(
+    "user_login",
+    r"(?<![A-Za-z0-9._%+-])(?<!//)(?!git@)[A-Za-z][A-Za-z0-9._-]{1,30}@"
+    r"(?=[A-Za-z0-9.-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+    r"(?![A-Za-z0-9-])",
+    ("@",),
+)
 # A person's name written right before their email address, as in pasted tickets and mail:
 # "Penelope Hargreaves (p@x.example)", "From: Ingrid Solberg <i@x.example>", "Sam Lee here (s@…)",
 # and mail signatures with a job title between: "Priya Natarajan, Operations Manager, p@…".

@@ -30,7 +30,7 @@ from retro.safety.patterns import (
     marker,
     value_passes,
 )
-from retro.safety.personal import EMAIL, PERSON_NEAR_EMAIL, PERSONAL, RuleLike
+from retro.safety.personal import EMAIL, PERSON_NEAR_EMAIL, PERSONAL, USER_LOGIN, RuleLike
 
 __all__ = [
     "MARKER_PREFIX",
@@ -81,7 +81,7 @@ class Redactor:
         self, *, extra_patterns: dict[str, str] | None = None, keep_emails: bool = False
     ) -> None:
         extras = tuple(_compile_extra(k, p) for k, p in (extra_patterns or {}).items())
-        email = () if keep_emails else (PERSON_NEAR_EMAIL, EMAIL)
+        email = () if keep_emails else (PERSON_NEAR_EMAIL, EMAIL, USER_LOGIN)
         self._rules: tuple[RuleLike, ...] = (*extras, *BUILTIN_HEAD, *email, *PERSONAL)
         self._index = _needle_index(
             tuple(None if rule.words else rule.needles for rule in self._rules)

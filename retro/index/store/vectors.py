@@ -7,7 +7,7 @@ write) moves on. An earlier design also wrote the matrix next to the database as
 order is fast enough for a cold `retro search` (docs/similarity.md has the figures).
 
 Brute force reads every stored vector per query. Above `EXACT_ROWS` vectors a pre-stage scores
-every row in a PCA-reduced space (a quarter of the bytes) and rescores the best `CANDIDATES` rows
+every row in a PCA-reduced space (an eighth of the bytes) and rescores the best `CANDIDATES` rows
 exactly; the others keep their reduced-space score. The candidate count is fixed, never derived
 from how many results are asked, so the ranking does not depend on -k. bench/search.py measures
 its recall against exact search.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 EXACT_ROWS = 150_000
-PCA_DIMS = 64
+PCA_DIMS = 48
 CANDIDATES = 4000
 
 
