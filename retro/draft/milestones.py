@@ -166,7 +166,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         if e.kind == "ticket_created"
         and str(e.attrs.get("key")) not in ev.incident_tickets
         and (floor is None or e.at >= floor)
-        and any(s.has("impact", 1.3) and names_customers(s.text) for s in ev.reading.of(e.id))
+        and any(s.has("impact") or s.has("detection") for s in ev.reading.of(e.id))
     ]
     found += [(e, ev.reading.of(e.id)[0]) for e in tickets]
     trusted = [(e, s) for e, s in found if ev.corroborated(e, [x for x, _ in found])]
