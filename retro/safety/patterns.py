@@ -288,7 +288,10 @@ _CLI_PASSWORD = _rule(
     r"|\bsshpass\b[^\n|;&]{0,100}?[ \t]-p[ \t]*"
     r"|\bredis-cli\b[^\n|;&]{0,300}?[ \t]-a[ \t]+"
     r"|\bmongo(?:sh|dump|restore)?\b[^\n|;&]{0,300}?[ \t]-p[ \t]+"
-    r"|\b(?:docker|podman|helm)[ \t]+(?:registry[ \t]+)?login\b[^\n|;&]{0,200}?[ \t]-p[ \t]+)"
+    r"|\b(?:docker|podman|helm)[ \t]+(?:registry[ \t]+)?login\b[^\n|;&]{0,200}?[ \t]-p[ \t]+"
+    # any command that names a user (-U/-u/--user) and then a password flag: ipmitool, psql
+    # wrappers, vendor CLIs ("-U admin -P 'x'", "--user ops --password x")
+    r"|[ \t](?:-[uU]|--user(?:name)?)[ \t=]+\S+[^\n|;&]{0,120}?[ \t](?:-P|--pass(?:word)?)[ \t=]+(?!\d+\b))"
     r"(?P<secret>'[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)",
     (" -p", " -a"),
 )
