@@ -19,6 +19,7 @@ from retro.understand.lexicon import (
     gap_title,
     lexicon,
     local_zone,
+    owner_in,
     statement,
     stated_times,
 )
@@ -144,6 +145,8 @@ def test_lexicon_examples_hold() -> None:
         assert follow_up_title(ex["text"]) == ex["title"], ex
     for ex in lex["action_types"]["examples"]:
         assert action_type(ex["text"]) == ex["type"], ex
+    for ex in lex["follow_up"]["owner_examples"]:
+        assert owner_in(ex["text"]) == ex["owner"], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
     for ex in lex["statement"]["examples"]:

@@ -347,3 +347,35 @@ def gap_title(sentence: str) -> str | None:
             text = title.replace("{x}", x).replace("{1}", m.group(1) if m.groups() else "")
             return text[0].upper() + text[1:]
     return None
+
+
+# --- owners and markers ---------------------------------------------------------------------------
+
+
+@cache
+def _owner_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    f = lexicon()["follow_up"]
+    self_pattern = re.compile(rf"^\s*(?:{'|'.join(f['self'])})\b", re.I)
+    team = re.compile(
+        rf"\b(?:the )?([a-z][\w-]*(?: [a-z][\w-]*)?) ({'|'.join(f['team_words'])})\b", re.I
+    )
+    return self_pattern, team
+
+
+def owner_in(text: str) -> str | None:
+    """ "self" when the writer takes the work, a team the sentence names, or None."""
+    self_pattern, team = _owner_patterns()
+    if self_pattern.search(text):
+        return "self"
+    if m := team.search(text):
+        name = f"{m.group(1)} {m.group(2)}".lower()
+        if not name.startswith(("a ", "an ", "this ", "that ", "our ", "every ")):
+            return name
+    return None
+
+
+@cache
+def marker_split() -> re.Pattern[str]:
+    """Where a follow-up marker ("action item:", "TODO:") starts a new item in a sentence."""
+    markers = "|".join(lexicon()["follow_up"]["markers"])
+    return re.compile(rf"(?:(?<=\s)|^)(?=(?:{markers})\s*[:\-–])", re.I)

@@ -17,15 +17,17 @@ from retro.draft.engines.compose import strip_record_prefix
 from retro.models import ActionItem, Claim
 from retro.safety import policy
 from retro.text import overlap
-from retro.understand.lexicon import action_type, follow_up_title, gap_title
+from retro.understand.lexicon import (
+    action_type,
+    follow_up_title,
+    gap_title,
+    marker_split,
+    owner_in,
+)
 
 ACTIVE = 2.0  # while the impact lasts, requests are mostly about the response itself: more proof
 LISTED = 0.5  # a line under a follow-ups heading needs less: the heading said what it is
 SAME_ITEM = 0.5  # word overlap above which two titles are one item
-_TEAM = re.compile(
-    r"\b(?:the )?([a-z][\w-]*(?: [a-z][\w-]*)?) (team|on-?call|squad|oncall)\b", re.I
-)
-_SELF = re.compile(r"^\s*(?:i|i'?ll|i will|i'?m going to|i can|let me)\b", re.I)
 _DEFAULT_OWNER = {
     "detect": "the observability owners",
     "prevent": "the service owner team",
@@ -119,19 +121,14 @@ def _rows_with_sentences(data: DraftInput) -> list[tuple[str, list[ScoredSentenc
 
 def _marked(text: str) -> bool:
     """Written as a follow-up on purpose ("TODO:", "follow-up:", "action item:")."""
-    return _MARKER_SPLIT.search(text) is not None and bool(
-        _pieces(text)[0] != text or _MARKER_SPLIT.match(text)
+    return marker_split().search(text) is not None and bool(
+        _pieces(text)[0] != text or marker_split().match(text)
     )
-
-
-_MARKER_SPLIT = re.compile(
-    r"(?:(?<=\s)|^)(?=(?:action items?|follow[- ]?ups?|todo|to-do)\s*[:\-–])", re.I
-)
 
 
 def _pieces(text: str) -> list[str]:
     """Two markers in one sentence ("action item: X. action item: Y") are two items."""
-    parts = [p.strip() for p in _MARKER_SPLIT.split(text) if p.strip()]
+    parts = [p.strip() for p in marker_split().split(text) if p.strip()]
     return parts or [text]
 
 
@@ -177,12 +174,11 @@ def _priority(kind: str, title: str, data: DraftInput, causes: list[Claim]) -> s
 
 def _owner(text: str, row: EvidenceRow, kind: str) -> str:
     """Who said they would do it, a team the sentence names, or the usual owner of such work."""
-    if _SELF.search(text) and row.actor and row.human:
+    who = owner_in(text)
+    if who == "self" and row.actor and row.human:
         return row.actor.removeprefix("the ")
-    if m := _TEAM.search(text):
-        team = f"{m.group(1)} {m.group(2)}".lower()
-        if not team.startswith(("a ", "an ", "this ", "that ", "our ", "every ")):
-            return team
+    if who and who != "self":
+        return who
     return _DEFAULT_OWNER.get(kind, "the service owner team").removeprefix("the ")
 
 

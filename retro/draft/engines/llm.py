@@ -63,6 +63,7 @@ from retro.draft.engines.llm_server import (
     PROBE_TIMEOUT,
     ServerInfo,
     context_from_error,
+    forget_output,
     health,
     is_refused,
     probe,
@@ -82,11 +83,18 @@ PROMPT_VERSION = "v1"
 # 8 action items of ~90; notes from one chunk up to 25 facts and 8 follow-ups. Repair needs
 # about 40 tokens per sentence to fix (see `_answer_tokens`).
 ANSWER_TOKENS = {"draft": 3000, "reduce": 3000, "map": 1600, "repair": 1600}
-MIN_ANSWER_TOKENS = 256  # below this a server's context is too small to be worth a call
+MIN_ANSWER_TOKENS = 256
+FORMAT_WORDS = re.compile(
+    r"response_format|json_schema|grammar", re.IGNORECASE
+)  # below this a server's context is too small to be worth a call
 
 
 class _TimedOut(Exception):
     """A model call got no answer within the timeout."""
+
+
+class _FormatRefused(Exception):
+    """The server rejected the response_format it was sent."""
 
 
 class _ContextFull(Exception):
@@ -383,11 +391,16 @@ class OpenAIEngine(Engine):
         )
 
     def _answer_tokens(self, step: str, values: dict[str, str]) -> int:
-        """The max_tokens of a step: a fixed budget, or ~40 tokens per sentence to repair."""
+        """The max_tokens of a step: a fixed budget, or ~40 tokens per sentence to repair.
+
+        Reasoning models (o-series, gpt-5) spend completion tokens on thinking first: four times.
+        """
         if step == "repair":
             sentences = values.get("claims", "").count("\n") + 1
-            return min(self.answer_tokens["repair"], 128 + 40 * sentences)
-        return self.answer_tokens.get(step, self.answer_tokens["draft"])
+            budget = min(self.answer_tokens["repair"], 128 + 40 * sentences)
+        else:
+            budget = self.answer_tokens.get(step, self.answer_tokens["draft"])
+        return budget * 4 if _default_temperature(self.model) is None else budget
 
     def _from_cache(self, key: str, schema: type[T]) -> T | None:
         hit = self.cache.get(key)
@@ -432,6 +445,9 @@ class OpenAIEngine(Engine):
                 if not health(self.base_url, self._api_key, timeout=self._probe_timeout):
                     raise self._timed_out(retried=False) from None
                 retried_timeout = True
+            except _FormatRefused:
+                # An older server that rejects response_format: ask with a named tool instead.
+                self._info = forget_output(self._server())
             except _ContextFull as full:
                 room = full.context - full.prompt - 16
                 if shrunk or room < MIN_ANSWER_TOKENS:
@@ -452,9 +468,9 @@ class OpenAIEngine(Engine):
         runnable: Any = self._client()
         kwargs: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        if info.token_param in ("max_completion_tokens", "both"):
+        if info.token_param == "max_completion_tokens":
             kwargs["max_tokens"] = budget  # langchain sends it as max_completion_tokens
-        if info.token_param in ("max_tokens", "both"):
+        else:  # what llama.cpp, Ollama, vLLM and most proxies read
             extra["max_tokens"] = budget
         structured = answer_schema(schema)
         if info.output == "tools":
@@ -495,6 +511,9 @@ class OpenAIEngine(Engine):
         found = context_from_error(_message(exc), budget) if exc.status_code == 400 else None
         if found is not None:
             return _ContextFull(found[0], found[1], _message(exc))
+        refused_format = exc.status_code in (400, 422) and FORMAT_WORDS.search(_message(exc))
+        if refused_format and self._server().output != "tools":
+            return _FormatRefused(_message(exc))
         return _api_error(exc, self.base_url)
 
     def _give_up(self, last: Retryable) -> NoReturn:

@@ -1,8 +1,9 @@
 """The on-disk LLM response cache and the price table.
 
 A response is stored as one JSON file named by the sha256 of (model, prompt messages, output
-schema, prompt version, structured-output method). The base URL and the key are not part of the
-key, so the same prompt against a different endpoint serving the same model hits the cache.
+schema, prompt version). The base URL, the key and the way the server is asked for structured
+output (tools, response_format, a grammar) are not part of the key, so the same prompt against
+a different endpoint serving the same model hits the cache, and a cached re-run needs no probe.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -113,6 +113,14 @@ def probe(base_url: str, api_key: str, *, timeout: float = PROBE_TIMEOUT) -> Ser
     with _lock:
         _cache[base_url] = info
     return info
+
+
+def forget_output(info: ServerInfo) -> ServerInfo:
+    """The server asked with named tools from now on (it rejected response_format)."""
+    tools = replace(info, output="tools")
+    with _lock:
+        _cache[info.base_url] = tools
+    return tools
 
 
 def forget(base_url: str | None = None) -> None:
