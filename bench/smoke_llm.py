@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -40,6 +41,20 @@ BUNDLES = {
     "bad-deploy-rollback": ROOT / "evals" / "cases" / "bad-deploy-rollback",
 }
 MODEL_ALIAS = "smollm2-135m-instruct"
+LABEL = re.compile(r"^\*\*[^*]+\*\*:?\s*")  # "**Trigger**" above a list
+CITED = re.compile(r"((?:\s*\[E[0-9A-Za-z]+\])+)")  # one claim's group of citation markers
+CLAIM_HEADINGS = (
+    "Summary",
+    "Impact",
+    "Detection",
+    "Response",
+    "Recovery",
+    "Root cause and trigger",
+    "Contributing factors",
+    "What went well",
+    "What went poorly",
+    "Where we got lucky",
+)
 
 
 def find_gguf(server_python: str) -> Path:
@@ -128,32 +143,55 @@ def generate(bundle: Path, out: Path, base: str, model: str, env: dict[str, str]
     return {"code": run.returncode, "seconds": seconds, "json": data, "stderr": run.stderr}
 
 
+def sections_of(text: str) -> dict[str, str]:
+    """Heading -> body of each `## ` section of a draft."""
+    out: dict[str, str] = {}
+    heading = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+            out[heading] = ""
+        elif heading is not None:
+            out[heading] += line + "\n"
+    return out
+
+
 def check_draft(path: Path) -> tuple[list[str], dict[str, Any]]:
-    """Mechanical checks on a written draft: headings, and every claim cites a Timeline row."""
+    """Mechanical checks on a written draft: headings, and every claim cites a Timeline row.
+
+    Read from the Markdown itself: in each claim section, every paragraph or bullet is claims
+    each followed by its `[E…]` markers, and every marker names a row of the Timeline table.
+    """
     from retro.draft.render import REQUIRED_HEADINGS
-    from retro.draft.review import read_postmortem
-    from retro.models import CLAIM_FIELDS
 
     problems: list[str] = []
     text = path.read_text(encoding="utf-8")
-    headings = {line[3:].strip() for line in text.splitlines() if line.startswith("## ")}
-    problems += [f"heading missing: {h}" for h in REQUIRED_HEADINGS if h not in headings]
-    pm = read_postmortem(path)
-    rows = {str(r.get("id")) for r in pm.timeline}
+    body = sections_of(text)
+    problems += [f"heading missing: {h}" for h in REQUIRED_HEADINGS if h not in body]
+    rows = set(re.findall(r"\| (E[0-9A-Za-z]+) \|\s*$", body.get("Timeline", ""), re.MULTILINE))
     claims = 0
-    for name in CLAIM_FIELDS:
-        for claim in getattr(pm, name):
-            claims += 1
-            if not claim.citations:
-                problems.append(f"{name}: uncited claim: {claim.text[:60]}")
-            elif not set(claim.citations) <= rows:
-                problems.append(f"{name}: cites a row not in the Timeline: {claim.citations}")
-    fallback = [s for s in pm.sources if s.name == "offline engine fallback"]
-    info = {
-        "claims": claims,
-        "fallback_claims": sum(fallback[0].skipped.values()) if fallback else 0,
-        "fallback_sections": len(fallback[0].skipped) if fallback else 0,
-    }
+    for heading in CLAIM_HEADINGS:
+        for block in re.split(r"\n\s*\n|\n(?=- )", body.get(heading, "")):
+            block = LABEL.sub("", " ".join(block.split()).removeprefix("- "))
+            if not block or block.startswith("_"):
+                continue
+            pieces = CITED.split(block)  # text, ids, text, ids, ..., trailing text
+            for i in range(0, len(pieces) - 1, 2):
+                claims += 1
+                ids = re.findall(r"E[0-9A-Za-z]+", pieces[i + 1])
+                if not set(ids) <= rows:
+                    problems.append(f"{heading}: cites a row not in the Timeline: {ids}")
+            if pieces[-1].strip():
+                problems.append(f"{heading}: uncited claim: {pieces[-1].strip()[:60]}")
+    fallback = re.search(
+        r"\*\*offline engine fallback\*\*.*?skipped: (.*)", body.get("Sources", "")
+    )
+    used = (
+        [int(n) for n in re.findall(r"(?:^|, )(\d+) claims? of the offline", fallback.group(1))]
+        if fallback
+        else []
+    )
+    info = {"claims": claims, "fallback_claims": sum(used), "fallback_sections": len(used)}
     return problems, info
 
 

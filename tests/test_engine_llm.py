@@ -551,7 +551,8 @@ def test_nothing_outside_llm_py_imports_langchain_or_openai() -> None:
     code = (
         "import sys, retro.draft.prompts, retro.draft.engines.base, "
         "retro.draft.engines.llm_budget, retro.draft.engines.llm_models, "
-        "retro.draft.engines.llm_cache, retro.draft.engines.llm_repair\n"
+        "retro.draft.engines.llm_cache, retro.draft.engines.llm_repair, "
+        "retro.draft.engines.llm_server\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('langchain_openai', 'langchain_core', 'openai')]\n"
         "assert not bad, bad"
     )

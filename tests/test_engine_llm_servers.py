@@ -332,3 +332,18 @@ def test_every_example_validates_and_every_schema_renders() -> None:
         text = schema_text(model)
         assert model.__name__ in text and "//" in text
     assert "[row id, at most 4]" in schema_text(PostmortemDraft)
+
+
+def test_a_server_that_rejects_response_format_is_asked_with_a_tool(emu: OpenAIEmulator) -> None:
+    emu.flavour = "vllm"
+    emu.queue(ApiError(400, "response_format type json_schema is not supported"), good_reply)
+    pm = engine(emu).draft(data_for(small_rows()))
+    first, second = emu.bodies
+    assert "response_format" in first and "tools" not in first
+    assert second["tools"][0]["function"]["name"] == "PostmortemDraft" and pm.summary
+
+
+def test_reasoning_models_get_room_to_think(emu: OpenAIEmulator) -> None:
+    engine(emu, model="o3-mini").draft(data_for(small_rows()))
+    assert emu.bodies[0]["max_tokens"] == 4 * ANSWER_TOKENS["draft"]
+    assert "temperature" not in emu.bodies[0]

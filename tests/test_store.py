@@ -341,6 +341,25 @@ def test_lexical_keeps_rare_terms_when_over_budget(
     ]
     monkeypatch.setattr(sqlite_module, "LEXICAL_BUDGET", 1000)
     assert len(s.lexical("deploy outage zookeeper", SearchFilter(), 50)) == 31
+    # Words found nowhere are dropped, not spent on the budget.
+    assert s._lexical_match("kubernetes zookeeper") == '"zookeeper"'
+
+
+def test_lexical_requires_every_common_word_when_each_is_over_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retro.index.store import sqlite as sqlite_module
+
+    s = SQLiteStore(tmp_path / "i.db")
+    for i in range(20):
+        words = "deploy outage" if i < 3 else ("deploy" if i % 2 else "outage")
+        add(s, f"C{i:02d}", {"summary": (f"{words} number {i}", unit(1))})
+    monkeypatch.setattr(sqlite_module, "LEXICAL_BUDGET", 5)  # deploy: 11 texts, outage: 12
+    assert s._affordable_terms(["deploy", "outage"]) == []
+    hits = s.lexical("deploy outage", SearchFilter(), 10)
+    assert sorted(h.incident_id for h in hits) == ["C00", "C01", "C02"]  # the texts with both
+    monkeypatch.setattr(sqlite_module, "LEXICAL_BUDGET", 2)  # even both together are too many
+    assert s.lexical("deploy outage", SearchFilter(), 10) == []
 
 
 # --- rankings over every incident, and profiles ----------------------------------------------------

@@ -20,7 +20,9 @@ whose score means the same thing in every query: at REPEAT_THRESHOLD or above, a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from retro.index.content import postmortem_chunks
@@ -309,13 +311,17 @@ def rank_incidents(
     fusion: Fusion,
     k: int,
     exclude: str | None = None,
+    lexical: Scores | None = None,
 ) -> tuple[Fused, list[int]]:
     """Fused scores of every incident either half covers, and the positions of the best k.
 
     When the vector half is approximate (HNSW), it is read deeper until no incident it left
     out could score above the k-th result, so the first results never depend on k.
+    `lexical` is the lexical half when it was read already.
     """
-    lex = store.lexical_scores(query, flt) if mode != "vector" else None
+    lex = lexical
+    if lex is None and mode != "vector":
+        lex = store.lexical_scores(query, flt)
     depth = VECTOR_DEPTH
     while True:
         vec = None
@@ -342,6 +348,12 @@ def _bound(vec: Scores, fused: Fused, fusion: Fusion) -> float:
     return fusion.vector_weight * vec.floor / (top if top > 0 else 1.0)
 
 
+@cache
+def _reader() -> ThreadPoolExecutor:
+    """One background thread per process, for the lexical half of a query."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="retro-lexical")
+
+
 def search(
     query: str,
     *,
@@ -354,18 +366,29 @@ def search(
     exclude: str | None = None,
 ) -> list[SimilarIncident]:
     """Past incidents that match a free-text query, best first; `exclude` drops one id."""
-    vectors = embedder.embed([query]) if embedder is not None and mode != "lexical" else None
+    flt = flt or SearchFilter()
+    lexical = None
+    vectors: np.ndarray | None
+    if mode == "hybrid" and embedder is not None and store.concurrent_reads:
+        # The full-text query runs in SQLite's C code while the model embeds the query: on two
+        # cores the two overlap.
+        pending = _reader().submit(store.lexical_scores, query, flt)
+        vectors = embedder.embed([query])
+        lexical = pending.result()
+    else:
+        vectors = embedder.embed([query]) if embedder is not None and mode != "lexical" else None
     if vectors is None and mode == "hybrid":
         mode = "lexical"
     fused, top = rank_incidents(
         query,
         store=store,
         vectors=vectors,
-        flt=flt or SearchFilter(),
+        flt=flt,
         mode=mode,
         fusion=fusion or Fusion(),
         k=k,
         exclude=exclude,
+        lexical=lexical,
     )
     records = store.get([fused.ids[t] for t in top])
     out = []

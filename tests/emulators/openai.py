@@ -108,7 +108,7 @@ def _looping(text: str, limit_chars: int) -> str:
 
 
 class OpenAIEmulator(Emulator):
-    """A scripted stand-in for api.openai.com, Azure's v1 endpoint, Ollama or vLLM."""
+    """A scripted stand-in for api.openai.com, Azure's v1 endpoint, vLLM, Ollama or llama.cpp."""
 
     def __init__(
         self,

@@ -232,6 +232,8 @@ class Store(ABC):
     """An index of past incidents: records, texts, vectors; lexical and vector search."""
 
     backend: ClassVar[Dialect]
+    # True when another thread may read while this one waits (one at a time, never both).
+    concurrent_reads: ClassVar[bool] = False
     url: str
 
     @abstractmethod

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from retro.errors import StoreError
-from retro.index.blas import blas_threads
+from retro.index.blas import blas_threads, idle_cores
 from retro.index.store.base import (
     Chunk,
     Dialect,
@@ -56,14 +56,15 @@ def _match(terms: Sequence[str]) -> str:
 PAGE_SIZE = 16_384
 
 # How many matching rows the lexical ranking may score per query: bm25 cost 2.5 us per row
-# on the 2-core bench machine, so this is about 15 ms.
-LEXICAL_BUDGET = 6_000
+# on the 2-core bench machine, and bringing a row into Python about 1 us, so this is about 14 ms.
+LEXICAL_BUDGET = 4_000
 
 
 class SQLiteStore(Store):
     """Index in one SQLite file (or :memory:)."""
 
     backend: ClassVar[Dialect] = "sqlite"
+    concurrent_reads: ClassVar[bool] = True
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -77,7 +78,9 @@ class SQLiteStore(Store):
                     hint="set RETRO_DATABASE_URL=sqlite:///<writable path> or RETRO_USER_PATH",
                 ) from exc
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            # search() reads the full-text index from a second thread while the model embeds
+            # the query; the two never use the connection at the same time.
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA foreign_keys = ON")
             # A chunk row is about 1.8 KB (a 1.5 KB vector and its text): 4 KB pages hold two
             # and waste a sixth of the file; 16 KB pages waste a sixteenth. Only a new file takes
@@ -95,7 +98,9 @@ class SQLiteStore(Store):
         if self.path != ":memory:":
             _remove_old_cache(self.path)
         self._vocab_ready = False
-        self._df_cache: dict[str, tuple[str | None, int]] = {}
+        self._df_cache: dict[str, int] = {}  # valid for _df_generation
+        self._match_cache: dict[tuple[str, int], str | None] = {}
+        self._df_generation: str | None = None
 
     # -- schema ---------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -245,17 +250,17 @@ class SQLiteStore(Store):
     def lexical_scores(self, query: str, flt: SearchFilter) -> Scores:
         import numpy as np
 
-        terms = self._affordable_terms(query_terms(query))
         mat = self._load_matrix()
-        if not terms or mat is None:
+        match = self._lexical_match(query) if mat is not None else None
+        if match is None or mat is None:
             return empty_scores()
         where, params = filter_sql(flt, "?", "incident_id")
         restrict = f" AND rowid IN (SELECT rowid FROM chunks WHERE 1 = 1{where})" if where else ""
-        # Every matching chunk is ranked (bm25 is lower-is-better): the budget of
-        # _affordable_terms bounds the work, never the number of results asked for.
+        # Every matching chunk is ranked (bm25 is lower-is-better): LEXICAL_BUDGET bounds the
+        # work, never the number of results asked for.
         found = self.conn.execute(
             f"SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?{restrict}",
-            [_match(terms), *params],
+            [match, *params],
         ).fetchall()
         if not found:
             return empty_scores()
@@ -279,9 +284,9 @@ class SQLiteStore(Store):
         return Scores(ids, best, detail, space=mat.incident_ids, at=at)
 
     def snippets(self, query: str, hits: Sequence[Hit]) -> dict[tuple[str, str, int], str]:
-        # The same terms the ranking used: MATCH visits every row a term matches.
-        terms = self._affordable_terms(query_terms(query))
-        if not terms or not hits:
+        # The same query the ranking used: MATCH visits every row a term matches.
+        match = self._lexical_match(query) if hits else None
+        if match is None:
             return {}
         keys: dict[int, tuple[str, str, int]] = {}
         for h in hits:
@@ -295,30 +300,55 @@ class SQLiteStore(Store):
         rows = self.conn.execute(
             "SELECT rowid, snippet(chunks_fts, 0, '[', ']', '…', 14) FROM chunks_fts "
             f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
-            [_match(terms), *keys],
+            [match, *keys],
         )
         return {keys[rowid]: text for rowid, text in rows}
 
     def _affordable_terms(self, terms: list[str]) -> list[str]:
-        """The rarest terms whose postings fit LEXICAL_BUDGET rows; common terms add little.
-
-        FTS5 scores every match before sorting, so a query of common words over 400k texts
-        would take hundreds of milliseconds; the rarest terms carry most of the bm25 weight.
-        """
-        if len(terms) <= 1:
-            return terms
+        """The rarest terms whose postings fit LEXICAL_BUDGET rows together; [] when even the
+        rarest is over it. Common terms add little to bm25 and cost the most."""
         df = {t: self._doc_freq(t) for t in terms}
-        total = sum(df.values())
-        if total <= LEXICAL_BUDGET:
-            return terms
         kept: list[str] = []
         used = 0
         for t in sorted(terms, key=lambda t: df[t]):
-            if kept and used + df[t] > LEXICAL_BUDGET:
+            if used + df[t] > LEXICAL_BUDGET:
                 break
             kept.append(t)
             used += df[t]
         return kept
+
+    def _lexical_match(self, query: str) -> str | None:
+        """The FTS5 query for a text, or None when no bounded query matches anything.
+
+        FTS5 computes bm25 for every matching row before sorting (2.5 us a row here), so a
+        query of common words over 400k texts would take hundreds of milliseconds. Words that
+        appear nowhere are dropped; the rarest words whose postings fit LEXICAL_BUDGET are
+        OR-ed; when every word is common, the texts holding all of them are ranked, if they fit.
+        """
+        generation = self._meta("generation")
+        if self._df_generation != generation:  # the index changed: frequencies did too
+            self._df_cache.clear()
+            self._match_cache.clear()
+            self._df_generation = generation
+        key = (query, LEXICAL_BUDGET)
+        if key in self._match_cache:  # the ranking and its snippets ask for the same query
+            return self._match_cache[key]
+        terms = [t for t in query_terms(query) if self._doc_freq(t) > 0]
+        match: str | None = None
+        if terms:
+            kept = self._affordable_terms(terms)
+            if kept:
+                match = _match(kept)
+            else:
+                every = " AND ".join(f'"{t}"' for t in terms)
+                (count,) = self.conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", [every]
+                ).fetchone()
+                match = every if 0 < count <= LEXICAL_BUDGET else None
+        if len(self._match_cache) > 256:
+            self._match_cache.clear()
+        self._match_cache[key] = match
+        return match
 
     def _ensure_vocab(self) -> None:
         if self._vocab_ready:
@@ -339,10 +369,10 @@ class SQLiteStore(Store):
         self._vocab_ready = True
 
     def _doc_freq(self, term: str) -> int:
-        """How many indexed texts contain the term (after stemming)."""
+        """How many indexed texts contain the term (after stemming); cached until a write."""
         cached = self._df_cache.get(term)
-        if cached is not None and cached[0] == self._meta("generation"):
-            return cached[1]
+        if cached is not None:
+            return cached
         self._ensure_vocab()
         self.conn.execute("DELETE FROM temp._qterm")
         self.conn.execute("INSERT INTO temp._qterm (text) VALUES (?)", (term,))
@@ -350,8 +380,7 @@ class SQLiteStore(Store):
             "SELECT COALESCE(SUM(v.doc), 0) FROM temp._qterm_vocab q "
             "JOIN temp.chunks_vocab v ON v.term = q.term"
         ).fetchone()
-        n = int(row[0])
-        self._df_cache[term] = (self._meta("generation"), n)
+        self._df_cache[term] = n = int(row[0])
         return n
 
     def _load_matrix(self) -> Matrix | None:
@@ -394,7 +423,7 @@ class SQLiteStore(Store):
         if mat is None:
             return empty_scores()
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        with blas_threads(1):
+        with blas_threads(idle_cores()):
             score, best_of = mat.incident_scores(q, self._allowed(flt, mat))
         ids = mat.incident_ids
 
