@@ -460,26 +460,33 @@ def got_lucky(f: _Facts) -> list[Claim]:
 SAME_ITEM_COSINE = 0.8  # MiniLM cosine above which two titles are one piece of work
 
 
-def _same_item() -> act.SameItem:
-    """Two titles are one item when their sentence vectors agree (word overlap as fallback)."""
+SAME_ITEM_MAX = 80  # more stated items than this: compare words only (embedding them all costs)
+
+
+def _same_item(titles: list[str]) -> act.SameItem:
+    """Two titles are one item when their sentence vectors agree (word overlap as fallback).
+
+    The titles are embedded in one batch up front; an unknown title compares by words only.
+    """
     from retro.understand.layer import shared
 
-    understanding = shared()
+    vectors = shared().vectors(titles) if 0 < len(titles) <= SAME_ITEM_MAX else None
+    index = {title: i for i, title in enumerate(titles)} if vectors is not None else {}
 
     def same(a: str, b: str) -> bool:
         if overlap(a, b) >= act.SAME_ITEM:
             return True
-        vectors = understanding.vectors([a, b])
-        if vectors is None:
+        if vectors is None or a not in index or b not in index:
             return False
-        return float(vectors[0] @ vectors[1]) >= SAME_ITEM_COSINE
+        return float(vectors[index[a]] @ vectors[index[b]]) >= SAME_ITEM_COSINE
 
     return same
 
 
 def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
     causes = pm.root_cause + pm.trigger
-    same = _same_item()
+    raw = act.stated(f.data, causes, lambda a, b: False) + act.implied(f.data)
+    same = _same_item(list(dict.fromkeys(item.title for item in raw)))
     stated = act.stated(f.data, causes, same)
     services = f.data.services
     svc = services[0] if services else "the affected service"
