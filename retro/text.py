@@ -10,12 +10,14 @@ import unicodedata
 from functools import lru_cache
 
 # A sentence ends at . ! ? (or a closing quote after one), optionally followed by citation
-# marks ("[E1a2b3]"), then whitespace before something that can start a sentence. People in
+# marks ("[E1a2b3]"), then whitespace before something that can start a sentence (a citation
+# mark cannot: "done. [E1a2b3]" is one sentence with its citation). People in
 # chat often skip the capital letter after a full stop ("done. next"), so lower case counts.
 _END = re.compile(
-    r"(?<=[.!?…])([\"'”’)\]]*)((?:\s*\[E[0-9a-fA-F]{1,16}\])*)\s+(?=[\w\"'“‘(\[@#`*•-])"
+    r"(?<=[.!?…])([\"'”’)\]]*)((?:\s*\[E[0-9a-fA-F]{1,16}\])*)\s+"
+    r"(?!\[E[0-9a-fA-F]{1,16}\])(?=[\w\"'“‘(\[@#`*•-])"
 )
-_BREAK = re.compile(r"\s*\n\s*(?:[-*•]\s+|\d{1,2}[.)]\s+)?")
+_BREAK = re.compile(r"(?:^|\s*\n)\s*(?:[-*•]\s+|\d{1,2}[.)]\s+)?")
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(])(?:e\.g|i\.e|vs|etc|approx|incl|no|fig|cf|mr|mrs|ms|dr|st|ca|est|min|max|avg"
     r"|[A-Z])\.$",

@@ -103,15 +103,18 @@ def test_max_tokens_fits_each_step_and_the_servers_context(emu: OpenAIEmulator) 
 
 def test_a_context_overflow_is_retried_once_with_the_room_left(emu: OpenAIEmulator) -> None:
     asked = ANSWER_TOKENS["draft"]
-    emu.queue(
-        ApiError(400, f"Requested tokens ({asked + 2000}) exceed context window of 4096"),
-        good_reply,
+    vllm = (
+        f"This model's maximum context length is 4096 tokens. However, you requested "
+        f"{asked + 2000} tokens (2000 in the messages, {asked} in the completion)."
     )
+    emu.queue(ApiError(400, vllm), good_reply)
     engine(emu).draft(data_for(small_rows()))
     assert [b["max_tokens"] for b in emu.bodies] == [asked, 4096 - 2000 - 16]
-    emu.queue(ApiError(400, f"Requested tokens ({asked + 4000}) exceed context window of 4096"))
+    # llama-cpp-python refuses only a prompt that fills the context by itself.
+    emu.queue(ApiError(400, "Requested tokens (4100) exceed context window of 4096"))
     with pytest.raises(EngineError, match="leaves no room for an answer") as err:
         engine(emu, model="other").draft(data_for(small_rows()))
+    assert "the prompt (4100 tokens)" in str(err.value)
     assert "--n_ctx" in str(err.value) and "OLLAMA_CONTEXT_LENGTH" in str(err.value)
 
 
@@ -304,16 +307,16 @@ def test_server_kinds_known_from_the_host_or_the_error_text() -> None:
     azure = known_host("https://x.openai.azure.com/openai/v1")
     assert azure is not None and azure.kind == "azure"
     assert known_host("http://127.0.0.1:8080/v1") is None
-    assert context_from_error("Requested tokens (9000) exceed context window of 8192", 3000) == (
-        8192,
-        6000,
-    )
+    llama = "Requested tokens (9000) exceed context window of 8192"
+    assert context_from_error(llama) == (8192, 9000)
     vllm = (
         "This model's maximum context length is 8192 tokens. However, you requested 9120 "
         "tokens (6120 in the messages, 3000 in the completion)."
     )
-    assert context_from_error(vllm, 3000) == (8192, 6120)
-    assert context_from_error("model not found", 3000) is None
+    assert context_from_error(vllm) == (8192, 6120)
+    server = "request (9120 tokens) exceeds the available context size (8192 tokens), try again"
+    assert context_from_error(server) == (8192, 9120)
+    assert context_from_error("model not found") is None
 
 
 def test_complete_prefix_keeps_the_complete_items_of_a_cut_answer() -> None:

@@ -130,11 +130,10 @@ def test_sections_whose_claims_all_fail_fall_back_to_the_offline_engine(
     assert pm.detection == offline.detection
     report = next(s for s in pm.sources if s.name == "offline engine fallback")
     assert report.skipped[
-        "claims of the offline engine's draft used in Summary, as the model's 1 claim did not "
-        "check out"
+        "claims of the offline engine used in Summary, as the model's 1 claim did not check out"
     ] == len(offline.summary)
     assert any(k.endswith("in Impact, as the model wrote none") for k in report.skipped)
-    assert "offline engine fallback" in result.markdown
+    assert "**Offline engine fallback**: " in result.markdown
     valid = {r.id for r in result.data.rows}
     for name in ("summary", "impact", "detection", "response", "recovery", "root_cause"):
         for claim in getattr(pm, name):

@@ -20,8 +20,8 @@ from retro.understand.lexicon import (
     lexicon,
     local_zone,
     owner_in,
-    statement,
     stated_times,
+    statement,
 )
 from retro.understand.model import holds, packaged
 
@@ -101,7 +101,7 @@ def test_plain_reports_of_recovery_and_cause_measured() -> None:
 
 
 def test_policy_words_steer_nothing_when_said_about_systems() -> None:
-    """"failed to start" is a fact about a job, never blame; the layer keeps it."""
+    """ "failed to start" is a fact about a job, never blame; the layer keeps it."""
     from retro.safety import policy
 
     assert policy.blame("The backup job failed to start after the deploy.") is None
@@ -178,13 +178,18 @@ def _heldout_sentences() -> set[str]:
         if path.suffix not in (".json", ".jsonl", ".csv", ".vtt", ".txt") or not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        for value in re.findall(r'"(?:text|body|message|content|summary)"\s*:\s*"((?:[^"\\]|\\.){40,})"', text):
+        for value in re.findall(
+            r'"(?:text|body|message|content|summary)"\s*:\s*"((?:[^"\\]|\\.){40,})"', text
+        ):
             found.add(" ".join(value.split()).casefold()[:80])
     return found
 
 
 def _project_texts() -> list[tuple[str, str]]:
-    texts = [("cues.v1.yaml", data_text("cues.v1.yaml")), ("lexicon.v1.yaml", data_text("lexicon.v1.yaml"))]
+    texts = [
+        ("cues.v1.yaml", data_text("cues.v1.yaml")),
+        ("lexicon.v1.yaml", data_text("lexicon.v1.yaml")),
+    ]
     policy = ROOT / "retro" / "safety" / "data" / "policy.v1.yaml"
     texts.append((policy.name, policy.read_text(encoding="utf-8")))
     for path in sorted((ROOT / "training" / "sentences").glob("*.jsonl")):

@@ -269,7 +269,7 @@ def fill_from_offline(
             else "the model wrote none"
         )
         where = headings.get(name, name)
-        report.skip(f"claims of the offline engine's draft used in {where}, as {why}", len(claims))
+        report.skip(f"claims of the offline engine used in {where}, as {why}", len(claims))
     return report if report.skipped else None
 
 

@@ -286,12 +286,21 @@ def similar_body(pm: Postmortem) -> str:
     return "\n".join(lines)
 
 
+# Drafting steps that report in Sources beside the harvested sources: each reads as one line
+# of counts under its own heading, not as a source with files and records.
+STEP_HEADINGS = {
+    "timeline": "**Normalization** left out:",
+    "policy": "**Left out by policy**:",
+    "offline engine fallback": "**Offline engine fallback**:",
+}
+
+
 def sources_body(pm: Postmortem) -> str:
     lines = []
     for r in pm.sources:
-        if r.name == "timeline":
-            dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items()))
-            lines.append(f"- **Normalization** left out: {dropped}")
+        if r.name in STEP_HEADINGS:
+            counts = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items()))
+            lines.append(f"- {STEP_HEADINGS[r.name]} {counts}")
             continue
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items())) or "none"
         err = f"; error: {r.error}" if r.error else ""

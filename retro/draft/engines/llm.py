@@ -508,7 +508,7 @@ class OpenAIEngine(Engine):
             return Retryable(
                 f"HTTP {exc.status_code}", retry_after=wait, status=exc.status_code, response=exc
             )
-        found = context_from_error(_message(exc), budget) if exc.status_code == 400 else None
+        found = context_from_error(_message(exc)) if exc.status_code == 400 else None
         if found is not None:
             return _ContextFull(found[0], found[1], _message(exc))
         refused_format = exc.status_code in (400, 422) and FORMAT_WORDS.search(_message(exc))

@@ -327,7 +327,7 @@ def _require_all(node: Any) -> Any:
 
 
 def schema_text(model: type[BaseModel]) -> str:
-    """The schema as compact, commented JSON-like lines: a fifth of the JSON schema's tokens."""
+    """The schema as compact, commented JSON-like lines: half the JSON schema's tokens."""
     schema = model.model_json_schema()
     defs: dict[str, Any] = schema.get("$defs", {})
     blocks = [_object_text(model.__name__, schema, defs)]

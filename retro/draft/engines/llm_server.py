@@ -38,16 +38,22 @@ DEFAULT_TIMEOUT = 600.0  # seconds; a 7B model on a CPU writes a 3,000-token ans
 PROBE_TIMEOUT = 10.0  # seconds for each probe GET; the model calls get --llm-timeout
 TIMEOUT_FLAGS = "raise --llm-timeout (RETRO_LLM_TIMEOUT, llm_timeout in retro.toml)"
 CONTEXT_PATTERNS = (
-    # llama-cpp-python: "Requested tokens (9120) exceed context window of 8192"
-    re.compile(r"Requested tokens \((?P<asked>\d+)\) exceed context window of (?P<ctx>\d+)"),
     # vLLM and OpenAI: "maximum context length is 8192 tokens. However, you requested 9120
     # tokens (6120 in the messages, 3000 in the completion)"
     re.compile(
         r"maximum context length is (?P<ctx>\d+) tokens.*?(?P<prompt>\d+) in the messages",
         re.DOTALL,
     ),
+    # OpenAI: "maximum context length is 128000 tokens. However, your messages resulted in 130000"
+    re.compile(
+        r"maximum context length is (?P<ctx>\d+) tokens.*?messages resulted in (?P<prompt>\d+)",
+        re.DOTALL,
+    ),
+    # llama-cpp-python, when the prompt alone does not fit (a longer answer just stops at the
+    # end of the context): "Requested tokens (9120) exceed context window of 8192"
+    re.compile(r"Requested tokens \((?P<prompt>\d+)\) exceed context window of (?P<ctx>\d+)"),
     # llama.cpp's server: "request (9120 tokens) exceeds the available context size (8192 tokens)"
-    re.compile(r"\((?P<asked>\d+) tokens\) exceeds the available context size \((?P<ctx>\d+)"),
+    re.compile(r"\((?P<prompt>\d+) tokens\) exceeds the available context size \((?P<ctx>\d+)"),
 )
 
 
@@ -209,16 +215,12 @@ def health(base_url: str, api_key: str, *, timeout: float) -> bool:
     return response.status_code < 500
 
 
-def context_from_error(message: str, max_tokens: int) -> tuple[int, int] | None:
-    """(context, prompt tokens) from a server's "prompt + answer exceed the context" error."""
+def context_from_error(message: str) -> tuple[int, int] | None:
+    """(context, prompt tokens) from a server's "the request exceeds the context" error."""
     for pattern in CONTEXT_PATTERNS:
         match = pattern.search(message)
-        if match is None:
-            continue
-        ctx = int(match.group("ctx"))
-        found = match.groupdict()
-        prompt = int(found["prompt"]) if found.get("prompt") else int(found["asked"]) - max_tokens
-        return ctx, max(0, prompt)
+        if match is not None:
+            return int(match.group("ctx")), int(match.group("prompt"))
     return None
 
 
