@@ -71,6 +71,7 @@ from retro.draft.engines.llm_server import (
     resolve_timeout,
     timed_out,
 )
+from retro.draft.grounding import Grounding
 from retro.errors import EngineError, MissingCredential
 from retro.models import Claim, Postmortem, Progress, no_progress
 from retro.retry import RETRIED_STATUSES, Retryable, RetryPolicy, retry_after
@@ -167,11 +168,13 @@ class OpenAIEngine(Engine):
     def draft(self, data: DraftInput, *, progress: Progress = no_progress) -> Postmortem:
         """Write the narrative sections; every citation is checked against data.rows."""
         self._reset()
+        grounding = Grounding(data)
         comp = compress(
             data.rows,
             count=self._count,
             share=self.evidence_share,
             min_budget=self.min_evidence_tokens,
+            grounding=grounding,
         )
         self._figures.update(
             raw_transcript_tokens=comp.raw_tokens,
@@ -186,7 +189,7 @@ class OpenAIEngine(Engine):
         else:
             draft = self._map_reduce(data, comp, progress)
         pm = self._assemble(data, draft)
-        repairer = Repairer(self._call, self._count)
+        repairer = Repairer(self._call, self._count, grounding=grounding)
         self._figures["repair"] = repairer.run(pm, data)
         for name, n in self._figures["repair"].get("dropped_by_section", {}).items():
             self._dropped[name] = self._dropped.get(name, 0) + n

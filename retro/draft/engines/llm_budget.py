@@ -2,11 +2,14 @@
 
 Before a model sees any chat, the rows are compressed without a model:
 1. long texts are truncated (key events are kept verbatim up to a generous cap);
-2. chatter ("+1", "ack", "thanks", joins) is dropped;
+2. chatter is dropped: joins and leaves, and chat the understanding layer reads as saying
+   nothing about the incident ("+1", "thanks", "brb"; see retro.draft.grounding);
 3. repeated rows (bot noise, flapping alerts; digits ignored) collapse into the first one with a
    repeat count and the time of the last;
-4. when the rest is still over the token budget, rows are ranked by kind and cue phrases and
-   the lowest-ranked are dropped. Key events are always kept.
+4. when the rest is still over the token budget, rows are ranked by kind and by the strongest
+   label the understanding layer gives their sentences, and the lowest-ranked are dropped. Key
+   events are always kept.
+Each row a prompt carries is tagged with the labels that hold for it (at most two).
 Then the kept rows are packed into chunks, keeping each thread in one chunk where it fits.
 
 Token counts use tiktoken when its encoding file is already cached on this machine (tiktoken
@@ -24,26 +27,16 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retro.draft.engines.base import EvidenceRow
+
+if TYPE_CHECKING:
+    from retro.draft.grounding import Grounding
 
 TIKTOKEN_BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 WORD_PIECE = re.compile(r"\w{1,6}")
 PUNCT_PIECE = re.compile(r"[^\w\s]{1,2}")
-CHATTER = re.compile(
-    r"^(?:\+1|\+\d+|ack(?:ed)?|ok(?:ay)?|k|ty|thx|thanks?(?: you)?(?: all)?|np|same|yes|no|yep|"
-    r"nope|lgtm|👍|👀|🙏|on it|looking|looking now|i'?m here|here|joined|has joined the channel|"
-    r"has left the channel|brb|back|following|watching|cc|\W*)[.!]*$",
-    re.IGNORECASE,
-)
-CUES = re.compile(
-    r"mitigat|roll(?:ed|ing)? ?back|revert|deploy|release|canary|root cause|caused by|because|"
-    r"trigger|fix|hotfix|patch|restart|failover|fail(?:ed|ing|ure)|customer|impact|outage|down\b|"
-    r"error|5\d\d|latency|timeout|saturat|resolved|recovered|healthy|stable|follow[- ]?up|"
-    r"action item|todo|we need|let's|postmortem|ticket|status ?page|declar|incident|sev\d|\?",
-    re.IGNORECASE,
-)
 KIND_WEIGHT: dict[str, float] = {
     "change_deployed": 9,
     "status_page_update": 8,
@@ -122,6 +115,7 @@ class CompactRow:
     score: float = 0.0
     repeats: int = 0
     last_t: str | None = None
+    tags: tuple[str, ...] = ()
 
     def as_json(self) -> str:
         data: dict[str, Any] = {"id": self.id, "t": self.t}
@@ -133,6 +127,8 @@ class CompactRow:
         if self.who:
             data["who"] = self.who
         data["text"] = self.text
+        if self.tags:
+            data["lab"] = ",".join(self.tags)
         if self.thread and self.thread != self.id:
             data["th"] = self.thread
         if self.key:
@@ -173,14 +169,10 @@ def _truncate(text: str, limit: int) -> str:
     return f"{text[: limit - 20].rstrip()} … [+{len(text) - limit + 20} chars]"
 
 
-def _score(row: EvidenceRow, text: str) -> float:
+def _score(row: EvidenceRow, text: str, grounding: Grounding | None) -> float:
     score = KIND_WEIGHT.get(row.kind, 1.0)
-    cues = 0
-    for _match in CUES.finditer(text):
-        cues += 1
-        if cues == 3:  # enough to rank; scanning on costs time on long texts
-            break
-    score += 2.0 * cues
+    if grounding is not None:
+        score += 3.0 * min(2.0, grounding.relevance(row.id))
     score += 2.0 if row.linked else 0.0
     score += min(2.0, len(text) / 200)
     return score
@@ -190,7 +182,7 @@ def _signature(row: EvidenceRow, text: str) -> str:
     return "\x1f".join((row.source, row.kind, row.actor, re.sub(r"\d+", "#", text.lower())[:300]))
 
 
-def _compact(row: EvidenceRow, text: str) -> CompactRow:
+def _compact(row: EvidenceRow, text: str, grounding: Grounding | None = None) -> CompactRow:
     return CompactRow(
         id=row.id,
         t=row.at.strftime("%m-%d %H:%M:%S"),
@@ -201,31 +193,37 @@ def _compact(row: EvidenceRow, text: str) -> CompactRow:
         thread=row.thread,
         key=row.key_event,
         at=row.at.timestamp(),
-        score=_score(row, text),
+        score=_score(row, text, grounding),
+        tags=tuple(grounding.tags(row.id)) if grounding is not None else (),
     )
 
 
-def to_compact(row: EvidenceRow, max_chars: int = 400) -> CompactRow:
+def to_compact(
+    row: EvidenceRow, max_chars: int = 400, grounding: Grounding | None = None
+) -> CompactRow:
     """One row as prompts carry it, its text truncated to max_chars."""
-    return _compact(row, _truncate(row.text, max_chars))
+    return _compact(row, _truncate(row.text, max_chars), grounding)
 
 
 def _lossless(
-    rows: list[EvidenceRow], counts: dict[str, int], *, max_chars: int, key_chars: int
+    rows: list[EvidenceRow],
+    counts: dict[str, int],
+    *,
+    max_chars: int,
+    key_chars: int,
+    grounding: Grounding | None,
 ) -> list[CompactRow]:
     """Steps 1-3: truncate, drop chatter, collapse repeats."""
     out: list[CompactRow] = []
     seen: dict[str, CompactRow] = {}
     for row in rows:
         if row.key_event:
-            out.append(_compact(row, _truncate(row.text, key_chars)))
+            out.append(_compact(row, _truncate(row.text, key_chars), grounding))
             continue
         text = _truncate(row.text, max_chars)
         if text != " ".join(row.text.split()):
             counts["truncated"] = counts.get("truncated", 0) + 1
-        if row.kind == "membership" or (
-            row.kind in ("message", "bot_message") and CHATTER.match(text)
-        ):
+        if row.kind == "membership" or (grounding is not None and grounding.chatter(row)):
             counts["chatter"] = counts.get("chatter", 0) + 1
             continue
         sig = _signature(row, text)
@@ -235,7 +233,7 @@ def _lossless(
             first.last_t = row.at.strftime("%m-%d %H:%M:%S")
             counts["repeats"] = counts.get("repeats", 0) + 1
             continue
-        compact = _compact(row, text)
+        compact = _compact(row, text, grounding)
         seen[sig] = compact
         out.append(compact)
     return out
@@ -249,12 +247,17 @@ def compress(
     min_budget: int = 3000,
     max_chars: int = 400,
     key_chars: int = 4000,
+    grounding: Grounding | None = None,
 ) -> Compression:
-    """Compress rows to at most max(min_budget, share × raw tokens), keeping every key event."""
+    """Compress rows to at most max(min_budget, share × raw tokens), keeping every key event.
+
+    Without `grounding` (the understanding layer's reading of the rows) only joins and leaves
+    count as chatter and rows rank by kind alone.
+    """
     raw = count(raw_transcript(rows))
     budget = max(min_budget, int(raw * share))
     counts: dict[str, int] = {}
-    kept = _lossless(rows, counts, max_chars=max_chars, key_chars=key_chars)
+    kept = _lossless(rows, counts, max_chars=max_chars, key_chars=key_chars, grounding=grounding)
     sizes = {id(r): count(r.as_json()) + 1 for r in kept}
     total = sum(sizes.values())
     if total > budget:

@@ -1,11 +1,13 @@
 """Citation repair: one request to fix unsupported citations, then drop what is still unsupported.
 
-A claim is unsupported when it cites an id that is not in the timeline or cites nothing. The
-repair request lists the invalid ids, the valid candidate ids, the claims, and the candidate rows
-(the rows that share the most words with the claims, plus the key events), because a bare list
-of ids would give the model nothing to choose by. Afterwards invalid ids are removed everywhere
-and claims left with no valid citation are dropped. Action items may cite nothing (gap
-suggestions), so they lose invalid ids but are kept.
+A claim is unsupported when it cites an id that is not in the timeline, cites nothing, or cites
+only chat that cannot carry its section (retro.draft.grounding: a "root cause" citing a
+greeting). The repair request lists the invalid ids, the valid candidate ids, the claims, and
+the candidate rows (the rows that share the most words with the claims, the rows that best carry
+each claim's section, and the key events), because a bare list of ids would give the model
+nothing to choose by. Afterwards invalid ids are removed everywhere, and claims left with no
+valid citation, or still citing nothing that can carry them, are dropped and counted per
+section. Action items may cite nothing (gap suggestions), so they lose invalid ids but are kept.
 """
 
 from __future__ import annotations
@@ -20,51 +22,12 @@ from pydantic import BaseModel
 from retro.draft.engines.base import DraftInput, EvidenceRow
 from retro.draft.engines.llm_budget import rows_block, to_compact
 from retro.draft.engines.llm_models import CLAIM_SECTIONS, CitationRepair
+from retro.draft.grounding import Grounding
 from retro.errors import EngineError
 from retro.models import Claim, Postmortem
+from retro.text import content_words
 
 Call = Callable[[str, str, dict[str, str], type[BaseModel]], Any]
-WORDS = re.compile(r"[a-z0-9][a-z0-9_.-]{3,}")
-STOP = frozenset(
-    [
-        "that",
-        "this",
-        "with",
-        "from",
-        "were",
-        "was",
-        "have",
-        "been",
-        "into",
-        "then",
-        "than",
-        "when",
-        "what",
-        "which",
-        "while",
-        "after",
-        "before",
-        "about",
-        "their",
-        "there",
-        "they",
-        "them",
-        "these",
-        "those",
-        "also",
-        "some",
-        "more",
-        "most",
-        "over",
-        "under",
-        "during",
-        "the",
-    ]
-)
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in WORDS.findall(text.lower()) if w not in STOP}
 
 
 class Repairer:
@@ -77,11 +40,14 @@ class Repairer:
         *,
         per_claim: int = 12,
         max_rows: int = 80,
+        grounding: Grounding | None = None,
     ) -> None:
         self.call = call
         self.count = count
         self.per_claim = per_claim
         self.max_rows = max_rows
+        self.grounding = grounding
+        self.ungrounded: set[str] = set()
 
     def run(self, pm: Postmortem, data: DraftInput) -> dict[str, Any]:
         """Repair pm in place; return counts of what was asked, fixed and dropped."""
@@ -90,6 +56,7 @@ class Repairer:
             "requests": 0,
             "claims_repaired": 0,
             "claims_dropped": 0,
+            "claims_dropped_ungrounded": 0,
             "citations_dropped": 0,
             "dropped_by_section": {},
         }
@@ -110,8 +77,12 @@ class Repairer:
         bad: dict[str, tuple[str, list[str]]] = {}
         for name in CLAIM_SECTIONS:
             for i, claim in enumerate(getattr(pm, name)):
+                ref = f"{name}[{i}]"
                 if not claim.citations or any(c not in valid for c in claim.citations):
-                    bad[f"{name}[{i}]"] = (claim.text, list(claim.citations))
+                    bad[ref] = (claim.text, list(claim.citations))
+                elif not self._grounded(name, claim.citations):
+                    bad[ref] = (claim.text, list(claim.citations))
+                    self.ungrounded.add(ref)
         for i, item in enumerate(pm.action_items):
             if any(c not in valid for c in item.citations):
                 bad[f"action_items[{i}]"] = (item.title, list(item.citations))
@@ -120,10 +91,15 @@ class Repairer:
     def _candidates(
         self, bad: dict[str, tuple[str, list[str]]], data: DraftInput
     ) -> list[EvidenceRow]:
-        index = [(row, _words(row.text)) for row in data.rows]
+        index = [(row, content_words(row.text)) for row in data.rows]
+        by_id = {row.id: row for row in data.rows}
         chosen: dict[str, EvidenceRow] = {r.id: r for r in data.rows if r.key_event}
-        for text, _cites in bad.values():
-            words = _words(text)
+        for ref, (text, _cites) in bad.items():
+            section = ref.split("[", 1)[0]
+            if self.grounding is not None and section in CLAIM_SECTIONS:
+                for row_id in self.grounding.strongest(section, self.per_claim // 2):
+                    chosen.setdefault(row_id, by_id[row_id])
+            words = content_words(text)
             scored = sorted(
                 ((len(words & w), -row.at.timestamp(), row) for row, w in index if words & w),
                 key=lambda t: (t[0], t[1]),
@@ -140,21 +116,29 @@ class Repairer:
         rows = self._candidates(bad, data)
         invalid = sorted({c for _t, cites in bad.values() for c in cites if c not in valid})
         claims = "\n".join(
-            json.dumps({"ref": ref, "text": text, "cited": cites}, ensure_ascii=False)
+            json.dumps(
+                {"ref": ref, "text": text, "cited": cites}
+                | (
+                    {"problem": "the cited rows do not state this"}
+                    if ref in self.ungrounded
+                    else {}
+                ),
+                ensure_ascii=False,
+            )
             for ref, (text, cites) in bad.items()
         )
         values = {
-            "invalid_ids": ", ".join(invalid) or "(none: the sentences below cite nothing)",
+            "invalid_ids": ", ".join(invalid) or "(none)",
             "valid_ids": ", ".join(r.id for r in rows) or "(none)",
             "claims": claims.replace("<", "\\u003c").replace(">", "\\u003e"),
-            "timeline": rows_block(to_compact(r) for r in rows),
+            "timeline": rows_block(to_compact(r, grounding=self.grounding) for r in rows),
         }
         out = self.call("repair", "repair.v1.md", values, CitationRepair)
         assert isinstance(out, CitationRepair)
         return out
 
-    @staticmethod
     def _apply(
+        self,
         pm: Postmortem,
         bad: dict[str, tuple[str, list[str]]],
         fixes: CitationRepair,
@@ -168,27 +152,34 @@ class Repairer:
             if target is None:
                 continue
             new = [c.strip("[] ") for c in fix.cites]
-            kept = [c for c in target.citations if c in valid]
+            # A claim whose rows could not carry it gets the new ids instead of the old ones.
+            kept = [] if fix.ref in self.ungrounded else [c for c in target.citations if c in valid]
             merged = list(dict.fromkeys(kept + [c for c in new if c in valid]))
             if any(c in valid for c in new):
                 repaired += 1
             target.citations = merged
         return repaired
 
-    @staticmethod
-    def _sweep(pm: Postmortem, valid: set[str], stats: dict[str, Any]) -> None:
+    def _grounded(self, section: str, citations: list[str]) -> bool:
+        return self.grounding is None or self.grounding.supports(section, citations)
+
+    def _sweep(self, pm: Postmortem, valid: set[str], stats: dict[str, Any]) -> None:
+        by = stats["dropped_by_section"]
         for name in CLAIM_SECTIONS:
             kept: list[Claim] = []
             for claim in getattr(pm, name):
                 good = [c for c in claim.citations if c in valid]
                 stats["citations_dropped"] += len(claim.citations) - len(good)
-                if good:
+                if not good:
+                    stats["claims_dropped"] += 1
+                elif not self._grounded(name, good):
+                    stats["claims_dropped"] += 1
+                    stats["claims_dropped_ungrounded"] += 1
+                else:
                     claim.citations = good
                     kept.append(claim)
-                else:
-                    stats["claims_dropped"] += 1
-                    by = stats["dropped_by_section"]
-                    by[name] = by.get(name, 0) + 1
+                    continue
+                by[name] = by.get(name, 0) + 1
             setattr(pm, name, kept)
         for item in pm.action_items:
             good = [c for c in item.citations if c in valid]
