@@ -16,6 +16,7 @@ from index_helpers import HashEmbedder
 from retro.cli.main import cli
 from retro.draft.render import render
 from retro.draft.review import read_postmortem
+from retro.errors import BundleError
 from retro.insights.drafts import draft_facts, git_dates
 from retro.insights.facts import ActionFact, IncidentFacts
 from retro.insights.output import render_html, render_markdown, report_json, write_outputs
@@ -109,6 +110,32 @@ def test_a_person_editing_a_milestone_time_counts_as_edited(tmp_path: Path) -> N
 
 
 # --- the metrics -----------------------------------------------------------------------------------
+
+
+def test_many_drafts_read_in_worker_processes_match_one_by_one_and_report_the_bad_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retro.insights.drafts as drafts
+
+    paths = [
+        draft_file(tmp_path / f"INC-{n}.md", f"INC-{n}", {"impact_start": "2026-03-01 10:00:00"})
+        for n in range(6)
+    ]
+    bad = tmp_path / "INC-bad.md"
+    bad.write_bytes(b"---\ntitle: [unclosed\n---\n# x\n")
+    monkeypatch.setattr(drafts, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(drafts, "_CHUNK", 2)  # several chunks, over more than one process
+    read = drafts.read_drafts([*paths, bad])
+    assert read[bad] is None
+    for path in paths:
+        assert read[path] == draft_facts(path)
+    # The report counts the unreadable draft under --lenient and names it otherwise.
+    monkeypatch.setenv("RETRO_USER_PATH", str(tmp_path / "user"))
+    loaded = load(drafts=[tmp_path], use_git=False, lenient=True)
+    assert len(loaded.incidents) == 6
+    assert loaded.skipped == {"draft that could not be read": 1}
+    with pytest.raises(BundleError, match="front matter is not valid YAML"):
+        load(drafts=[tmp_path], use_git=False, cache=False)
 
 
 def _facts(

@@ -25,6 +25,7 @@ closed status (done, wontfix, skipped) closes that item.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -117,16 +118,17 @@ def parse_time(value: Any) -> datetime | None:
     text = str(value or "").strip().replace(" UTC", "")
     if not text or text.lower() in ("unknown", "-"):
         return None
-    for fmt in _TIME_FORMATS:
-        try:
-            parsed = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    try:
+    try:  # what retro writes is ISO 8601; the formats below take hand-typed variants
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        for fmt in _TIME_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -227,6 +229,49 @@ def draft_facts(path: Path, text: str | None = None) -> IncidentFacts:
     )
 
 
+# Parsing a draft takes about half a millisecond, mostly YAML and table parsing in Python: a
+# cold report over thousands of drafts spreads them over the machine's cores.
+PARALLEL_FROM = 1000
+_CHUNK = 250
+
+
+def read_drafts(paths: list[Path]) -> dict[Path, IncidentFacts | None]:
+    """`draft_facts` of many drafts, None for each that raised BundleError or OSError."""
+    return {
+        path: IncidentFacts.model_validate_json(text) if text is not None else None
+        for path, text in zip(paths, facts_json(paths), strict=True)
+    }
+
+
+def facts_json(paths: list[Path]) -> list[str | None]:
+    """`draft_facts` of many drafts as JSON (what the cache stores, and cheaper to send between
+    processes than the objects); in worker processes when there are at least PARALLEL_FROM of
+    them and more than one core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(cores or 1, 8)
+    if len(paths) < PARALLEL_FROM or workers < 2:
+        return _facts_json(paths)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _facts_json(paths)
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    context = multiprocessing.get_context("fork")  # workers inherit the loaded modules
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [text for part in pool.map(_facts_json, chunks) for text in part]
+
+
+def _facts_json(paths: list[Path]) -> list[str | None]:
+    out: list[str | None] = []
+    for path in paths:
+        try:
+            out.append(draft_facts(path).model_dump_json())
+        except (BundleError, OSError):
+            out.append(None)
+    return out
+
+
 # --- the facts cache -----------------------------------------------------------------------------
 
 
@@ -265,6 +310,33 @@ class FactsCache:
         facts = draft_facts(path)
         self.fresh.append((key, st.st_size, st.st_mtime_ns, CACHE_VERSION, facts.model_dump_json()))
         return facts
+
+    def read_many(self, paths: list[Path]) -> dict[Path, IncidentFacts | None]:
+        """Facts of many drafts: cached ones from the cache, the rest read by `read_drafts`
+        (None for a draft that could not be read: `read` on it raises the error)."""
+        out: dict[Path, IncidentFacts | None] = {}
+        todo: list[tuple[Path, str, os.stat_result]] = []
+        for path in paths:
+            key = str(path if path.is_absolute() else path.resolve())
+            try:
+                st = path.stat()
+            except OSError:
+                out[path] = None
+                continue
+            held = self.held.get(key)
+            if held is not None and held[:3] == (st.st_size, st.st_mtime_ns, CACHE_VERSION):
+                cached = IncidentFacts.model_validate_json(held[3])
+                cached.path = str(path)
+                out[path] = cached
+            else:
+                todo.append((path, key, st))
+        texts = facts_json([p for p, _, _ in todo])
+        for (path, key, st), text in zip(todo, texts, strict=True):
+            out[path] = None
+            if text is not None:
+                out[path] = IncidentFacts.model_validate_json(text)
+                self.fresh.append((key, st.st_size, st.st_mtime_ns, CACHE_VERSION, text))
+        return out
 
     def close(self) -> None:
         if self.fresh:

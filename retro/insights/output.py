@@ -8,10 +8,12 @@ import csv
 import html
 import io
 import json
-from dataclasses import asdict
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from retro.files import write_atomic
 from retro.insights.charts import Chart, build_charts
@@ -20,10 +22,16 @@ from retro.insights.report import Report, Table
 CHART_JS = "chart.umd.min.js"
 
 
+def _plain(table: Table) -> dict[str, Any]:
+    """A table as a dict; its rows are JSON-ready already (dataclasses.asdict would copy
+    every cell)."""
+    return {f.name: getattr(table, f.name) for f in fields(table)}
+
+
 def report_json(report: Report) -> dict[str, Any]:
     """The whole report as one JSON-ready object (what --json prints)."""
     head = report.model_dump(mode="json", exclude={"tables"})
-    head["tables"] = {name: asdict(report.table(name)) for name in report.tables}
+    head["tables"] = {name: _plain(report.table(name)) for name in report.tables}
     return head
 
 
@@ -260,7 +268,8 @@ def write_outputs(report: Report, out: Path, *, formats: set[str] | None = None)
     if "html" in formats:
         written.append(_write(out / "report.html", render_html(report, charts)))
     if "json" in formats:
-        text = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
+        # orjson writes what json.dumps(indent=2, ensure_ascii=False) does, several times faster
+        text = orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode() + "\n"
         written.append(_write(out / "report.json", text))
     if "csv" in formats:
         for name in report.tables:

@@ -53,8 +53,7 @@ def find(
 def _profiles(
     api: Any, incidents: list[IncidentFacts], store: Store | None, embedder: Embedder | None
 ) -> list[Any]:
-    ids = {i.id for i in incidents}
-    profiles = _stored_profiles(api, store, sorted(ids)) if store is not None else []
+    profiles = _stored_profiles(api, store, incidents) if store is not None else []
     have = {p.id for p in profiles}
     todo = [i for i in incidents if i.id not in have and i.origin == "draft" and i.path]
     if todo and embedder is not None:
@@ -70,25 +69,18 @@ def _profiles(
     return profiles
 
 
-def _stored_profiles(api: Any, store: Store, ids: list[str]) -> list[Any]:
-    """The index's profiles of these incidents; built from `Store.chunk_vectors` (one read per
-    incident) when this build's store cannot yet read them in bulk."""
-    try:
-        return [p for p in api.profiles_from_store(store, ids) if p.id in set(ids)]
-    except (AttributeError, NotImplementedError):
-        pass
-    import numpy as np
+def _stored_profiles(api: Any, store: Store, incidents: list[IncidentFacts]) -> list[Any]:
+    """The index's profiles of these incidents, read in one call (`Store.profiles`); dated by
+    the report's own facts, so no record is read twice."""
+    from retro.index.store import SearchFilter
 
-    records = store.get(ids)
-    out = []
-    for incident_id in ids:
-        rows = store.chunk_vectors(incident_id)
-        rec = records.get(incident_id)
-        if rows and rec is not None:
-            vector = api.profile_vector(np.stack([v for _, v in rows]), [c.field for c, _ in rows])
-            if float(np.linalg.norm(vector)) > 0:
-                out.append(api.Profile(incident_id, rec.started, vector))
-    return out
+    started = {i.id: i.start for i in incidents}
+    ids, vectors = store.profiles(api.PROFILE_FIELDS, SearchFilter())
+    return [
+        api.Profile(incident_id, started[incident_id], vectors[n])
+        for n, incident_id in enumerate(ids)
+        if incident_id in started
+    ]
 
 
 def best_earlier(

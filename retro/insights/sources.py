@@ -28,6 +28,7 @@ from retro.insights.drafts import (
     draft_facts,
     git_dates,
     iter_drafts,
+    read_drafts,
 )
 from retro.insights.facts import IncidentFacts, from_import, merge
 
@@ -78,27 +79,27 @@ def _load(
 ) -> Loaded:
     out = Loaded()
     paths = list(iter_drafts(drafts))
+    records = list(index_records(store)) if store is not None else []
+    seen_files = {str(p) for p in paths}
+    read = _read_all([*paths, *_record_files(records, seen_files)], cache)
     by_id: dict[str, IncidentFacts] = {}
     for path in paths:
-        facts = _draft(path, out, lenient, cache)
+        facts = _draft(path, out, lenient, cache, read)
         if facts is not None:
             by_id[facts.id] = facts
     if paths:
         out.sources.append(f"{len(paths)} drafts")
     imported: list[IncidentFacts] = []
     if store is not None:
-        seen_files = {str(p) for p in paths}
-        count = 0
-        for record in index_records(store):
-            count += 1
-            facts = _from_record(record, seen_files, out, lenient, cache)
+        for record in records:
+            facts = _from_record(record, seen_files, out, lenient, cache, read)
             if facts is None:
                 continue
             if facts.imported_from:
                 imported.append(facts)
             else:
                 by_id.setdefault(facts.id, facts)
-        out.sources.append(f"index {store.url} ({count} records)")
+        out.sources.append(f"index {store.url} ({len(records)} records)")
     if use_git:
         files = [Path(f.path) for f in by_id.values() if f.origin == "draft" and f.path]
         dates = git_dates(files)
@@ -111,11 +112,38 @@ def _load(
     return out
 
 
+def _record_files(records: list[IncidentRecord], seen_files: set[str]) -> list[Path]:
+    """The draft files behind indexed postmortems (the ones `_from_record` reads)."""
+    out = []
+    for record in records:
+        source = record.source or ""
+        if (
+            not isinstance(record.extra.get(IMPORT_KEY), dict)
+            and source.lower().endswith(".md")
+            and source not in seen_files
+        ):
+            out.append(Path(source))
+    return [p for p in out if p.is_file()]
+
+
+def _read_all(paths: list[Path], cache: FactsCache | None) -> dict[Path, IncidentFacts | None]:
+    """Every draft's facts in one batch (cached, or parsed on all cores); a draft that could
+    not be read maps to None, and `_draft` reads it again to report why."""
+    return cache.read_many(paths) if cache is not None else read_drafts(paths)
+
+
 def _draft(
-    path: Path, out: Loaded, lenient: bool, cache: FactsCache | None
+    path: Path,
+    out: Loaded,
+    lenient: bool,
+    cache: FactsCache | None,
+    read: dict[Path, IncidentFacts | None] | None = None,
 ) -> IncidentFacts | None:
     from retro.errors import BundleError
 
+    known = (read or {}).get(path)
+    if known is not None:
+        return known
     try:
         return cache.read(path) if cache is not None else draft_facts(path)
     except BundleError:
@@ -147,6 +175,7 @@ def _from_record(
     out: Loaded,
     lenient: bool,
     cache: FactsCache | None,
+    read: dict[Path, IncidentFacts | None] | None = None,
 ) -> IncidentFacts | None:
     raw = record.extra.get(IMPORT_KEY)
     if isinstance(raw, dict):
@@ -159,7 +188,7 @@ def _from_record(
         return None  # the same draft was given on the command line
     path = Path(source)
     if path.is_file():
-        return _draft(path, out, lenient, cache)
+        return _draft(path, out, lenient, cache, read)
     out.skip("indexed postmortem whose file is gone (read from the index record)")
     return IncidentFacts(
         id=record.id,

@@ -67,10 +67,16 @@ def times_table(kept: list[IncidentFacts], period: dict[str, str], periods: list
     cols = ["period", "metric", "n", "median_min", "p90_min", "mean_min"]
     cols += ["inferred", "edited", "imported", "from_detection"]
     rows = []
-    for label in [*periods, ALL]:
-        group = [i for i in kept if label == ALL or period[i.id] == label]
+    known: dict[tuple[str, str], list[tuple[float, str, bool]]] = {}  # (period, metric) -> values
+    for inc in kept:
         for m in METRICS:
-            values = [v for v in (metric_value(i, m) for i in group) if v is not None]
+            v = metric_value(inc, m)
+            if v is not None:
+                known.setdefault((period[inc.id], m.name), []).append(v)
+                known.setdefault((ALL, m.name), []).append(v)
+    for label in [*periods, ALL]:
+        for m in METRICS:
+            values = known.get((label, m.name), [])
             s = stats([v[0] for v in values])
             who = Counter(v[1] for v in values)
             rows.append(
@@ -159,8 +165,8 @@ def repeat_tables(
     later = {p.later for p in mine}
     rate_rows = []
     for label in [*periods, ALL]:
-        group = [i.id for i in kept if label == ALL or period[i.id] == label]
-        repeats = sum(1 for i in group if i in later)
+        group = {i.id for i in kept if label == ALL or period[i.id] == label}
+        repeats = len(group & later)
         rate_rows.append(
             {
                 "period": label,
