@@ -183,9 +183,7 @@ def check_draft(path: Path) -> tuple[list[str], dict[str, Any]]:
                     problems.append(f"{heading}: cites a row not in the Timeline: {ids}")
             if pieces[-1].strip():
                 problems.append(f"{heading}: uncited claim: {pieces[-1].strip()[:60]}")
-    fallback = re.search(
-        r"\*\*offline engine fallback\*\*.*?skipped: (.*)", body.get("Sources", "")
-    )
+    fallback = re.search(r"\*\*offline engine fallback\*\*:?\s*(.*)", body.get("Sources", ""), re.I)
     used = (
         [int(n) for n in re.findall(r"(?:^|, )(\d+) claims? of the offline", fallback.group(1))]
         if fallback

@@ -269,7 +269,8 @@ def fill_from_offline(
             else "the model wrote none"
         )
         where = headings.get(name, name)
-        report.skip(f"claims of the offline engine used in {where}, as {why}", len(claims))
+        noun = f"claim{'s' * (len(claims) != 1)}"
+        report.skip(f"{noun} of the offline engine used in {where}, as {why}", len(claims))
     return report if report.skipped else None
 
 
