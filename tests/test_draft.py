@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from bundle_factory import PEOPLE, SECRET, msg, write_bundle
+from bundle_factory import PEOPLE, SECRET, alert, iso, msg, webhook, write_bundle
 from click.testing import CliRunner
 
 from retro.cli.main import cli
@@ -164,6 +164,31 @@ def test_detection_gap_is_reported_when_customers_noticed_first(tmp_path: Path) 
     assert "customer report" in pm.milestones["detected"].rule
     assert any(i.type == "detect" for i in pm.action_items)
     assert any("alert" in q.casefold() for q in pm.open_questions)
+
+
+def test_a_warning_that_paged_nobody_is_not_the_detection(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b")
+    early = alert("firing", -20, None)
+    early["labels"] = {"alertname": "LatencyP99High", "service": "checkout-api"}
+    early["labels"]["severity"] = "warning"
+    early["fingerprint"] = "0f0e0d0c0b0a0908"
+    (bundle / "alertmanager" / "warning.json").write_text(
+        json.dumps(webhook("firing", [early])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    det = pm.milestones["detected"]
+    assert det.at is not None and det.at.strftime("%H:%M") == iso(0)[11:16]
+    assert det.rule.endswith("an earlier warning-level alert paged nobody")
+    # The warning still marks when the symptom began.
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(-20)[11:16]
+    # With nothing louder, the warning is the detection.
+    for name in ("firing-1.json", "firing-2.json", "resolved.json"):
+        (bundle / "alertmanager" / name).unlink()
+    (bundle / "pagerduty" / "log_entries.json").unlink()
+    (bundle / "pagerduty" / "users.json").unlink()
+    (bundle / "pagerduty").rmdir()
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "e.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(-20)[11:16]
 
 
 def test_names_flag_opts_in_to_handles(bundle: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
 from retro.understand.layer import Reading, Sentence, Understanding
-from retro.understand.lexicon import local_zone, names_customers, stated_times
+from retro.understand.lexicon import local_zone, names_customers, quiet_severity, stated_times
 
 CONTRADICTION_WINDOW = timedelta(minutes=30)
 ONSET_LOOKBACK = timedelta(hours=6)
@@ -139,6 +139,11 @@ def _signals(ev: _Evidence) -> list[TimelineEvent]:
     ]
 
 
+def _quiet(e: TimelineEvent) -> bool:
+    """An alert at a level that pages nobody (lexicon `signals.quiet_severities`)."""
+    return e.kind == "alert_firing" and quiet_severity(e.attrs.get("severity"))
+
+
 REPORT_LOOKBACK = timedelta(hours=2)
 
 
@@ -181,8 +186,11 @@ def detected(ev: _Evidence) -> Candidate | None:
     """
     signals = _signals(ev)
     reports = human_reports(ev)
-    first_signal = min(signals, key=lambda e: e.at, default=None)
+    loud = [e for e in signals if not _quiet(e)]
+    first_signal = min(loud or signals, key=lambda e: e.at, default=None)
     first_report = reports[0] if reports else None
+    quiet_before = bool(loud) and min(e.at for e in signals) < min(e.at for e in loud)
+    note = "; an earlier warning-level alert paged nobody" if quiet_before else ""
     if first_signal and (first_report is None or first_signal.at <= first_report[0].at):
         by_person = (
             first_signal.kind == "page_triggered"
@@ -192,9 +200,9 @@ def detected(ev: _Evidence) -> Candidate | None:
             and first_signal.actor.person is not None
         )
         if by_person:
-            return Candidate(first_signal, 0.8, "first page, raised by a person")
+            return Candidate(first_signal, 0.8, f"first page, raised by a person{note}")
         kind = "alert" if first_signal.kind == "alert_firing" else "page"
-        return Candidate(first_signal, 0.85, f"first {kind} received (automated)")
+        return Candidate(first_signal, 0.85, f"first {kind} received (automated){note}")
     if first_report:
         event, sentence = first_report
         if names_customers(sentence.text):

@@ -122,6 +122,19 @@ def local_zone(name: str | None) -> tzinfo:
     return _zone(name) if name else UTC
 
 
+# --- signals ---------------------------------------------------------------------------------------
+
+
+@cache
+def _quiet_severities() -> frozenset[str]:
+    return frozenset(str(s).casefold() for s in lexicon()["signals"]["quiet_severities"])
+
+
+def quiet_severity(severity: object) -> bool:
+    """True for an alert level that usually pages nobody ("warning", "info")."""
+    return str(severity or "").strip().casefold() in _quiet_severities()
+
+
 # --- reporters ---------------------------------------------------------------------------------
 
 
