@@ -15,7 +15,6 @@ from retro.understand.labels import data_text, labels
 from retro.understand.layer import Understanding
 from retro.understand.lexicon import (
     action_type,
-    follow_up_clauses,
     follow_up_title,
     gap_title,
     lexicon,
@@ -146,9 +145,6 @@ def test_lexicon_examples_hold() -> None:
         assert follow_up_title(ex["text"]) == ex["title"], ex
     for ex in lex["action_types"]["examples"]:
         assert action_type(ex["text"]) == ex["type"], ex
-    for ex in lex["follow_up"]["clause_examples"]:
-        titles = [follow_up_title(c) for c in follow_up_clauses(ex["text"])]
-        assert titles == ex["items"], ex
     for ex in lex["follow_up"]["owner_examples"]:
         assert owner_in(ex["text"]) == ex["owner"], ex
     for ex in lex["gap_examples"]:
@@ -164,9 +160,6 @@ def test_follow_up_titles_are_never_cut_mid_sentence_or_pronoun_only() -> None:
     assert follow_up_title("do that") is None
     assert follow_up_title("maybe we should add retries") is None
     assert follow_up_title("subscribed this channel to deploy notifications") is None
-    assert follow_up_title("we should test them before every release") is None
-    assert follow_up_title("make it mandatory to name a reviewer on schema changes") is not None
-    assert follow_up_title("TODO: /etc/hosts entries on the bastion") is None
 
 
 def test_a_version_number_is_not_a_clock_time() -> None:

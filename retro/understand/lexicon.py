@@ -164,29 +164,6 @@ def _follow_up_patterns() -> tuple[
     return markers, frames, pronoun, hedge
 
 
-@cache
-def _clause_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    f = lexicon()["follow_up"]
-    joins = re.compile("|".join(f"(?:{j})" for j in f["clause_joins"]), re.I)
-    pronouns = "|".join(f["object_pronouns"])
-    objects = re.compile(rf"^[\w'’-]+\s+(?:{pronouns})\b", re.I)
-    keeps = re.compile("|".join(f"(?:{k})" for k in f["object_pronoun_keeps"]), re.I)
-    return joins, objects, keeps
-
-
-def follow_up_clauses(text: str) -> list[str]:
-    """A sentence that states more than one follow-up ("add X, and we should also do Y"), one
-    piece per follow-up; otherwise the sentence itself."""
-    joins = _clause_patterns()[0]
-    cuts = [m.start() for m in joins.finditer(text) if m.start() > 0]
-    if not cuts:
-        return [text]
-    bounds = [0, *cuts, len(text)]
-    pieces = [text[a:b].strip(" ,;") for a, b in zip(bounds, bounds[1:], strict=False)]
-    return [p for p in pieces if p]
-
-
-_WORD = re.compile(r"^[A-Za-z][A-Za-z'’-]*$")
 _LEAD_JUNK = re.compile(r"^[\s>*•·\-–—\d.)\]]+")
 _TRAIL_JUNK = re.compile(
     r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
@@ -213,11 +190,6 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
     if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text):
         return None
-    if not _WORD.match(text.split(" ", 1)[0].rstrip(":,")):
-        return None  # starts with a command, a path or a number: not an instruction
-    _, objects, keeps = _clause_patterns()
-    if objects.match(text) and not keeps.match(text):
-        return None  # "ship it behind the flag": the work is named elsewhere
     if len(text.split()) < 3 or _reports(text) or _remark(text):
         return None
     if _ARTICLE.match(text):

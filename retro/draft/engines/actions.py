@@ -19,7 +19,6 @@ from retro.safety import policy
 from retro.text import overlap
 from retro.understand.lexicon import (
     action_type,
-    follow_up_clauses,
     follow_up_title,
     gap_title,
     marker_split,
@@ -75,10 +74,9 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             if not in_list and not _marked(text) and _LABELLED.match(text):
                 continue  # "Plan: 1) grow the volume", "Customer comms: …": a note, not work
             for piece in _pieces(text):
-                for clause in follow_up_clauses(piece):
-                    item = _item(clause, s, row, data, causes)
-                    if item is not None:
-                        items.append(item)
+                item = _item(piece, s, row, data, causes)
+                if item is not None:
+                    items.append(item)
     return _dedupe(items, same)
 
 
