@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# retro itself needs no torch. The tests compare its embedder with sentence-transformers,
-	# which does: the CPU build goes in first (pinned exactly: a looser range, or letting
-	# sentence-transformers pull it, takes a CUDA build of several GB).
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# which does: the CPU build goes in first, by its local version where a wheel mirror has it,
+	# else from PyTorch's CPU index (PyPI's Linux wheels, or letting sentence-transformers pull
+	# torch, bring the CUDA build: several GB).
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0+cpu' || $(BIN)/python -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 	$(BIN)/python -m pip install --quiet -e '.[dev,reference]'
 	touch $(STAMP)
 

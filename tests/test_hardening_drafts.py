@@ -331,3 +331,19 @@ def test_an_action_table_without_its_header_is_a_check_error(tmp_path: Path) -> 
     check = _run("check", str(out))
     assert check.exit_code == 1
     assert "no header row" in check.stdout
+
+
+def test_two_action_item_phrases_in_one_message_are_two_items(tmp_path: Path) -> None:
+    from bundle_factory import CHAT
+
+    said = (
+        "action item: add a dashboard panel for pgbouncer client wait time, "
+        "action item: document the rollback steps for pool config changes"
+    )
+    bundle = write_bundle(tmp_path / "b", chat=[*CHAT, msg("U02", 45, said)])
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title.casefold() for a in pm.action_items]
+    first = [t for t in titles if "dashboard panel for pgbouncer client wait time" in t]
+    second = [t for t in titles if "document the rollback steps for pool config changes" in t]
+    assert len(first) == 1 and len(second) == 1 and first != second, titles
+    assert "action item" not in first[0], titles
