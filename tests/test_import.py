@@ -4,6 +4,7 @@ stored in the index once each, and never over a postmortem's own milestones."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,13 +38,28 @@ def _query(**kw: object) -> HistoryQuery:
 # --- file mode: the vendors' real samples --------------------------------------------------------
 
 
-def test_statuspage_samples_become_records_with_updates_and_postmortem() -> None:
-    records = {r.id: r for r in fetch("statuspage", _query(files=[FIXTURES / "statuspage"]))}
+FAROS_STATUSPAGE = SHARED / "other_incident_tools" / "faros" / "statuspage_incidents.json"
+
+
+@pytest.mark.skipif(not FAROS_STATUSPAGE.is_file(), reason="../shared/fixtures is absent")
+def test_a_real_statuspage_manage_api_body_becomes_records(tmp_path: Path) -> None:
+    """faros-ai/airbyte-connectors' recorded Manage API body, read from ../shared."""
+    shutil.copy(FAROS_STATUSPAGE, tmp_path / "incidents.json")
+    records = {r.id: r for r in fetch("statuspage", _query(files=[tmp_path]))}
     faros = records["mm4x7m368bzv"]
     assert faros.title == "incident-test" and faros.severity == "minor"
     assert faros.times["impact_start"] == datetime(2021, 11, 9, 14, 54, 2, 442000, tzinfo=UTC)
     assert faros.times["resolved"] == datetime(2021, 11, 10, 15, 56, 37, 80000, tzinfo=UTC)
     assert faros.updates == 4 and "API (example)" in faros.services
+
+
+def test_statuspage_samples_become_records_with_updates_and_postmortem() -> None:
+    records = {r.id: r for r in fetch("statuspage", _query(files=[FIXTURES / "statuspage"]))}
+    ours = records["p3k8d1m5n7q2"]
+    assert ours.title == "Slow order confirmation" and ours.severity == "minor"
+    assert ours.times["impact_start"] == datetime(2024, 3, 4, 9, 41, 10, 118000, tzinfo=UTC)
+    assert ours.times["resolved"] == datetime(2024, 3, 4, 11, 2, 45, 530000, tzinfo=UTC)
+    assert ours.updates == 4 and "Order history" in ours.services
     docs = records["bd0b7yh8rkfz"]  # the docs' example: postmortem_published_at is `true`
     assert docs.postmortem is not None and docs.postmortem.status == "final"
     assert docs.postmortem.reviewed_at is None and "##### Issue" in docs.postmortem.markdown
@@ -309,7 +325,7 @@ def test_incident_io_live_cursor_pages_follow_ups_and_markdown(
 def test_statuspage_and_opsgenie_live(monkeypatch: pytest.MonkeyPatch, waits: list[float]) -> None:
     sp = StatuspageHistory()
     sample = json.loads(
-        (FIXTURES / "statuspage" / "manage_api_v1_pages_incidents_faros.json").read_text()
+        (FIXTURES / "statuspage" / "documented_manage_api_v1_pages_incidents.json").read_text()
     )
     for n in range(230):
         item = dict(
@@ -416,7 +432,6 @@ def test_cli_import_from_files_twice_adds_nothing_the_second_time(tmp_path: Path
 def test_new_connectors_read_their_bodies_in_a_bundle_and_claim_nothing_else(
     tmp_path: Path,
 ) -> None:
-    import shutil
 
     from retro import registry
     from retro.models import SourceReport
@@ -442,7 +457,8 @@ def test_new_connectors_read_their_bodies_in_a_bundle_and_claim_nothing_else(
         bundle / "updates.json",
     )
     shutil.copy(
-        FIXTURES / "statuspage" / "manage_api_v1_pages_incidents_faros.json", bundle / "sp.json"
+        FIXTURES / "statuspage" / "documented_manage_api_v1_pages_incidents.json",
+        bundle / "sp.json",
     )
     raw = load_bundle(bundle, connectors=registry.connectors())  # before windowing
     by_source: dict[str, int] = {}

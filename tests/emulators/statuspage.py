@@ -27,7 +27,9 @@ class StatuspageEmulator(Emulator):
     def __init__(self, fixtures: Path = FIXTURES, fill: int = 7) -> None:
         super().__init__()
         checkout = json.loads((fixtures / "documented_manage_api_v1_incident_get.json").read_text())
-        recorded = json.loads((fixtures / "manage_api_v1_pages_incidents_faros.json").read_text())
+        recorded = json.loads(
+            (fixtures / "documented_manage_api_v1_pages_incidents.json").read_text()
+        )
         older = [_clone(recorded[0], n) for n in range(fill)]
         self.incidents: list[dict[str, Any]] = [checkout, *older]  # newest first
         self.page = {"id": PAGE_ID, "name": "Acme Status", "url": "https://status.acme.example",
