@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -170,6 +170,35 @@ class ReadContext:
         if not self.lenient:
             raise err
         self.report.skip(f"{reason}: {err.message}"[:160])
+
+    def each_record(
+        self,
+        docs: list[Doc],
+        records_of: Callable[[Any], list[dict[str, Any]] | None],
+        events_of: Callable[[dict[str, Any], Doc, ReadContext, str], Iterator[TimelineEvent]],
+        label: Callable[[int, dict[str, Any]], str],
+    ) -> Iterator[TimelineEvent]:
+        """The events of every record in the docs: a record whose events raise BundleError is
+        rejected whole (`reject`), and an event whose key was already read is counted as a
+        duplicate, not read twice."""
+        seen: set[str] = set()
+        for doc in docs:
+            self.report.files.append(doc.rel)
+            for n, item in enumerate(records_of(doc.data) or []):
+                record = label(n, item)
+                self.report.records += 1
+                try:
+                    events = list(events_of(item, doc, self, record))
+                except BundleError as err:
+                    self.reject(err)
+                    continue
+                for event in events:
+                    if event.key in seen:
+                        self.report.skip("duplicate record")
+                        continue
+                    seen.add(event.key)
+                    self.report.events += 1
+                    yield event
 
 
 class Connector(ABC):

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from retro.connector import Doc, ReadContext, shape_error
-from retro.errors import BundleError
 from retro.models import Provenance, TimelineEvent
 
 SOURCE: Final = "incident_io"
@@ -47,24 +46,7 @@ def claims(doc: Doc) -> bool:
 
 
 def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
-    seen: set[str] = set()
-    for doc in docs:
-        ctx.report.files.append(doc.rel)
-        for n, item in enumerate(records(doc.data) or []):
-            record = f"[{n}] {item.get('id')}"
-            ctx.report.records += 1
-            try:
-                events = list(_events(item, doc, ctx, record))
-            except BundleError as err:
-                ctx.reject(err)
-                continue
-            for event in events:
-                if event.key in seen:
-                    ctx.report.skip("duplicate record")
-                    continue
-                seen.add(event.key)
-                ctx.report.events += 1
-                yield event
+    return ctx.each_record(docs, records, _events, lambda n, item: f"[{n}] {item.get('id')}")
 
 
 def _events(
