@@ -298,44 +298,47 @@ class FactsCache:
         }
         self.fresh: list[tuple[str, int, int, int, str]] = []
 
-    def read(self, path: Path) -> IncidentFacts:
-        """The draft's facts, from the cache when the file has not changed."""
+    def _lookup(self, path: Path) -> tuple[str, os.stat_result, IncidentFacts | None]:
+        """(cache key, the file's stat, its cached facts or None when absent or stale)."""
         key = str(path if path.is_absolute() else path.resolve())
         st = path.stat()
         held = self.held.get(key)
-        if held is not None and held[:3] == (st.st_size, st.st_mtime_ns, CACHE_VERSION):
-            cached = IncidentFacts.model_validate_json(held[3])
-            cached.path = str(path)
+        if held is None or held[:3] != (st.st_size, st.st_mtime_ns, CACHE_VERSION):
+            return key, st, None
+        cached = IncidentFacts.model_validate_json(held[3])
+        cached.path = str(path)
+        return key, st, cached
+
+    def _keep(self, key: str, st: os.stat_result, text: str) -> None:
+        self.fresh.append((key, st.st_size, st.st_mtime_ns, CACHE_VERSION, text))
+
+    def read(self, path: Path) -> IncidentFacts:
+        """The draft's facts, from the cache when the file has not changed."""
+        key, st, cached = self._lookup(path)
+        if cached is not None:
             return cached
         facts = draft_facts(path)
-        self.fresh.append((key, st.st_size, st.st_mtime_ns, CACHE_VERSION, facts.model_dump_json()))
+        self._keep(key, st, facts.model_dump_json())
         return facts
 
     def read_many(self, paths: list[Path]) -> dict[Path, IncidentFacts | None]:
-        """Facts of many drafts: cached ones from the cache, the rest read by `read_drafts`
+        """Facts of many drafts: cached ones from the cache, the rest parsed by `facts_json`
         (None for a draft that could not be read: `read` on it raises the error)."""
         out: dict[Path, IncidentFacts | None] = {}
         todo: list[tuple[Path, str, os.stat_result]] = []
         for path in paths:
-            key = str(path if path.is_absolute() else path.resolve())
             try:
-                st = path.stat()
+                key, st, out[path] = self._lookup(path)
             except OSError:
                 out[path] = None
                 continue
-            held = self.held.get(key)
-            if held is not None and held[:3] == (st.st_size, st.st_mtime_ns, CACHE_VERSION):
-                cached = IncidentFacts.model_validate_json(held[3])
-                cached.path = str(path)
-                out[path] = cached
-            else:
+            if out[path] is None:
                 todo.append((path, key, st))
         texts = facts_json([p for p, _, _ in todo])
         for (path, key, st), text in zip(todo, texts, strict=True):
-            out[path] = None
             if text is not None:
                 out[path] = IncidentFacts.model_validate_json(text)
-                self.fresh.append((key, st.st_size, st.st_mtime_ns, CACHE_VERSION, text))
+                self._keep(key, st, text)
         return out
 
     def close(self) -> None:
