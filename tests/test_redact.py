@@ -96,6 +96,10 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("slack_token", "socket mode app token {xapp}", "{xapp}"),
     ("slack_token", "alerts post to {hook} since Tuesday", "{hook_secret}"),
     ("slack_token", '{{"webhook_url": "{hook}"}}', "{hook_secret}"),
+    # a generated password with no label around it
+    ("authorization", "break-glass creds: netadmin / Hw4$tRz8q (rotate after)", "Hw4$tRz8q"),
+    ("authorization", "try `Bq7&nVx2k` on the console", "Bq7&nVx2k"),
+    ("authorization", "new one is Yp3@LmQ9zz, shared in the vault too", "Yp3@LmQ9zz"),
     # aws_key
     ("aws_key", "found {akia} in the deploy logs", "{akia}"),
     ("aws_key", "AWS_ACCESS_KEY_ID={akia}", "{akia}"),
@@ -333,6 +337,13 @@ EXACT: list[tuple[str, str]] = [
 
 # Text that must come back unchanged.
 NEGATIVES: list[str] = [
+    # look like generated passwords, are not
+    "set maxConnections=200 and poolSize=40Ab# later",
+    "GET /api%2Fv1%2FUsers9# returned 404",
+    "Deploy123 Done! at last",
+    "C# and F# builds are green; Err#42 on Host3a",
+    "export PATH=$HOME9Ab#/bin",
+    "Monitoring-config#1434 merged: Revert the egress policy; see Platform-Api!212 too",
     # timestamps and dates
     "2024-05-01T12:00:00Z",
     "2024-05-01T14:03:27.123+02:00 deploy started",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Metrics, Milestone, Person, Timeline
+from retro.safety.names import system_words
+from retro.safety.names import unlisted as unlisted_names
 from retro.safety.redact import Redactor
 from retro.timeline.people import normalize_name
 
@@ -204,6 +207,9 @@ class NameScrubber:
     pattern: re.Pattern[str] | None = None
     roles: dict[str, str] = field(default_factory=dict)
     mentions: bool = False  # replace @handles of people the bundle does not name, too
+    # replace listed given names of people the bundle does not name (retro.safety.names),
+    # except these words, which the incident uses inside identifiers
+    unlisted: frozenset[str] | None = None
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -214,6 +220,9 @@ class NameScrubber:
             )
         if self.mentions:
             text = MENTION.sub(_mention, text)
+        if self.unlisted is not None:
+            for m in reversed(unlisted_names(text, self.unlisted)):
+                text = text[: m.start(1)] + "a teammate" + text[m.end(1) :]
         return text
 
 
@@ -230,8 +239,11 @@ def _mention(match: re.Match[str]) -> str:
     return "a teammate"
 
 
-def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScrubber:
-    """A scrubber for each person's names, handles and emails in free text."""
+def name_patterns(
+    people: dict[str, Person], labels: dict[str, str], texts: Iterable[str] = ()
+) -> NameScrubber:
+    """A scrubber for each person's names, handles and emails in free text, and for listed
+    given names nobody in `people` has (`texts`, the incident's, say which words are systems)."""
     first_names = Counter(
         p.name.split()[0].casefold() for p in people.values() if p.name and not p.is_bot
     )
@@ -256,11 +268,21 @@ def name_patterns(people: dict[str, Person], labels: dict[str, str]) -> NameScru
         for variant in variants:
             if variant and len(variant) > 2:
                 roles.setdefault(variant.casefold(), role)
+    systems = system_words(texts)
     if not roles:
-        return NameScrubber(mentions=True)
+        return NameScrubber(mentions=True, unlisted=systems)
     alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
     pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-]|\.\w)", re.IGNORECASE)
-    return NameScrubber(pattern, roles, mentions=True)
+    return NameScrubber(pattern, roles, mentions=True, unlisted=systems)
+
+
+def incident_texts(timeline: Timeline) -> list[str]:
+    """The words a timeline holds: event texts, services and string attributes."""
+    texts = [*timeline.incident.services]
+    for event in timeline.events:
+        texts.append(event.text)
+        texts.extend(v for v in event.attrs.values() if isinstance(v, str))
+    return texts
 
 
 def _usernames(parts: list[str]) -> set[str]:
@@ -323,7 +345,11 @@ def evidence_rows(
     """Every event as an engine may see it: redacted, people as roles (names=False)."""
     redactor = redactor or Redactor()
     labels = assign_roles(timeline)
-    patterns = NameScrubber() if names else name_patterns(timeline.people, labels)
+    patterns = (
+        NameScrubber()
+        if names
+        else name_patterns(timeline.people, labels, incident_texts(timeline))
+    )
     id_of_key = {e.key: e.id for e in timeline.events}
     low_trust = {s for s, i in timeline.source_info.items() if i.low_trust}
     rows = []
@@ -382,7 +408,11 @@ def prepare(
     """Build what an engine sees. With names=False (the default) people appear as roles."""
     redactor = redactor or Redactor()
     labels = assign_roles(timeline)
-    patterns = NameScrubber() if names else name_patterns(timeline.people, labels)
+    patterns = (
+        NameScrubber()
+        if names
+        else name_patterns(timeline.people, labels, incident_texts(timeline))
+    )
     if rows is None:
         rows = evidence_rows(timeline, names=names, redactor=redactor)
     key_ids = {i for m in milestones.values() for i in m.evidence}

@@ -13,6 +13,7 @@ from retro.draft.evidence import (
     NameScrubber,
     assign_roles,
     evidence_rows,
+    incident_texts,
     name_patterns,
     prepare,
     scrub_names,
@@ -147,7 +148,11 @@ def _row(r: EvidenceRow) -> dict[str, Any]:
 
 def _scrub_output(pm: Postmortem, timeline: Timeline, redactor: Redactor, names: bool) -> None:
     """LLMs can echo names or secrets; scrub every claim the engine wrote, as the evidence was."""
-    patterns = NameScrubber() if names else name_patterns(timeline.people, assign_roles(timeline))
+    patterns = (
+        NameScrubber()
+        if names
+        else name_patterns(timeline.people, assign_roles(timeline), incident_texts(timeline))
+    )
     for name in CLAIM_FIELDS:
         for claim in getattr(pm, name):
             claim.text = scrub_names(redactor.redact(claim.text), patterns)

@@ -279,6 +279,39 @@ _PROSE_PASSWORD = _rule(
     check=lambda value: _password_part(value),
     prefilter=Lowered(re.compile(r"(?:password|passwd|passphrase|passcode|pwd|pw)[ \t]+\S")),
 )
+_PASSWORD_SYMBOLS = frozenset("#!$%^&*?@")
+_URL_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_EMAIL_SHAPE = re.compile(r"\w@[\w-]+\.\w")
+_REFERENCE = re.compile(r"[\w.-]+[#!@]\d+")  # repo#1434, project!12 (a merge request), host@2
+
+
+def _password_shaped(value: str) -> tuple[int, int] | None:
+    """A generated password with no label around it ("creds: admin / Qz4!kLm9"): lower case,
+    upper case, a digit and a symbol in one 8-64 character token. Paths, key=value pairs, URL
+    escapes, emails and template variables are not passwords."""
+    bare = value.rstrip(".,;:)")
+    if not 8 <= len(bare) <= 64 or bare[0] in "$%{<" or "://" in bare:
+        return None
+    if any(c in bare for c in "/=:") or _URL_ESCAPE.search(bare) or _EMAIL_SHAPE.search(bare):
+        return None
+    if _REFERENCE.fullmatch(bare):
+        return None
+    if not (
+        any(c.islower() for c in bare)
+        and any(c.isupper() for c in bare)
+        and any(c.isdigit() for c in bare)
+        and any(c in _PASSWORD_SYMBOLS for c in bare.rstrip("!?"))  # not a sentence's "!"
+    ):
+        return None
+    return None if MARKER_RE.search(bare) else (0, len(bare))
+
+
+_SHAPED_PASSWORD = _rule(
+    "authorization",
+    r"(?:(?<=[\s\"'`(\[])|^)(?P<secret>[^\s\"'`<>()\[\]]{8,64})(?=$|[\s\"'`)\],;.])",
+    check=_password_shaped,
+    prefilter=re.compile(r"[#!$%^&*?@]"),
+)
 _CLI_PASSWORD = _rule(
     "authorization",
     # mysql -pSECRET (glued: `-p` alone prompts), sshpass -p X, redis-cli -a X, mongo -p X,
@@ -570,6 +603,7 @@ BUILTIN_HEAD: tuple[Rule | LabelledRule | FlagRule, ...] = (
     LabelledRule(),
     _PROSE_SECRET,
     _PROSE_PASSWORD,
+    _SHAPED_PASSWORD,
 )
 SCHEME = re.compile(
     r"(?i)(?:bearer|basic|token|geniekey|bot|ssws|apikey|oauth|jwt|splunk)[ \t]+(?:token=)?"

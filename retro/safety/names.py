@@ -1,0 +1,54 @@
+"""Given names of people no user list names ("Wen is on the db"), found from a shipped list.
+
+The list (data/first_names.v1.txt, built by `make names` from public-domain census lists and
+Faker's MIT-licensed locale lists, minus English words) is data; this module only reads it. A
+capitalised word on the list is a name unless the incident itself uses the word inside an
+identifier ("lexis-rank" makes "Lexis" a system, not a person).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+
+# A capitalised word standing alone: not part of a host, path, handle, email or dotted name.
+WORD = re.compile(r"(?<![\w.@/#:-])([A-Z][a-zß-ÿ]{2,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
+# A word joined to more of an identifier: "lexis-rank", "aurora_prod", "db.atlas", "hermes2".
+_IDENTIFIER_PART = re.compile(
+    r"(?<![A-Za-zß-ÿ])[A-Za-zß-ÿ]{3,}(?=[-_./]?\d|[-_./][A-Za-zß-ÿ\d])"
+    r"|(?<=[A-Za-zß-ÿ\d][-_./])[A-Za-zß-ÿ]{3,}(?![A-Za-zß-ÿ])"
+)
+_ADDRESSES = re.compile(r"\S*@\S*|https?://\S+")
+
+
+@cache
+def given_names() -> frozenset[str]:
+    """Every listed given name, case-folded."""
+    text = (resources.files("retro.safety") / "data" / "first_names.v1.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().casefold() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def system_words(texts: Iterable[str]) -> frozenset[str]:
+    """Listed names an incident uses inside identifiers ("lexis-rank"): systems there, not
+    people. Emails, handles and links are not read (a login spells its owner's name)."""
+    names = given_names()
+    words: set[str] = set()
+    for text in texts:
+        if text:
+            found = _IDENTIFIER_PART.findall(_ADDRESSES.sub(" ", text))
+            words.update(low for w in found if (low := w.casefold()) in names)
+    return frozenset(words)
+
+
+def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[re.Match[str]]:
+    """The listed given names in text, minus the incident's own words."""
+    names = given_names()
+    return [
+        m
+        for m in WORD.finditer(text)
+        if (low := m.group(1).casefold()) in names and low not in exclude
+    ]

@@ -1,0 +1,81 @@
+"""People no user list names stay out of drafts; words and systems that look like names stay in."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.pipeline import generate
+from retro.safety.names import given_names, system_words, unlisted
+from tests.bundle_factory import CHAT, msg, write_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _found(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:
+    return [m.group(1) for m in unlisted(text, exclude)]
+
+
+def test_given_names_of_many_origins_are_listed_and_english_words_are_not() -> None:
+    names = given_names()
+    assert {"wen", "ines", "priya", "ngozi", "yusuf", "siobhan", "thiago"} <= names
+    assert not {"will", "may", "mark", "page", "grant", "aurora", "jan", "sep"} & names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Wen is restarting the primary now", ["Wen"]),
+        ("ask Ines’s team about the quota", ["Ines"]),
+        ("handing over to Ngozi for the EU morning", ["Ngozi"]),
+        ("Will this hold until Monday? Mark it as mitigated in May", []),
+        ("the lexis-rank pods and host Maya-01 and svc.priya and @priya", []),
+    ],
+)
+def test_unlisted_names_are_found_in_prose_only(text: str, names: list[str]) -> None:
+    assert _found(text) == names
+
+
+def test_a_word_the_incident_uses_in_an_identifier_is_a_system() -> None:
+    texts = ["lexis-rank is leaking fds", "deploy lexis_v2 to prod", "mail priya@example.com"]
+    systems = system_words(texts)
+    assert "lexis" in systems
+    assert "priya" not in systems  # an email spells its owner's name, not a system
+    assert _found("Lexis is down again, Priya is on it", systems) == ["Priya"]
+
+
+def test_a_person_outside_the_user_lists_never_reaches_the_draft(tmp_path: Path) -> None:
+    chat = [
+        *CHAT,
+        msg("U02", 12.5, "Wen from the storage team says the replica is caught up"),
+        msg("U01", 13.0, "thanks, Ines will double-check the pool settings tomorrow"),
+    ]
+    bundle = write_bundle(tmp_path / "bundle", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine())
+    assert "Wen" not in result.markdown.split()
+    assert "Ines" not in result.markdown
+    texts = [row.text for row in result.data.rows]
+    assert any("a teammate from the storage team says" in t for t in texts)
+    assert any("thanks, a teammate will double-check" in t for t in texts)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("faker") is None or importlib.util.find_spec("names") is None,
+    reason="`make names` installs faker and names; the runtime never needs them",
+)
+def test_the_shipped_list_is_what_make_names_builds(tmp_path: Path) -> None:
+    shipped = (ROOT / "retro" / "safety" / "data" / "first_names.v1.txt").read_text("utf-8")
+    code = (
+        "import sys; sys.path.insert(0, 'training'); import build_names as b; "
+        "print('\\n'.join(b.build()))"
+    )
+    built = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    listed = [line for line in shipped.splitlines() if line and not line.startswith("#")]
+    assert built == listed

@@ -1,0 +1,104 @@
+"""Build retro/safety/data/first_names.v1.txt: given names a draft must not carry (`make names`).
+
+A chat line can name a person the bundle's user lists never mention ("Wen is on the db"). The
+redactor replaces such names with "a teammate" when they are on this list. Sources, both free
+to ship:
+
+- The 1990 US Census given-name lists (public domain, a work of the US government), as
+  packaged in `names` 0.3.0 (MIT).
+- The given-name lists of Faker 40.63.0's person providers (MIT), Latin-script names only,
+  across its locales (Europe, the Americas, Africa, South and East Asia romanised).
+
+Left out: names of fewer than three letters, and names that are English words people write in
+lower case (the lower-case words of the labelled training corpus and the kept list in
+`training/name_words.txt`): "Will", "May", "Mark", "Page" stay words.
+
+Reproducible: the same two packages give the same file. Needs `pip install faker==40.63.0
+names==0.3.0` (the make target installs them into the venv; the runtime never imports them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import re
+import unicodedata
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "retro" / "safety" / "data" / "first_names.v1.txt"
+WORDS = ROOT / "training" / "name_words.txt"
+CORPUS = ROOT / "training" / "sentences"
+ATTRS = (
+    "first_names",
+    "first_names_male",
+    "first_names_female",
+    "first_names_nonbinary",
+    "first_romanized_names",
+)
+
+
+def latin(name: str) -> bool:
+    return name.isalpha() and all("LATIN" in unicodedata.name(c, "") for c in name)
+
+
+def census() -> set[str]:
+    out: set[str] = set()
+    for fname in ("dist.male.first", "dist.female.first"):
+        text = (resources.files("names") / fname).read_text("utf-8")
+        out.update(line.split()[0].title() for line in text.splitlines() if line.strip())
+    return out
+
+
+def faker_names() -> set[str]:
+    import faker.providers.person as person
+
+    out: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        for attr in ATTRS:
+            value = provider.__dict__.get(attr)
+            if isinstance(value, dict):
+                value = list(value)
+            if isinstance(value, list | tuple):
+                out.update(v for v in value if isinstance(v, str))
+    return out
+
+
+def english_words() -> set[str]:
+    words = {w.strip().casefold() for w in WORDS.read_text("utf-8").splitlines()}
+    words = {w for w in words if w and not w.startswith("#")}
+    token = re.compile(r"(?<![\w@.-])[a-z]{3,}(?![\w@-])")
+    for path in sorted(CORPUS.glob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
+            if line.strip():
+                words.update(token.findall(json.loads(line)["text"]))
+    return words
+
+
+def build() -> list[str]:
+    words = english_words()
+    names = {n for n in census() | faker_names() if latin(n) and len(n) >= 3}
+    one: dict[str, str] = {}  # one spelling per name: the plain capitalised one when listed
+    for n in sorted(names, key=lambda n: (n != n.capitalize(), n)):
+        one.setdefault(n.casefold(), n)
+    return [one[k] for k in sorted(one) if k not in words]
+
+
+def main() -> int:
+    names = build()
+    header = (
+        "# Given names retro removes from drafts when no user list names the person.\n"
+        "# Built by `make names` (training/build_names.py) from the 1990 US Census given-name lists\n"
+        "# (public domain; via the `names` 0.3.0 package, MIT) and Faker 40.63.0's person\n"
+        "# providers (MIT, Copyright (c) 2012 Daniele Faraglia), minus English words.\n"
+    )
+    OUT.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
+    print(f"names: wrote {OUT.relative_to(ROOT)} ({len(names)} names)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
