@@ -347,3 +347,29 @@ def test_two_action_item_phrases_in_one_message_are_two_items(tmp_path: Path) ->
     second = [t for t in titles if "document the rollback steps for pool config changes" in t]
     assert len(first) == 1 and len(second) == 1 and first != second, titles
     assert "action item" not in first[0], titles
+
+
+def test_a_line_that_introduces_a_list_of_follow_ups_is_not_an_item(tmp_path: Path) -> None:
+    from bundle_factory import CHAT
+
+    said = (
+        "For the retro, a few things we should do to stop a repeat:\n"
+        "- add an alert on pgbouncer client wait time above 500ms\n"
+        "- require a second reviewer for pool size changes to checkout-api"
+    )
+    bundle = write_bundle(tmp_path / "b", chat=[*CHAT, msg("U02", 45, said)])
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title.casefold() for a in pm.action_items]
+    assert not [t for t in titles if "for the retro" in t or "things we should do" in t], titles
+    assert [t for t in titles if "pgbouncer client wait time" in t], titles
+    assert [t for t in titles if "second reviewer for pool size changes" in t], titles
+
+
+def test_a_requirement_is_titled_as_stated_not_with_a_verb_in_front(tmp_path: Path) -> None:
+    from bundle_factory import CHAT
+
+    said = "follow-up: the pool config must be validated against the DB's max_connections"
+    bundle = write_bundle(tmp_path / "b", chat=[*CHAT, msg("U02", 45, said)])
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "The pool config must be validated against the DB's max_connections" in titles, titles

@@ -192,7 +192,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
         return None
     if len(text.split()) < 3 or _reports(text) or _remark(text):
         return None
-    if _ARTICLE.match(text):
+    if _ARTICLE.match(text) and not _requirement().match(text):
         text = f"{lexicon()['follow_up']['noun_verb']} {text}"
     if len(text) > max_len:
         short = _shorten(text, max_len)
@@ -200,6 +200,12 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             return None
         text = short
     return text[0].upper() + text[1:]
+
+
+@cache
+def _requirement() -> re.Pattern[str]:
+    """A subject and a modal: a requirement stated as it is, not a noun phrase to "Add"."""
+    return re.compile(lexicon()["follow_up"]["requirement"], re.IGNORECASE)
 
 
 @cache

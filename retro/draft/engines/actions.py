@@ -26,6 +26,7 @@ from retro.understand.lexicon import (
 )
 
 ACTIVE = 2.0  # while the impact lasts, requests are mostly about the response itself: more proof
+HEADING_WORDS = 20  # a line this short that ends in ":" before two list lines introduces them
 LISTED = 0.5  # a line under a follow-ups heading needs less: the heading said what it is
 SAME_ITEM = 0.5  # word overlap above which two titles are one item
 _DEFAULT_OWNER = {
@@ -55,11 +56,15 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
         if began is not None and row.at < began - timedelta(minutes=5):
             continue  # written before the incident: a plan, not a follow-up
         in_list = False
-        for s in sentences:
-            heading = (
-                s.text.rstrip().endswith(":")
-                and len(s.text.split()) <= 6
-                and s.has("follow_up", 1.5)
+        for i, s in enumerate(sentences):
+            heading = s.text.rstrip().endswith(":") and (
+                (len(s.text.split()) <= 6 and s.has("follow_up", 1.5))
+                # a longer line that introduces a list ("For the retro, things we should do:")
+                or (
+                    len(s.text.split()) <= HEADING_WORDS
+                    and s.has("follow_up")
+                    and sum(_is_bullet_like(t.text) for t in sentences[i + 1 : i + 3]) >= 2
+                )
             )
             if heading:
                 in_list = True
