@@ -57,13 +57,16 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             continue  # written before the incident: a plan, not a follow-up
         in_list = False
         for i, s in enumerate(sentences):
-            heading = s.text.rstrip().endswith(":") and (
-                (len(s.text.split()) <= 6 and s.has("follow_up", 1.5))
-                # a longer line that introduces a list ("For the retro, things we should do:")
-                or (
-                    len(s.text.split()) <= HEADING_WORDS
-                    and s.has("follow_up")
-                    and sum(_is_bullet_like(t.text) for t in sentences[i + 1 : i + 3]) >= 2
+            heading = (
+                s.text.rstrip().endswith(":")
+                and (
+                    (len(s.text.split()) <= 6 and s.has("follow_up", 1.5))
+                    # a longer line that introduces a list ("For the retro, things we should do:")
+                    or (
+                        len(s.text.split()) <= HEADING_WORDS
+                        and s.has("follow_up")
+                        and sum(_is_bullet_like(t.text) for t in sentences[i + 1 : i + 3]) >= 2
+                    )
                 )
             )
             if heading:
