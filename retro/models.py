@@ -112,6 +112,9 @@ class Actor(BaseModel):
     title: str | None = None
     handle: str | None = Field(default=None, description="Chat handle, e.g. Slack display name")
     is_bot: bool = False
+    is_human: bool = Field(
+        default=False, description="The source says a person holds this account (GitHub 'User')"
+    )
     person: str | None = Field(
         default=None, description="Key of the joined Person, set by the timeline stage"
     )

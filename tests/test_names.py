@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _found(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:
-    return [m.group(1) for m in unlisted(text, exclude)]
+    return [text[start:end] for start, end in unlisted(text, exclude)]
 
 
 def test_given_names_of_many_origins_are_listed_and_english_words_are_not() -> None:
@@ -34,7 +34,9 @@ def test_given_names_of_many_origins_are_listed_and_english_words_are_not() -> N
         ("ask Ines’s team about the quota", ["Ines"]),
         ("handing over to Ngozi for the EU morning", ["Ngozi"]),
         ("Will this hold until Monday? Mark it as mitigated in May", []),
-        ("the lexis-rank pods and host Maya-01 and svc.priya and @priya", []),
+        ("the lexis-rank pods and host Maya-01 and @priya and nginx.conf", []),
+        ("Lukas Kowalczyk pushed the change", ["Lukas Kowalczyk"]),
+        ("Just Tobi's change, Operator: matteo.r", ["Tobi", "matteo.r"]),
     ],
 )
 def test_unlisted_names_are_found_in_prose_only(text: str, names: list[str]) -> None:
@@ -42,10 +44,10 @@ def test_unlisted_names_are_found_in_prose_only(text: str, names: list[str]) -> 
 
 
 def test_a_word_the_incident_uses_in_an_identifier_is_a_system() -> None:
-    texts = ["lexis-rank is leaking fds", "deploy lexis_v2 to prod", "mail priya@example.com"]
+    texts = ["lexis-rank is leaking fds", "mail priya@example.com", "ping matteo.r or dana_w"]
     systems = system_words(texts)
     assert "lexis" in systems
-    assert "priya" not in systems  # an email spells its owner's name, not a system
+    assert not {"priya", "matteo", "dana"} & systems  # emails and logins spell people's names
     assert _found("Lexis is down again, Priya is on it", systems) == ["Priya"]
 
 
@@ -54,11 +56,13 @@ def test_a_person_outside_the_user_lists_never_reaches_the_draft(tmp_path: Path)
         *CHAT,
         msg("U02", 12.5, "Wen from the storage team says the replica is caught up"),
         msg("U01", 13.0, "thanks, Ines will double-check the pool settings tomorrow"),
+        msg("U03", 13.5, "Lukas Kowalczyk from networking is joining the bridge"),
     ]
     bundle = write_bundle(tmp_path / "bundle", chat=chat)
     result = generate(bundle=bundle, engine=OfflineEngine())
     assert "Wen" not in result.markdown.split()
     assert "Ines" not in result.markdown
+    assert "Kowalczyk" not in result.markdown and "Lukas" not in result.markdown
     texts = [row.text for row in result.data.rows]
     assert any("a teammate from the storage team says" in t for t in texts)
     assert any("thanks, a teammate will double-check" in t for t in texts)
@@ -79,3 +83,14 @@ def test_the_shipped_list_is_what_make_names_builds(tmp_path: Path) -> None:
     ).stdout.split()
     listed = [line for line in shipped.splitlines() if line and not line.startswith("#")]
     assert built == listed
+
+
+def test_a_github_user_with_a_hyphenated_login_is_a_person_not_a_system() -> None:
+    from retro.models import Actor
+    from retro.timeline.people import looks_like_system
+
+    chat = frozenset({"slack"})
+    user = Actor(source="github", id="1", name="mkowal-qs", handle="mkowal-qs", is_human=True)
+    assert not looks_like_system(user, chat)
+    # with nothing to say who holds it, a hyphenated name outside chat is a system
+    assert looks_like_system(Actor(source="github", id="2", name="payouts-gateway"), chat)

@@ -111,6 +111,34 @@ def test_window_runs_from_first_signal_to_resolution_with_margins() -> None:
     assert window.end == T0 + timedelta(minutes=50 + 60)
 
 
+def test_the_incident_records_resolution_ends_the_window_not_the_last_alert() -> None:
+    """Alerts clear at +50 min but the work goes on; the incident tool, the status page or an
+    incident-tool time says when it was resolved, and the window runs to that."""
+    base = [
+        ev("alert", 0, "alert_firing", "alertmanager"),
+        ev("clear", 50, "alert_resolved", "alertmanager"),
+    ]
+    records = {
+        "rootly": ev("r", 300, "status_change", "rootly", "Incident resolved: EU errors"),
+        "incident_io": ev("i", 300, "status_change", "incident_io", "Resolved at: EU errors"),
+        "statuspage": ev(
+            "s",
+            300,
+            "status_page_update",
+            "statuspage",
+            "Resolved - fixed",
+            customer_update_marks=["resolved"],
+        ),
+        "datadog": ev("d", 300, "status_change", "datadog", "resolved", milestone="resolved"),
+    }
+    for name, record in records.items():
+        window = choose_window([*base, record], IncidentMeta(id="X"))
+        assert window is not None and window.end == T0 + timedelta(minutes=300 + 60), name
+    closed = ev("c", 4000, "status_change", "incident_io", "Closed at: EU errors")
+    window = choose_window([*base, closed], IncidentMeta(id="X"))
+    assert window is not None and window.end == T0 + timedelta(minutes=50 + 60)
+
+
 def test_build_timeline_counts_out_of_window_chatter_per_source() -> None:
     report = SourceReport(name="slack")
     events = [

@@ -107,7 +107,12 @@ def _actor(user: Any) -> Actor | None:
     login = str(user["login"])
     is_bot = user.get("type") == "Bot" or login.endswith("[bot]")
     return Actor(
-        source=SOURCE, id=str(user.get("id") or login), name=login, handle=login, is_bot=is_bot
+        source=SOURCE,
+        id=str(user.get("id") or login),
+        name=login,
+        handle=login,
+        is_bot=is_bot,
+        is_human=not is_bot and user.get("type") == "User",
     )
 
 

@@ -221,8 +221,8 @@ class NameScrubber:
         if self.mentions:
             text = MENTION.sub(_mention, text)
         if self.unlisted is not None:
-            for m in reversed(unlisted_names(text, self.unlisted)):
-                text = text[: m.start(1)] + "a teammate" + text[m.end(1) :]
+            for start, end in reversed(unlisted_names(text, self.unlisted)):
+                text = text[:start] + "a teammate" + text[end:]
         return text
 
 

@@ -15,10 +15,16 @@ from importlib import resources
 
 # A capitalised word standing alone: not part of a host, path, handle, email or dotted name.
 WORD = re.compile(r"(?<![\w.@/#:-])([A-Z][a-zß-ÿ]{2,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
-# A word joined to more of an identifier: "lexis-rank", "aurora_prod", "db.atlas", "hermes2".
+# The capitalised word right after a name is its surname and goes with it ("Lukas Kowalczyk").
+SURNAME = re.compile(r"[ ][A-Z][a-zß-ÿ]+(?:-[A-Z][a-zß-ÿ]+)?(?=(?:['’]s)?(?![\w@-]|\.\w))")
+# A login that spells a given name: "matteo.r", "dana_w", "priya.natarajan".
+LOGIN = re.compile(r"(?<![\w.@/#:-])([a-zß-ÿ]{3,})[._][a-zß-ÿ]{1,20}(?![\w@-]|\.\w)")
+
+# A word joined to more of a host or service name: "lexis-rank", "aurora-prod", "hermes2".
+# Dots and underscores join logins ("matteo.r", "dana_w"), which spell a person's name.
 _IDENTIFIER_PART = re.compile(
-    r"(?<![A-Za-zß-ÿ])[A-Za-zß-ÿ]{3,}(?=[-_./]?\d|[-_./][A-Za-zß-ÿ\d])"
-    r"|(?<=[A-Za-zß-ÿ\d][-_./])[A-Za-zß-ÿ]{3,}(?![A-Za-zß-ÿ])"
+    r"(?<![A-Za-zß-ÿ._])[A-Za-zß-ÿ]{3,}(?=[-_.]?\d|-[A-Za-zß-ÿ\d])"
+    r"|(?<=[A-Za-zß-ÿ\d]-)[A-Za-zß-ÿ]{3,}(?![A-Za-zß-ÿ._])"
 )
 _ADDRESSES = re.compile(r"\S*@\S*|https?://\S+")
 
@@ -44,11 +50,21 @@ def system_words(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(words)
 
 
-def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[re.Match[str]]:
-    """The listed given names in text, minus the incident's own words."""
+def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """Where the listed given names (with a surname after them) and name-spelled logins are in
+    text, minus the incident's own words; spans in order, never overlapping."""
     names = given_names()
-    return [
-        m
-        for m in WORD.finditer(text)
-        if (low := m.group(1).casefold()) in names and low not in exclude
-    ]
+    spans: list[tuple[int, int]] = []
+    for m in WORD.finditer(text):
+        if (low := m.group(1).casefold()) in names and low not in exclude:
+            surname = SURNAME.match(text, m.end(1))
+            spans.append((m.start(1), surname.end() if surname else m.end(1)))
+    for m in LOGIN.finditer(text):
+        if (low := m.group(1).casefold()) in names and low not in exclude:
+            spans.append(m.span())
+    spans.sort()
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if not out or start >= out[-1][1]:
+            out.append((start, end))
+    return out

@@ -32,6 +32,7 @@ CHANGE_LOOKBACK = timedelta(hours=6)
 RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
 _MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change"}
 _RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
+_TOOL_RESOLVED = re.compile(r"^\s*(incident )?resolved\b", re.IGNORECASE)
 _CHAT_SIGNAL = re.compile(
     r"\b(outage|incident|down|degraded|errors?|5\d\d|timeouts?|latency|failing|broken|"
     r"customers? (are )?(report|complain)\w*|can'?t (log ?in|access|connect)|unavailable|alert)\b",
@@ -222,10 +223,18 @@ def link_cross_source(events: list[TimelineEvent], sources: Sources | None = Non
 
 
 def _is_resolution(event: TimelineEvent, trackers: frozenset[str]) -> bool:
-    if event.kind in RESOLUTION_KINDS:
+    """An alert or page resolving, a tracked ticket or incident record moving to resolved, a
+    status page's resolved update, or an incident tool's resolved time."""
+    if event.kind in RESOLUTION_KINDS or event.attrs.get("milestone") == "resolved":
         return True
+    if event.kind == "status_page_update":
+        return "resolved" in event.attrs.get("customer_update_marks", ())
     if event.kind == "status_change" and event.source in trackers:
-        return bool(_RESOLVED_STATUS.search(str(event.attrs.get("to", ""))))
+        to = event.attrs.get("to")
+        if to is not None:
+            return bool(_RESOLVED_STATUS.search(str(to)))
+        # an incident tool's own record (Rootly, incident.io): "Incident resolved: <title>"
+        return bool(_TOOL_RESOLVED.match(event.text))
     return False
 
 
@@ -261,7 +270,9 @@ def choose_window(
     resolutions = [
         e.at
         for e in events
-        if e.kind in _MAYBE_RESOLUTION and e.at >= start_at and _is_resolution(e, trackers)
+        if (e.kind in _MAYBE_RESOLUTION or e.kind == "status_page_update" or "milestone" in e.attrs)
+        and e.at >= start_at
+        and _is_resolution(e, trackers)
     ]
     end_at = max(resolutions) if resolutions else max(e.at for e in events)
     start = spec.start or shift(start_at, -before)

@@ -184,9 +184,10 @@ def looks_like_system(actor: Actor, chat: frozenset[str]) -> bool:
     People in pagers and trackers carry emails or full names. A one-token name is a system when
     it has a hyphen, underscore or digit ("payouts-gateway", "argo_cd") or is a capitalized word
     ("Alertmanager", "Stratocloud"); a lowercase login ("niamh", "callum.rw") is a person. Chat
-    actors keep their flag from the workspace's users list.
+    actors keep their flag from the workspace's users list, and an account its source calls a
+    person's (a GitHub "User", hyphenated login or not) is one.
     """
-    if actor.is_bot or actor.source in chat or actor.email:
+    if actor.is_bot or actor.is_human or actor.source in chat or actor.email:
         return actor.is_bot
     name = (actor.name or "").strip()
     if not name or " " in name:
