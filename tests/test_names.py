@@ -44,11 +44,11 @@ def test_unlisted_names_are_found_in_prose_only(text: str, names: list[str]) -> 
 
 
 def test_a_word_the_incident_uses_in_an_identifier_is_a_system() -> None:
-    texts = ["lexis-rank is leaking fds", "mail priya@example.com", "ping matteo.r or dana_w"]
+    texts = ["oskar-ingest is leaking fds", "mail priya@example.com", "ping matteo.r or dana_w"]
     systems = system_words(texts)
-    assert "lexis" in systems
+    assert "oskar" in systems
     assert not {"priya", "matteo", "dana"} & systems  # emails and logins spell people's names
-    assert _found("Lexis is down again, Priya is on it", systems) == ["Priya"]
+    assert _found("Oskar is down again, Priya is on it", systems) == ["Priya"]
 
 
 def test_a_person_outside_the_user_lists_never_reaches_the_draft(tmp_path: Path) -> None:

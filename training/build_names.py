@@ -7,11 +7,12 @@ to ship:
 - The 1990 US Census given-name lists (public domain, a work of the US government), as
   packaged in `names` 0.3.0 (MIT).
 - The given-name lists of Faker 40.63.0's person providers (MIT), Latin-script names only,
-  across its locales (Europe, the Americas, Africa, South and East Asia romanised).
+  across its locales (Europe, the Americas, Africa, South and East Asia romanised), except
+  its plain "en" list, which carries words ("General", "Less").
 
 Left out: names of fewer than three letters, and names that are English words people write in
-lower case (the lower-case words of the labelled training corpus and the kept list in
-`training/name_words.txt`): "Will", "May", "Mark", "Page" stay words.
+lower case (the lower-case words of the labelled sentences, training/sentences and
+training/candidates, and the kept list in `training/name_words.txt`): "Will", "May", "Mark", "Page" stay words.
 
 Reproducible: the same two packages give the same file. Needs `pip install faker==40.63.0
 names==0.3.0` (the make target installs them into the venv; the runtime never imports them).
@@ -31,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "retro" / "safety" / "data" / "first_names.v1.txt"
 WORDS = ROOT / "training" / "name_words.txt"
 CORPUS = ROOT / "training" / "sentences"
+CANDIDATES = ROOT / "training" / "candidates"
+# Faker's plain "en" list is every name ever given in US birth records, words included
+# ("General", "Less", "Hence"); the census lists cover US names with fewer oddities.
+SKIP_LOCALES = frozenset({"en"})
 ATTRS = (
     "first_names",
     "first_names_male",
@@ -57,6 +62,8 @@ def faker_names() -> set[str]:
 
     out: set[str] = set()
     for module in pkgutil.iter_modules(person.__path__):
+        if module.name in SKIP_LOCALES:
+            continue
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         for attr in ATTRS:
             value = provider.__dict__.get(attr)
@@ -71,7 +78,7 @@ def english_words() -> set[str]:
     words = {w.strip().casefold() for w in WORDS.read_text("utf-8").splitlines()}
     words = {w for w in words if w and not w.startswith("#")}
     token = re.compile(r"(?<![\w@.-])[a-z]{3,}(?![\w@-])")
-    for path in sorted(CORPUS.glob("*.jsonl")):
+    for path in sorted([*CORPUS.glob("*.jsonl"), *CANDIDATES.glob("*.jsonl")]):
         for line in path.read_text("utf-8").splitlines():
             if line.strip():
                 words.update(token.findall(json.loads(line)["text"]))
