@@ -191,6 +191,36 @@ def test_a_warning_that_paged_nobody_is_not_the_detection(tmp_path: Path) -> Non
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(-20)[11:16]
 
 
+def test_a_resource_warning_before_the_loud_alert_is_a_precursor_not_the_impact(
+    tmp_path: Path,
+) -> None:
+    bundle = write_bundle(tmp_path / "b")
+    early = alert("firing", -20, None)
+    early["labels"] = {"alertname": "NodeCPUHigh", "instance": "db-7", "severity": "warning"}
+    early["annotations"] = {"summary": "db-7 CPU above 90% for 10 minutes"}
+    early["fingerprint"] = "1f1e1d1c1b1a1918"
+    (bundle / "alertmanager" / "warning.json").write_text(
+        json.dumps(webhook("firing", [early])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_a_recovery_report_while_a_loud_alert_keeps_firing_is_not_the_mitigation(
+    tmp_path: Path,
+) -> None:
+    """Chat says "back to normal" at +24 min, but the 5xx alert fires on until +90: the
+    structured evidence wins, and the mitigation is when it cleared."""
+    bundle = write_bundle(tmp_path / "b")
+    (bundle / "alertmanager" / "resolved.json").write_text(
+        json.dumps(webhook("resolved", [alert("resolved", 0, 90)])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    mitigated = pm.milestones["mitigated"]
+    assert mitigated.at is not None and mitigated.at.strftime("%H:%M") == iso(90)[11:16]
+    assert mitigated.rule == "all firing alerts cleared"
+
+
 def test_names_flag_opts_in_to_handles(bundle: Path, tmp_path: Path) -> None:
     result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "n.md", names=True)
     assert "@dana" in result.markdown

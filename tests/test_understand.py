@@ -22,6 +22,7 @@ from retro.understand.lexicon import (
     owner_in,
     stated_times,
     statement,
+    symptom_alert,
 )
 from retro.understand.model import holds, packaged
 
@@ -147,6 +148,8 @@ def test_lexicon_examples_hold() -> None:
         assert action_type(ex["text"]) == ex["type"], ex
     for ex in lex["follow_up"]["owner_examples"]:
         assert owner_in(ex["text"]) == ex["owner"], ex
+    for ex in lex["signals"]["symptom_examples"]:
+        assert symptom_alert(ex["text"]) == ex["symptom"], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
     for ex in lex["statement"]["examples"]:
@@ -171,10 +174,13 @@ def test_a_version_number_is_not_a_clock_time() -> None:
 # --- held-out protection -------------------------------------------------------------------------
 
 
-def _heldout_sentences() -> set[str]:
-    """Every sentence-long text of the held-out-2 bundles (chat, tickets, transcripts)."""
+HELD_OUT_SETS = ("heldout-2", "heldout-3")
+
+
+def _heldout_sentences(name: str) -> set[str]:
+    """Every sentence-long text of a held-out set's bundles (chat, tickets, transcripts)."""
     found: set[str] = set()
-    for path in (ROOT / "evals" / "heldout-2").rglob("*"):
+    for path in (ROOT / "evals" / name).rglob("*"):
         if path.suffix not in (".json", ".jsonl", ".csv", ".vtt", ".txt") or not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -192,16 +198,18 @@ def _project_texts() -> list[tuple[str, str]]:
     ]
     policy = ROOT / "retro" / "safety" / "data" / "policy.v1.yaml"
     texts.append((policy.name, policy.read_text(encoding="utf-8")))
-    for path in sorted((ROOT / "training" / "sentences").glob("*.jsonl")):
+    for path in sorted((ROOT / "training").rglob("*.jsonl")):
         texts.append((path.name, path.read_text(encoding="utf-8")))
+    texts.append(("name_words.txt", (ROOT / "training" / "name_words.txt").read_text("utf-8")))
     for path in sorted((ROOT / "tests").rglob("*.py")):
         if path.name != "test_understand.py":
             texts.append((path.name, path.read_text(encoding="utf-8")))
     return texts
 
 
-def test_no_held_out_sentence_is_in_rules_training_data_or_tests() -> None:
-    heldout = _heldout_sentences()
+@pytest.mark.parametrize("held_out", HELD_OUT_SETS)
+def test_no_held_out_sentence_is_in_rules_training_data_or_tests(held_out: str) -> None:
+    heldout = _heldout_sentences(held_out)
     assert len(heldout) > 200  # the held-out set is there and was read
     hits = []
     for name, text in _project_texts():

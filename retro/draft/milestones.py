@@ -20,7 +20,13 @@ from datetime import datetime, timedelta
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
 from retro.understand.layer import Reading, Sentence, Understanding
-from retro.understand.lexicon import local_zone, names_customers, quiet_severity, stated_times
+from retro.understand.lexicon import (
+    local_zone,
+    names_customers,
+    quiet_severity,
+    stated_times,
+    symptom_alert,
+)
 
 CONTRADICTION_WINDOW = timedelta(minutes=30)
 ONSET_LOOKBACK = timedelta(hours=6)
@@ -251,8 +257,11 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         and e.source in monitors
     ]
     cands: list[Candidate] = [c for c in (_tool(ev, "impact_start"),) if c]
+    # a warning about a resource before louder alerts is a precursor; one about what users
+    # feel (errors, latency) marks the impact (lexicon `signals.symptom_words`)
+    felt = [e for e in alerts if not _quiet(e) or symptom_alert(e.text)]
     if alerts:
-        first_alert = min(alerts, key=lambda e: e.at)
+        first_alert = min(felt or alerts, key=lambda e: e.at)
         what = (
             "first error onset" if first_alert.kind == "error_spike" else "first alert's start time"
         )
@@ -344,6 +353,28 @@ def _alerts_cleared(ev: _Evidence, start: datetime) -> TimelineEvent | None:
 CONFIDENT = 0.5  # a chat sentence moves a milestone only when the classifier is this sure
 
 
+def _still_firing(ev: _Evidence) -> list[tuple[datetime, datetime]]:
+    """(fired, resolved) of every loud alert whose resolution is known."""
+    opened: dict[str, TimelineEvent] = {}
+    spans = []
+    lifecycles = ev.tl.with_role("alerts")
+    for event in ev.events:
+        if event.source not in lifecycles:
+            continue
+        key = event.key.rsplit(":", 1)[0]
+        if event.kind == "alert_firing" and not _quiet(event):
+            opened.setdefault(key, event)
+        elif event.kind == "alert_resolved" and key in opened:
+            spans.append((opened.pop(key).at, event.at))
+    return spans
+
+
+def _outlasted(at: datetime, spans: list[tuple[datetime, datetime]]) -> bool:
+    """A loud alert firing when recovery was reported went on firing for the whole
+    contradiction window after it: the structured evidence says the impact had not stopped."""
+    return any(fired <= at and resolved > at + CONTRADICTION_WINDOW for fired, resolved in spans)
+
+
 def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
     """People reporting that the impact stopped: observed recovery, not a plan or a hope."""
     out = []
@@ -372,10 +403,13 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     tool = [e for e in ev.events if e.attrs.get("milestone") == "mitigated" and e.at >= start]
     states = sorted([*ev.states(MITIGATED_STATES), *tool], key=lambda e: e.at)
     states = [e for e in states if e.at >= start]
+    spans = _still_firing(ev)
     reports = [
         e
         for e in recovery_reports(ev, start)
-        if not _contradicted(e.at, setbacks) and ev.corroborated(e, states)
+        if not _contradicted(e.at, setbacks)
+        and not _outlasted(e.at, spans)
+        and ev.corroborated(e, states)
     ]
     cleared = _alerts_cleared(ev, start)
     if states:

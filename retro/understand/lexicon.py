@@ -130,6 +130,17 @@ def _quiet_severities() -> frozenset[str]:
     return frozenset(str(s).casefold() for s in lexicon()["signals"]["quiet_severities"])
 
 
+@cache
+def _symptoms() -> re.Pattern[str]:
+    words = lexicon()["signals"]["symptom_words"]
+    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+
+
+def symptom_alert(text: str) -> bool:
+    """An alert about what users feel (errors, latency, availability), not a resource."""
+    return _symptoms().search(text or "") is not None
+
+
 def quiet_severity(severity: object) -> bool:
     """True for an alert level that usually pages nobody ("warning", "info")."""
     return str(severity or "").strip().casefold() in _quiet_severities()
