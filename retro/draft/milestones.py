@@ -305,7 +305,7 @@ def declared(ev: _Evidence) -> Candidate | None:
     said = [
         Candidate(e, 0.65, "incident declared in chat")
         for e, s in ev.said("declaration")
-        if ev.trusted(e)
+        if ev.trusted(e) and s.p("declaration") >= CONFIDENT
     ]
     signals = [e.at for e in _signals(ev)] or [e.at for e in ev.events]
     earliest = min(signals) - ONSET_LOOKBACK
