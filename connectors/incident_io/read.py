@@ -2,7 +2,9 @@
 
 An incident body gives one `status_change` event per timestamp value it holds ("Impact started",
 "Fixed at", "Resolved at", ...); an incident-updates body gives one `status_change` per update,
-with its message and the new status and severity.
+with its message and the new status and severity; a follow-ups body gives one
+`ticket_created` event per follow-up (`attrs.follow_up`), which the draft takes as a stated
+action item. Follow-ups of an incident other than the bundle's own are skipped and counted.
 """
 
 from __future__ import annotations
@@ -29,12 +31,28 @@ def is_update(obj: Any) -> bool:
     return isinstance(obj, dict) and bool(obj.get("id")) and "new_incident_status" in obj
 
 
+def is_follow_up(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and bool(obj.get("id"))
+        and bool(obj.get("title"))
+        and "incident_id" in obj
+        and "status" in obj
+    )
+
+
 def records(data: Any) -> list[dict[str, Any]] | None:
     if not isinstance(data, dict):
         return None
     if is_incident(data.get("incident")):
         return [data["incident"]]
-    for key, test in (("incidents", is_incident), ("incident_updates", is_update)):
+    if is_follow_up(data.get("follow_up")):
+        return [data["follow_up"]]
+    for key, test in (
+        ("incidents", is_incident),
+        ("incident_updates", is_update),
+        ("follow_ups", is_follow_up),
+    ):
         items = data.get(key)
         if isinstance(items, list) and items and all(test(i) for i in items):
             return list(items)
@@ -46,13 +64,54 @@ def claims(doc: Doc) -> bool:
 
 
 def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
-    return ctx.each_record(docs, records, _events, lambda n, item: f"[{n}] {item.get('id')}")
+    ours = {
+        str(item["id"]) for doc in docs for item in records(doc.data) or [] if is_incident(item)
+    }
+
+    def events(
+        item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
+    ) -> Iterator[TimelineEvent]:
+        if is_follow_up(item) and ours and str(item.get("incident_id")) not in ours:
+            ctx.report.skip("follow-up of another incident")
+            return iter(())
+        return _events(item, doc, ctx, record)
+
+    return ctx.each_record(docs, records, events, lambda n, item: f"[{n}] {item.get('id')}")
+
+
+def _follow_up(item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str) -> TimelineEvent:
+    """A follow-up the team filed in incident.io: the action stage takes it as stated."""
+    at = ctx.time(item.get("created_at"), doc=doc, record=record, field_name="created_at")
+    reference = item.get("external_issue_reference") or {}
+    attrs = {
+        "issuetype": "Follow-up",
+        "key": reference.get("issue_name") or str(item["id"]),
+        "status": str(item.get("status") or ""),
+        "priority": str((item.get("priority") or {}).get("name") or ""),
+        "owner_team": str((item.get("assignee_team") or {}).get("name") or ""),
+        "description": str(item.get("description") or ""),
+        "incident": item.get("incident_id"),
+        "follow_up": True,
+    }
+    return TimelineEvent.of(
+        key=f"incident_io:follow_up:{item['id']}",
+        at=at,
+        source=SOURCE,
+        kind="ticket_created",
+        text=str(item["title"]),
+        url=reference.get("issue_permalink") or None,
+        provenance=Provenance.of(doc.rel, record),
+        attrs={k: v for k, v in attrs.items() if v not in (None, "")},
+    )
 
 
 def _events(
     item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
 ) -> Iterator[TimelineEvent]:
     prov = Provenance.of(doc.rel, record)
+    if is_follow_up(item):
+        yield _follow_up(item, doc, ctx, record)
+        return
     if is_update(item):
         at = ctx.time(item.get("created_at"), doc=doc, record=record)
         status = (item.get("new_incident_status") or {}).get("name") or ""

@@ -2,7 +2,9 @@
 
 An incident body gives one `status_change` event per milestone timestamp it states (started,
 detected, acknowledged, mitigated, resolved), worded so the milestone rules read them as a
-tracker's status changes; an incident-events body gives one `note` per event of the log.
+tracker's status changes; an incident-events body gives one `note` per event of the log; an
+action-items body gives one `ticket_created` event per item (`attrs.follow_up`), which the draft
+takes as a stated action item.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ STAMPS = (
     ("mitigated_at", "Incident mitigated"),
     ("resolved_at", "Incident resolved"),
 )
-_TYPES = frozenset({"incidents", "incident_events"})
+_TYPES = frozenset({"incidents", "incident_events", "incident_action_items"})
 
 
 def resources(data: Any) -> list[dict[str, Any]] | None:
@@ -44,7 +46,23 @@ def claims(doc: Doc) -> bool:
 
 
 def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
-    return ctx.each_record(docs, resources, _events, lambda n, item: f"{item.get('type')} [{n}]")
+    ours = {
+        str(item.get("id"))
+        for doc in docs
+        for item in resources(doc.data) or []
+        if item.get("type") == "incidents"
+    }
+
+    def events(
+        item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
+    ) -> Iterator[TimelineEvent]:
+        incident = item["attributes"].get("incident_id")
+        if item.get("type") == "incident_action_items" and ours and str(incident) not in ours:
+            ctx.report.skip("action item of another incident")
+            return iter(())
+        return _events(item, doc, ctx, record)
+
+    return ctx.each_record(docs, resources, events, lambda n, item: f"{item.get('type')} [{n}]")
 
 
 def _events(
@@ -54,6 +72,9 @@ def _events(
     rid = item.get("id")
     if not rid:
         raise shape_error(doc, record, "a resource needs an id", "save the API body unchanged")
+    if item["type"] == "incident_action_items":
+        yield _action_item(rid, attrs, doc, ctx, record)
+        return
     if item["type"] == "incident_events":
         at = ctx.time(attrs.get("occurred_at") or attrs.get("created_at"), doc=doc, record=record)
         yield _event(f"rootly:event:{rid}", at, "note", str(attrs.get("event") or ""), doc, record)
@@ -66,6 +87,35 @@ def _events(
         at = ctx.time(value, doc=doc, record=record, field_name=field)
         text = f"{label}: {title}" if title else label
         yield _event(f"rootly:{rid}:{field}", at, "status_change", text, doc, record)
+
+
+def _action_item(
+    rid: Any, attrs: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
+) -> TimelineEvent:
+    """An action item the team filed in Rootly: the action stage takes it as stated."""
+    title = str(attrs.get("summary") or "").strip()
+    if not title:
+        raise shape_error(doc, record, "an action item needs a summary", "save the body unchanged")
+    at = ctx.time(attrs.get("created_at"), doc=doc, record=record, field_name="created_at")
+    fields = {
+        "issuetype": "Action item",
+        "key": attrs.get("jira_issue_key") or str(rid),
+        "status": str(attrs.get("status") or ""),
+        "priority": str(attrs.get("priority") or ""),
+        "description": str(attrs.get("description") or ""),
+        "incident": attrs.get("incident_id"),
+        "follow_up": True,
+    }
+    return TimelineEvent.of(
+        key=f"rootly:action_item:{rid}",
+        at=at,
+        source=SOURCE,
+        kind="ticket_created",
+        text=title,
+        url=attrs.get("jira_issue_url") or attrs.get("url") or None,
+        provenance=Provenance.of(doc.rel, record),
+        attrs={k: v for k, v in fields.items() if v not in (None, "")},
+    )
 
 
 def _event(key: str, at: Any, kind: EventKind, text: str, doc: Doc, record: str) -> TimelineEvent:

@@ -353,6 +353,10 @@ def build_timeline(
                 if e.source in changes and e.at < window.start
             ]
             inside = early + inside
+        # Follow-ups the team filed in its incident tool belong to the incident whenever they
+        # were written (often at the review, days later): they stay too.
+        later = [e for e in merged if e.at > window.end and e.attrs.get("follow_up") is True]
+        inside = inside + later
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
                 "incident.yaml",
@@ -396,7 +400,11 @@ def _count_outside(
 ) -> None:
     by_name = {r.name: r for r in reports}
     for event in events:
-        if not window.start <= event.at <= window.end and event.source in by_name:
+        if (
+            not window.start <= event.at <= window.end
+            and event.source in by_name
+            and not (event.at > window.end and event.attrs.get("follow_up") is True)
+        ):
             by_name[event.source].skip("outside the incident window")
 
 

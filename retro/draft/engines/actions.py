@@ -47,9 +47,14 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     calm = mitigated.at if mitigated and mitigated.at else None
     detected = data.milestones.get("detected")
     began = detected.at if detected and detected.at else None
+    for row in data.rows:
+        if _filed(row):
+            item = _filed_item(row, data, causes)
+            if item is not None:
+                items.append(item)
     for row_id, sentences in _rows_with_sentences(data):
         row = by_id[row_id]
-        if row.kind not in ("message", "comment", "note", "ticket_created"):
+        if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row):
             continue
         if row.kind == "message" and not row.human:
             continue
@@ -89,6 +94,35 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
 
 
 _LABELLED = re.compile(r"^\s*[\w /&+-]{1,30}:\s+\S")
+
+
+# Follow-ups the team filed in its incident tool (incident.io follow-ups, Rootly action items):
+# structured evidence, taken as they are written.
+FILED_TYPES = frozenset({"follow-up", "action item"})
+NOT_DOING = frozenset({"not_doing", "cancelled", "canceled", "declined", "wontfix"})
+
+
+def _filed(row: EvidenceRow) -> bool:
+    return row.kind == "ticket_created" and row.facts.get("issuetype", "").casefold() in FILED_TYPES
+
+
+def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> ActionItem | None:
+    if row.facts.get("status", "").casefold() in NOT_DOING:
+        return None  # the team decided against it
+    title = row.text.split("\n", 1)[0].strip()
+    if not title or policy.unsafe(title):
+        return None
+    title = follow_up_title(title) or title[0].upper() + title[1:]
+    kind = action_type(title)
+    return ActionItem(
+        title=title,
+        type=kind,  # type: ignore[arg-type]
+        priority=_priority(kind, title, data, causes),  # type: ignore[arg-type]
+        owner=_DEFAULT_OWNER.get(kind, "the service owner team").removeprefix("the "),
+        end_state=end_state(title, kind),
+        citations=[row.id],
+        origin="stated",
+    )
 
 
 def _is_bullet_like(text: str) -> bool:

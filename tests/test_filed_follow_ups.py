@@ -1,0 +1,110 @@
+"""Follow-ups the team filed in its incident tool (incident.io follow-ups, Rootly action items)
+are read from a bundle and become the draft's action items as they are written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bundle_factory import iso, write_bundle
+
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.pipeline import generate
+from retro.timeline.read import read_timeline
+
+INCIDENT_IO = "01FDAG4SAP5TYPT98WGR2N7W91"
+ROOTLY = "8150262f-a6e3-4561-8751-42cddc5daf2a"
+
+
+def _incident_io_follow_up(
+    fid: str, title: str, status: str, minutes: float, incident: str
+) -> dict[str, Any]:
+    return {
+        "id": fid,
+        "incident_id": incident,
+        "title": title,
+        "description": "",
+        "status": status,
+        "created_at": iso(minutes),
+        "updated_at": iso(minutes),
+        "priority": {"id": "01GNW4BAQ7XRMFF6FHKNXDFPRW", "name": "Urgent", "rank": 10},
+        "assignee_team": {"id": "t1", "name": "Payments platform"},
+    }
+
+
+def _bundle(tmp_path: Path) -> Path:
+    bundle = write_bundle(tmp_path / "b")
+    iio = bundle / "incident_io"
+    iio.mkdir()
+    incident = json.loads(
+        (
+            Path(__file__).parent / "fixtures/incident_io/api_v2_incident_show.openapi_example.json"
+        ).read_text(encoding="utf-8")
+    )
+    incident["incident"]["incident_timestamp_values"] = []
+    (iio / "incident.json").write_text(json.dumps(incident), encoding="utf-8")
+    follow_ups = [
+        _incident_io_follow_up(
+            "f1",
+            "Cap the checkout pool size change at 20% per deploy",
+            "outstanding",
+            50,
+            INCIDENT_IO,
+        ),
+        # filed at the review two days later: still this incident's
+        _incident_io_follow_up(
+            "f2",
+            "Page the database on-call when pgbouncer waits exceed 1s",
+            "completed",
+            2900,
+            INCIDENT_IO,
+        ),
+        _incident_io_follow_up(
+            "f3", "Rewrite the pool config in YAML", "not_doing", 55, INCIDENT_IO
+        ),
+        _incident_io_follow_up(
+            "f4", "Rotate the office wifi password", "outstanding", 52, "01OTHERINCIDENT0000000000"
+        ),
+    ]
+    (iio / "follow_ups.json").write_text(json.dumps({"follow_ups": follow_ups}), encoding="utf-8")
+    rootly = bundle / "rootly"
+    rootly.mkdir()
+    item = json.loads(
+        (
+            Path(__file__).parent / "fixtures/rootly/api_v1_action_item_get.openapi_example.json"
+        ).read_text(encoding="utf-8")
+    )
+    item["data"]["attributes"].update(
+        summary="Add a canary stage for checkout-api config changes",
+        incident_id=ROOTLY,
+        created_at=iso(60),
+        status="open",
+    )
+    (rootly / "action_item.json").write_text(json.dumps(item), encoding="utf-8")
+    return bundle
+
+
+def test_filed_follow_ups_are_read_and_those_of_other_incidents_counted(tmp_path: Path) -> None:
+    timeline = read_timeline(_bundle(tmp_path))
+    filed = {e.text: e for e in timeline.events if e.attrs.get("follow_up")}
+    assert set(filed) == {
+        "Cap the checkout pool size change at 20% per deploy",
+        "Page the database on-call when pgbouncer waits exceed 1s",
+        "Rewrite the pool config in YAML",
+        "Add a canary stage for checkout-api config changes",
+    }
+    assert filed["Rewrite the pool config in YAML"].attrs["status"] == "not_doing"
+    report = next(r for r in timeline.sources if r.name == "incident_io")
+    assert report.skipped == {"follow-up of another incident": 1}
+
+
+def test_filed_follow_ups_are_action_items_as_written(tmp_path: Path) -> None:
+    pm = generate(
+        bundle=_bundle(tmp_path), engine=OfflineEngine(), out=tmp_path / "d.md"
+    ).postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "Cap the checkout pool size change at 20% per deploy" in titles
+    assert "Page the database on-call when pgbouncer waits exceed 1s" in titles
+    assert "Add a canary stage for checkout-api config changes" in titles
+    assert not [t for t in titles if "YAML" in t or "wifi" in t]  # not doing; another incident
