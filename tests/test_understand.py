@@ -148,6 +148,10 @@ def test_lexicon_examples_hold() -> None:
         assert action_type(ex["text"]) == ex["type"], ex
     for ex in lex["follow_up"]["owner_examples"]:
         assert owner_in(ex["text"]) == ex["owner"], ex
+    from retro.draft.engines.actions import end_state
+
+    for ex in lex["end_states"]["examples"]:
+        assert end_state(ex["title"], ex["type"]) == ex["end_state"], ex
     for ex in lex["signals"]["symptom_examples"]:
         assert symptom_alert(ex["text"]) == ex["symptom"], ex
     for ex in lex["gap_examples"]:

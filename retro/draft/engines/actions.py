@@ -21,6 +21,7 @@ from retro.understand.lexicon import (
     action_type,
     follow_up_title,
     gap_title,
+    lexicon,
     marker_split,
     owner_in,
 )
@@ -225,23 +226,38 @@ def _owner(text: str, row: EvidenceRow, kind: str) -> str:
 
 
 def end_state(title: str, kind: str) -> str:
-    """A check anyone can make, built from what the item says."""
+    """A check anyone can make, built from what the item says (lexicon `end_states`)."""
+    table = lexicon()["end_states"]
+    title = title.rstrip(".")
     verb, _, rest = title.partition(" ")
-    thing = rest.rstrip(".") if rest else title.rstrip(".")
-    thing_lead = thing[0].upper() + thing[1:] if thing else thing
-    if kind == "detect":
-        return f"{thing_lead} is live, and a test shows it pages the on-call when it should."
-    if kind == "process":
-        return f"{thing_lead} is documented, reviewed, and linked from the on-call runbook."
+    lead = verb.casefold()
+    two = " ".join(title.split()[:2]).casefold()
+    if two in table["in_place"]:
+        lead, rest = two, title.split(" ", 2)[2] if len(title.split()) > 2 else ""
     if kind == "investigate":
-        return f"The findings on {thing} are written up and linked from this postmortem."
-    if kind == "mitigate":
-        return f"{thing_lead} is in place and has been exercised in a drill or game day."
-    if kind == "repair":
-        return f"The change to {thing} is deployed and verified in production."
-    return (
-        f"{thing_lead} is in place, and a test shows the failure mode of this incident is blocked."
-    )
+        return f"The findings on {rest or title} are written up and linked from this postmortem."
+    if kind == "detect" and lead in table["detect_leads"] and rest:
+        thing = f"{table['detect_leads'][lead]} {rest}"
+        return f"{thing} is live, and a test shows it pages the on-call when it should."
+    suffix = {
+        "detect": " is live, and a test shows it pages the on-call when it should.",
+        "process": ", reviewed, and linked from the on-call runbook.",
+        "mitigate": ", and has been exercised in a drill or game day.",
+        "repair": ", and the change is verified in production.",
+    }.get(kind, ", and a test shows the failure mode of this incident is blocked.")
+    if rest and lead in table["in_place"]:
+        done = f"{rest[0].upper()}{rest[1:]} " + ("is" if kind == "detect" else "is in place")
+    elif rest and lead in table["participles"]:
+        done = f"{rest[0].upper()}{rest[1:]} is {table['participles'][lead]}"
+        done = done + " and" if kind == "detect" else done
+    else:
+        done = f"“{title}” is done"
+        done = done + " and" if kind == "detect" else done
+    if kind == "detect":
+        return f"{done} live, and a test shows it pages the on-call when it should."
+    if kind == "process" and done.endswith(" is documented"):
+        return f"{done}, reviewed, and linked from the on-call runbook."
+    return f"{done}{suffix}"
 
 
 SameItem = Callable[[str, str], bool]
