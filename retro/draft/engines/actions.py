@@ -48,11 +48,6 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     calm = mitigated.at if mitigated and mitigated.at else None
     detected = data.milestones.get("detected")
     began = detected.at if detected and detected.at else None
-    for row in data.rows:
-        if _filed(row):
-            item = _filed_item(row, data, causes)
-            if item is not None:
-                items.append(item)
     for row_id, sentences in _rows_with_sentences(data):
         row = by_id[row_id]
         if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row):
@@ -91,6 +86,13 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 item = _item(piece, s, row, data, causes)
                 if item is not None:
                     items.append(item)
+    # the team's filed follow-ups come last, so that their wording wins over chat's (a later
+    # restatement gives a merged item its title)
+    for row in data.rows:
+        if _filed(row):
+            item = _filed_item(row, data, causes)
+            if item is not None:
+                items.append(item)
     return _dedupe(items, same)
 
 
@@ -268,7 +270,8 @@ def _same_words(a: str, b: str) -> bool:
 
 
 def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[ActionItem]:
-    """One item per piece of work: later restatements add their citations to the first.
+    """One item per piece of work: a later restatement adds its citations to the first and
+    gives it its title.
 
     `same_item` tells two titles for one piece of work apart from two pieces (word overlap by
     default; the offline engine passes sentence-vector similarity).
@@ -281,6 +284,8 @@ def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[
             kept.append(item)
         else:
             same.citations = list(dict.fromkeys(same.citations + item.citations))
+            # the later restatement is usually the considered one (the list at the end)
+            same.title, same.type, same.end_state = item.title, item.type, item.end_state
     return kept
 
 

@@ -457,7 +457,12 @@ def got_lucky(f: _Facts) -> list[Claim]:
 # --- follow-up ---------------------------------------------------------------------------------------
 
 
-SAME_ITEM_COSINE = 0.8  # MiniLM cosine above which two titles are one piece of work
+# MiniLM cosine above which two titles are one piece of work. 0.8 kept restatements apart
+# ("Add a canary for config changes" / "Canary stage with an error-rate gate for config
+# changes", 0.75); 0.65, with the later restatement's title kept, measured on the gated,
+# development and held-out-3 sets: action precision 67/51/36% -> 67/54/40%, recall 85/37/73%
+# -> 83/37/73%.
+SAME_ITEM_COSINE = 0.65
 
 
 SAME_ITEM_MAX = 80  # more stated items than this: compare words only (embedding them all costs)
