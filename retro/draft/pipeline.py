@@ -13,7 +13,7 @@ from retro.draft.evidence import (
     NameScrubber,
     assign_roles,
     evidence_rows,
-    incident_texts,
+    incident_systems,
     name_patterns,
     prepare,
     scrub_names,
@@ -151,7 +151,9 @@ def _scrub_output(pm: Postmortem, timeline: Timeline, redactor: Redactor, names:
     patterns = (
         NameScrubber()
         if names
-        else name_patterns(timeline.people, assign_roles(timeline), incident_texts(timeline))
+        else name_patterns(
+            timeline.people, assign_roles(timeline), systems=incident_systems(timeline)
+        )
     )
     for name in CLAIM_FIELDS:
         for claim in getattr(pm, name):

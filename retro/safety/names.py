@@ -42,12 +42,10 @@ def system_words(texts: Iterable[str]) -> frozenset[str]:
     """Listed names an incident uses inside identifiers ("lexis-rank"): systems there, not
     people. Emails, handles and links are not read (a login spells its owner's name)."""
     names = given_names()
-    words: set[str] = set()
-    for text in texts:
-        if text:
-            found = _IDENTIFIER_PART.findall(_ADDRESSES.sub(" ", text))
-            words.update(low for w in found if (low := w.casefold()) in names)
-    return frozenset(words)
+    joined = _ADDRESSES.sub(" ", "\n".join(t for t in texts if t))  # one pass: fast on 100k rows
+    return frozenset(
+        low for w in set(_IDENTIFIER_PART.findall(joined)) if (low := w.casefold()) in names
+    )
 
 
 def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
