@@ -100,7 +100,8 @@ def main() -> int:
         "# Given names retro removes from drafts when no user list names the person.\n"
         "# Built by `make names` (training/build_names.py) from the 1990 US Census given-name lists\n"
         "# (public domain; via the `names` 0.3.0 package, MIT) and Faker 40.63.0's person\n"
-        "# providers (MIT, Copyright (c) 2012 Daniele Faraglia), minus English words.\n"
+        "# providers (MIT, Copyright (c) 2012 Daniele Faraglia; first_names.LICENSE), minus\n"
+        "# English words.\n"
     )
     OUT.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
     print(f"names: wrote {OUT.relative_to(ROOT)} ({len(names)} names)")
