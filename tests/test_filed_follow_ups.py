@@ -108,3 +108,33 @@ def test_filed_follow_ups_are_action_items_as_written(tmp_path: Path) -> None:
     assert "Page the database on-call when pgbouncer waits exceed 1s" in titles
     assert "Add a canary stage for checkout-api config changes" in titles
     assert not [t for t in titles if "YAML" in t or "wifi" in t]  # not doing; another incident
+
+
+def _jira_task(key: str, summary: str, minutes: float) -> dict[str, Any]:
+    issue = json.loads(
+        (Path(__file__).parent / "fixtures/jira/ops-101_v3.json").read_text(encoding="utf-8")
+    )
+    issue["key"], issue["id"] = key, str(abs(hash(key)) % 100000)
+    fields = issue["fields"]
+    fields.update(summary=summary, created=iso(minutes).replace("Z", ".000+0000"))
+    fields["issuetype"] = {**fields["issuetype"], "name": "Task"}
+    fields["description"], fields["issuelinks"] = None, []
+    fields["comment"] = {"comments": [], "total": 0, "maxResults": 0, "startAt": 0}
+    issue["changelog"] = {"histories": [], "total": 0, "maxResults": 0, "startAt": 0}
+    return issue
+
+
+def test_a_tracker_task_filed_after_mitigation_is_a_follow_up_as_written(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b")
+    jira = bundle / "jira"
+    jira.mkdir()
+    tasks = {
+        "OPS-120": ("Pgbouncer pool limits reviewed against max_connections", 30),
+        "OPS-110": ("Drain checkout-api pods in zone b", 10),  # the response's own task
+    }
+    for key, (summary, minutes) in tasks.items():
+        (jira / f"{key}.json").write_text(json.dumps(_jira_task(key, summary, minutes)), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "Pgbouncer pool limits reviewed against max_connections" in titles, titles
+    assert "Drain checkout-api pods in zone b" not in titles, titles

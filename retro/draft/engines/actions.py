@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.draft.engines.compose import strip_record_prefix
@@ -50,7 +50,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     began = detected.at if detected and detected.at else None
     for row_id, sentences in _rows_with_sentences(data):
         row = by_id[row_id]
-        if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row):
+        if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row, calm):
             continue
         if row.kind == "message" and not row.human:
             continue
@@ -89,7 +89,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
     # restatement gives a merged item its title)
     for row in data.rows:
-        if _filed(row):
+        if _filed(row, calm):
             item = _filed_item(row, data, causes)
             if item is not None:
                 items.append(item)
@@ -102,17 +102,23 @@ _LABELLED = re.compile(r"^\s*[\w /&+-]{1,30}:\s+\S")
 # Follow-ups the team filed in its incident tool (incident.io follow-ups, Rootly action items):
 # structured evidence, taken as they are written.
 FILED_TYPES = frozenset({"follow-up", "action item"})
+# Tracker tickets of these types filed once the impact was over are follow-ups too; filed
+# while it lasted they are mostly the response's own tasks, and go through their sentences.
+LATER_TYPES = frozenset({"task", "sub-task", "subtask", "story", "improvement"})
 NOT_DOING = frozenset({"not_doing", "cancelled", "canceled", "declined", "wontfix"})
 
 
-def _filed(row: EvidenceRow) -> bool:
-    return row.kind == "ticket_created" and row.facts.get("issuetype", "").casefold() in FILED_TYPES
+def _filed(row: EvidenceRow, calm: datetime | None = None) -> bool:
+    if row.kind != "ticket_created":
+        return False
+    kind = row.facts.get("issuetype", "").casefold()
+    return kind in FILED_TYPES or (kind in LATER_TYPES and calm is not None and row.at >= calm)
 
 
 def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> ActionItem | None:
     if row.facts.get("status", "").casefold() in NOT_DOING:
         return None  # the team decided against it
-    title = row.text.split("\n", 1)[0].strip()
+    title = strip_record_prefix(row.text.split("\n", 1)[0]).strip()
     if not title or policy.unsafe(title):
         return None
     title = follow_up_title(title) or title[0].upper() + title[1:]
