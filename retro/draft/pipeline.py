@@ -86,14 +86,16 @@ def check_citations(pm: Postmortem, valid: set[str]) -> int:
 def leave_out_rows(rows: list[EvidenceRow], reading: Reading) -> dict[str, str]:
     """Rows kept out of the draft by safety policy (blame, instructions to a model): id -> why.
 
-    Only what people wrote is judged; the raw text stays in the bundle.
+    The policy rules judge every message, a bot's too (an instruction can arrive through a
+    webhook); the classifier judges only what people wrote: alert text posted by a bot reads
+    to it like anything but chat. The raw text stays in the bundle.
     """
     out: dict[str, str] = {}
     for row in rows:
         if row.kind not in ("message", "comment", "note", "bot_message", "status_page_update"):
             continue
         sentences: list[tuple[str, Mapping[str, float]]] = [
-            (s.text, s.scores) for s in reading.of(row.id)
+            (s.text, s.scores if row.human else {}) for s in reading.of(row.id)
         ]
         if reason := policy.leave_out(sentences or [(row.text, {})]):
             out[row.id] = reason
