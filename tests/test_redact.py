@@ -314,6 +314,8 @@ EXACT: list[tuple[str, str]] = [
     ("pw: hunter2!", "pw: [REDACTED:authorization]"),
     ("Rotate SSN 123-45-6789", "Rotate SSN [REDACTED:ssn]"),
     ("refund IBAN DE89 3704 0044 0532 0130 00 today", "refund IBAN [REDACTED:iban] today"),
+    # an id glued before the IBAN used to hide it (found by the fuzz test)
+    ("ref AT024BE7LD DE89 3704 0044 0532 0130 00 paid", "ref AT024BE7LD [REDACTED:iban] paid"),
     ("mysql -u root -pS3cr3tPw orders", "mysql -u root -p[REDACTED:authorization] orders"),
     ("mysql -uroot -p'a b c' orders", "mysql -uroot -p[REDACTED:authorization] orders"),
     ("mysql --password=S3cr3t -h db", "mysql --password=[REDACTED:authorization] -h db"),

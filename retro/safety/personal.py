@@ -198,7 +198,20 @@ def _iban_ok(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
+_IBAN_START = re.compile(r"(?:^|(?<= ))[A-Z]{2}\d\d")
+
+
 def _iban_check(candidate: str) -> tuple[int, int] | None:
+    """The first IBAN in the run: an id glued before it ("AT024BE7LD DE89 …") must not hide it,
+    since the regex takes the whole run at once."""
+    for start in _IBAN_START.finditer(candidate):
+        found = _iban_at(candidate[start.start() :])
+        if found is not None:
+            return (start.start() + found[0], start.start() + found[1])
+    return None
+
+
+def _iban_at(candidate: str) -> tuple[int, int] | None:
     """The country's length of characters, ending at a group boundary, passing mod 97."""
     want = _IBAN_LENGTHS.get(candidate[:2])
     if want is None:
