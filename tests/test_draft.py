@@ -280,3 +280,14 @@ def test_the_classifier_judges_what_people_wrote_and_only_rules_judge_a_bots_mes
     assert "Eb" not in out  # an alert a bot posted: the classifier's 0.95 does not count
     assert out["Eh"] == "blame"  # the same words from a person: it does
     assert out["Ei"] == "model_instruction"  # a rule judges a bot's message too
+
+
+def test_a_rollback_under_way_is_never_named_the_trigger(tmp_path: Path) -> None:
+    from bundle_factory import CHAT, msg
+
+    said = "Rollback of checkout-api to 2024.05.01.2 started."
+    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
+    bundle = write_bundle(tmp_path / "b", chat=[*chat, msg("U01", 17, said)])
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == said)
+    assert all(row.id not in c.citations for c in result.postmortem.trigger)

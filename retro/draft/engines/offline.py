@@ -306,6 +306,7 @@ def trigger(f: _Facts) -> list[Claim]:
         p
         for p in f.pick.candidates("trigger")
         if max(p.sentence.p("impact"), p.sentence.p("setback")) < p.sentence.p("trigger")
+        and not p.sentence.has("mitigation")  # "Rollback of api started" is the response
     ]
     out += f.pick.said(f.pick.top(named, 1))
     if imp is None:
