@@ -26,6 +26,7 @@ from retro.errors import BundleError, ConfigError
 from retro.models import (
     IncidentMeta,
     Progress,
+    Provenance,
     SourceInfo,
     SourceReport,
     TimelineEvent,
@@ -384,6 +385,33 @@ def _from_iso(text: str, *, path: str, record: str, field_name: str) -> datetime
             record=record,
             hint="use ISO 8601, e.g. 2024-05-01T14:03:00Z",
         ) from None
+
+
+def filed_follow_up(
+    *,
+    event_key: str,
+    at: datetime,
+    source: str,
+    title: str,
+    doc: Doc,
+    record: str,
+    url: Any,
+    **fields: Any,
+) -> TimelineEvent:
+    """A follow-up the team filed in its incident tool, as a `ticket_created` event marked
+    `attrs.follow_up`: the draft takes it as an action item as written, whenever it was filed.
+    `fields` (issuetype, key, status, …) are kept when they hold something."""
+    attrs = {**fields, "follow_up": True}
+    return TimelineEvent.of(
+        key=event_key,
+        at=at,
+        source=source,
+        kind="ticket_created",
+        text=title,
+        url=url or None,
+        provenance=Provenance.of(doc.rel, record),
+        attrs={k: v for k, v in attrs.items() if v not in (None, "")},
+    )
 
 
 def shape_error(doc: Doc, record: str, message: str, hint: str) -> BundleError:

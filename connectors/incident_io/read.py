@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-from retro.connector import Doc, ReadContext, shape_error
+from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
 from retro.models import Provenance, TimelineEvent
 
 SOURCE: Final = "incident_io"
@@ -83,25 +83,21 @@ def _follow_up(item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str) ->
     """A follow-up the team filed in incident.io: the action stage takes it as stated."""
     at = ctx.time(item.get("created_at"), doc=doc, record=record, field_name="created_at")
     reference = item.get("external_issue_reference") or {}
-    attrs = {
-        "issuetype": "Follow-up",
-        "key": reference.get("issue_name") or str(item["id"]),
-        "status": str(item.get("status") or ""),
-        "priority": str((item.get("priority") or {}).get("name") or ""),
-        "owner_team": str((item.get("assignee_team") or {}).get("name") or ""),
-        "description": str(item.get("description") or ""),
-        "incident": item.get("incident_id"),
-        "follow_up": True,
-    }
-    return TimelineEvent.of(
-        key=f"incident_io:follow_up:{item['id']}",
+    return filed_follow_up(
+        event_key=f"incident_io:follow_up:{item['id']}",
         at=at,
         source=SOURCE,
-        kind="ticket_created",
-        text=str(item["title"]),
-        url=reference.get("issue_permalink") or None,
-        provenance=Provenance.of(doc.rel, record),
-        attrs={k: v for k, v in attrs.items() if v not in (None, "")},
+        title=str(item["title"]),
+        doc=doc,
+        record=record,
+        url=reference.get("issue_permalink"),
+        issuetype="Follow-up",
+        key=reference.get("issue_name") or str(item["id"]),
+        status=str(item.get("status") or ""),
+        priority=str((item.get("priority") or {}).get("name") or ""),
+        owner_team=str((item.get("assignee_team") or {}).get("name") or ""),
+        description=str(item.get("description") or ""),
+        incident=item.get("incident_id"),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-from retro.connector import Doc, ReadContext, shape_error
+from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
 from retro.models import EventKind, Provenance, TimelineEvent
 
 SOURCE: Final = "rootly"
@@ -97,24 +97,20 @@ def _action_item(
     if not title:
         raise shape_error(doc, record, "an action item needs a summary", "save the body unchanged")
     at = ctx.time(attrs.get("created_at"), doc=doc, record=record, field_name="created_at")
-    fields = {
-        "issuetype": "Action item",
-        "key": attrs.get("jira_issue_key") or str(rid),
-        "status": str(attrs.get("status") or ""),
-        "priority": str(attrs.get("priority") or ""),
-        "description": str(attrs.get("description") or ""),
-        "incident": attrs.get("incident_id"),
-        "follow_up": True,
-    }
-    return TimelineEvent.of(
-        key=f"rootly:action_item:{rid}",
+    return filed_follow_up(
+        event_key=f"rootly:action_item:{rid}",
         at=at,
         source=SOURCE,
-        kind="ticket_created",
-        text=title,
-        url=attrs.get("jira_issue_url") or attrs.get("url") or None,
-        provenance=Provenance.of(doc.rel, record),
-        attrs={k: v for k, v in fields.items() if v not in (None, "")},
+        title=title,
+        doc=doc,
+        record=record,
+        url=attrs.get("jira_issue_url") or attrs.get("url"),
+        issuetype="Action item",
+        key=attrs.get("jira_issue_key") or str(rid),
+        status=str(attrs.get("status") or ""),
+        priority=str(attrs.get("priority") or ""),
+        description=str(attrs.get("description") or ""),
+        incident=attrs.get("incident_id"),
     )
 
 
