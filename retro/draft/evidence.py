@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
@@ -240,10 +239,7 @@ def _mention(match: re.Match[str]) -> str:
 
 
 def name_patterns(
-    people: dict[str, Person],
-    labels: dict[str, str],
-    texts: Iterable[str] = (),
-    systems: frozenset[str] | None = None,
+    people: dict[str, Person], labels: dict[str, str], systems: frozenset[str] = frozenset()
 ) -> NameScrubber:
     """A scrubber for each person's names, handles and emails in free text, and for listed
     given names nobody in `people` has (`texts`, the incident's, say which words are systems)."""
@@ -271,7 +267,6 @@ def name_patterns(
         for variant in variants:
             if variant and len(variant) > 2:
                 roles.setdefault(variant.casefold(), role)
-    systems = system_words(texts) if systems is None else systems
     if not roles:
         return NameScrubber(mentions=True, unlisted=systems)
     alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
@@ -288,23 +283,13 @@ def incident_texts(timeline: Timeline) -> list[str]:
     return texts
 
 
-_SYSTEMS: tuple[tuple[int, int, str, str], frozenset[str]] | None = None
-
-
-def incident_systems(timeline: Timeline) -> frozenset[str]:
-    """system_words of the timeline's texts, worked out once per timeline (a draft asks three
-    times; on 20k events it costs 0.2 s)."""
-    global _SYSTEMS
-    events = timeline.events
-    key = (
-        id(timeline),
-        len(events),
-        events[0].id if events else "",
-        events[-1].id if events else "",
-    )
-    if _SYSTEMS is None or _SYSTEMS[0] != key:
-        _SYSTEMS = (key, system_words(incident_texts(timeline)))
-    return _SYSTEMS[1]
+def scrubber_for(timeline: Timeline, names: bool = False) -> NameScrubber:
+    """The one scrubber a draft uses for every text it shows: people as roles, and given names
+    nobody in the bundle has as "a teammate" (none of it with names=True)."""
+    if names:
+        return NameScrubber()
+    systems = system_words(incident_texts(timeline))
+    return name_patterns(timeline.people, assign_roles(timeline), systems)
 
 
 def _usernames(parts: list[str]) -> set[str]:
@@ -362,16 +347,16 @@ FACT_KEYS = (
 
 
 def evidence_rows(
-    timeline: Timeline, *, names: bool = False, redactor: Redactor | None = None
+    timeline: Timeline,
+    *,
+    names: bool = False,
+    redactor: Redactor | None = None,
+    scrubber: NameScrubber | None = None,
 ) -> list[EvidenceRow]:
     """Every event as an engine may see it: redacted, people as roles (names=False)."""
     redactor = redactor or Redactor()
     labels = assign_roles(timeline)
-    patterns = (
-        NameScrubber()
-        if names
-        else name_patterns(timeline.people, labels, systems=incident_systems(timeline))
-    )
+    patterns = scrubber or scrubber_for(timeline, names)
     id_of_key = {e.key: e.id for e in timeline.events}
     low_trust = {s for s, i in timeline.source_info.items() if i.low_trust}
     rows = []
@@ -426,17 +411,14 @@ def prepare(
     rows: list[EvidenceRow] | None = None,
     sentences: list[ScoredSentence] | None = None,
     understanding_note: str | None = None,
+    scrubber: NameScrubber | None = None,
 ) -> DraftInput:
     """Build what an engine sees. With names=False (the default) people appear as roles."""
     redactor = redactor or Redactor()
     labels = assign_roles(timeline)
-    patterns = (
-        NameScrubber()
-        if names
-        else name_patterns(timeline.people, labels, systems=incident_systems(timeline))
-    )
+    patterns = scrubber or scrubber_for(timeline, names)
     if rows is None:
-        rows = evidence_rows(timeline, names=names, redactor=redactor)
+        rows = evidence_rows(timeline, names=names, redactor=redactor, scrubber=patterns)
     key_ids = {i for m in milestones.values() for i in m.evidence}
     for row in rows:
         row.key_event = row.id in key_ids

@@ -335,44 +335,44 @@ def _contradicted(at: datetime, setbacks: list[TimelineEvent]) -> bool:
     return any(at < e.at <= at + CONTRADICTION_WINDOW for e in setbacks)
 
 
-def _alerts_cleared(ev: _Evidence, start: datetime) -> TimelineEvent | None:
-    """The resolution of the last alert still firing, when every alert resolved."""
-    firing: dict[str, TimelineEvent] = {}
-    last: TimelineEvent | None = None
-    lifecycles = ev.tl.with_role("alerts")
+Lifecycle = tuple[TimelineEvent, TimelineEvent]  # an alert's firing and its resolution
+
+
+def _alert_lifecycles(ev: _Evidence) -> tuple[list[Lifecycle], list[TimelineEvent]]:
+    """Every alert that resolved, (first firing, resolution) in the order they resolved, and
+    the alerts still firing at the end."""
+    opened: dict[str, TimelineEvent] = {}
+    closed: list[Lifecycle] = []
+    sources = ev.tl.with_role("alerts")
     for event in ev.events:
+        if event.source not in sources:
+            continue
         key = event.key.rsplit(":", 1)[0]
-        if event.kind == "alert_firing" and event.source in lifecycles:
-            firing[key] = event
-        elif event.kind == "alert_resolved" and key in firing:
-            del firing[key]
-            last = event
-    return last if last is not None and not firing and last.at >= start else None
+        if event.kind == "alert_firing":
+            opened.setdefault(key, event)
+        elif event.kind == "alert_resolved" and key in opened:
+            closed.append((opened.pop(key), event))
+    return closed, list(opened.values())
+
+
+def _alerts_cleared(
+    closed: list[Lifecycle], still: list[TimelineEvent], start: datetime
+) -> TimelineEvent | None:
+    """The resolution of the last alert still firing, when every alert resolved."""
+    last = closed[-1][1] if closed else None
+    return last if last is not None and not still and last.at >= start else None
 
 
 CONFIDENT = 0.5  # a chat sentence moves a milestone only when the classifier is this sure
 
 
-def _still_firing(ev: _Evidence) -> list[tuple[datetime, datetime]]:
-    """(fired, resolved) of every loud alert whose resolution is known."""
-    opened: dict[str, TimelineEvent] = {}
-    spans = []
-    lifecycles = ev.tl.with_role("alerts")
-    for event in ev.events:
-        if event.source not in lifecycles:
-            continue
-        key = event.key.rsplit(":", 1)[0]
-        if event.kind == "alert_firing" and not _quiet(event):
-            opened.setdefault(key, event)
-        elif event.kind == "alert_resolved" and key in opened:
-            spans.append((opened.pop(key).at, event.at))
-    return spans
-
-
-def _outlasted(at: datetime, spans: list[tuple[datetime, datetime]]) -> bool:
+def _outlasted(at: datetime, closed: list[Lifecycle]) -> bool:
     """A loud alert firing when recovery was reported went on firing for the whole
     contradiction window after it: the structured evidence says the impact had not stopped."""
-    return any(fired <= at and resolved > at + CONTRADICTION_WINDOW for fired, resolved in spans)
+    return any(
+        fired.at <= at and resolved.at > at + CONTRADICTION_WINDOW and not _quiet(fired)
+        for fired, resolved in closed
+    )
 
 
 def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
@@ -403,15 +403,15 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     tool = [e for e in ev.events if e.attrs.get("milestone") == "mitigated" and e.at >= start]
     states = sorted([*ev.states(MITIGATED_STATES), *tool], key=lambda e: e.at)
     states = [e for e in states if e.at >= start]
-    spans = _still_firing(ev)
+    closed, still = _alert_lifecycles(ev)
     reports = [
         e
         for e in recovery_reports(ev, start)
         if not _contradicted(e.at, setbacks)
-        and not _outlasted(e.at, spans)
+        and not _outlasted(e.at, closed)
         and ev.corroborated(e, states)
     ]
-    cleared = _alerts_cleared(ev, start)
+    cleared = _alerts_cleared(closed, still, start)
     if states:
         state = min(states, key=lambda e: e.at)
         earlier = [e for e in reports if state.at - CONTRADICTION_WINDOW <= e.at <= state.at]

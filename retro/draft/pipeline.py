@@ -11,12 +11,10 @@ from retro import __version__
 from retro.draft.engines.base import DraftInput, Engine, EvidenceRow, ScoredSentence
 from retro.draft.evidence import (
     NameScrubber,
-    assign_roles,
     evidence_rows,
-    incident_systems,
-    name_patterns,
     prepare,
     scrub_names,
+    scrubber_for,
     strip_controls,
 )
 from retro.draft.milestones import compute_metrics, infer_milestones
@@ -148,15 +146,8 @@ def _row(r: EvidenceRow) -> dict[str, Any]:
     }
 
 
-def _scrub_output(pm: Postmortem, timeline: Timeline, redactor: Redactor, names: bool) -> None:
+def _scrub_output(pm: Postmortem, redactor: Redactor, patterns: NameScrubber) -> None:
     """LLMs can echo names or secrets; scrub every claim the engine wrote, as the evidence was."""
-    patterns = (
-        NameScrubber()
-        if names
-        else name_patterns(
-            timeline.people, assign_roles(timeline), systems=incident_systems(timeline)
-        )
-    )
     for name in CLAIM_FIELDS:
         for claim in getattr(pm, name):
             claim.text = scrub_names(redactor.redact(claim.text), patterns)
@@ -184,7 +175,8 @@ def build_postmortem(
     engines, the Timeline table) and counted in Sources.
     """
     redactor = Redactor()
-    rows = evidence_rows(timeline, names=names, redactor=redactor)
+    scrubber = scrubber_for(timeline, names)
+    rows = evidence_rows(timeline, names=names, redactor=redactor, scrubber=scrubber)
     progress("understand", 0, None)
     reading = (understanding or shared()).read(rows, human={r.id for r in rows if r.human})
     left_out = leave_out_rows(rows, reading)
@@ -209,9 +201,10 @@ def build_postmortem(
         rows=kept_rows,
         sentences=sentences,
         understanding_note=reading.degraded,
+        scrubber=scrubber,
     )
     pm = engine.draft(data, progress=progress)
-    _scrub_output(pm, timeline, redactor, names)
+    _scrub_output(pm, redactor, scrubber)
     wrote = {name: len(getattr(pm, name)) for name in CLAIM_FIELDS}
     dropped = check_citations(pm, {r.id for r in data.rows})
     fallback = fill_from_offline(pm, data, engine, wrote=wrote)

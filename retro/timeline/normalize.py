@@ -30,7 +30,7 @@ LINK_WINDOW = timedelta(minutes=15)
 CHANGE_LOOKBACK = timedelta(hours=6)
 
 RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
-_MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change"}
+_MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change", "status_page_update"}
 _RESOLVED_STATUS = re.compile(r"\b(resolved|closed|done|complete[d]?|fixed)\b", re.IGNORECASE)
 _TOOL_RESOLVED = re.compile(r"^\s*(incident )?resolved\b", re.IGNORECASE)
 _CHAT_SIGNAL = re.compile(
@@ -270,7 +270,7 @@ def choose_window(
     resolutions = [
         e.at
         for e in events
-        if (e.kind in _MAYBE_RESOLUTION or e.kind == "status_page_update" or "milestone" in e.attrs)
+        if (e.kind in _MAYBE_RESOLUTION or "milestone" in e.attrs)
         and e.at >= start_at
         and _is_resolution(e, trackers)
     ]
@@ -355,7 +355,7 @@ def build_timeline(
             inside = early + inside
         # Follow-ups the team filed in its incident tool belong to the incident whenever they
         # were written (often at the review, days later): they stay too.
-        later = [e for e in merged if e.at > window.end and e.attrs.get("follow_up") is True]
+        later = [e for e in merged if _filed_later(e, window)]
         inside = inside + later
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
@@ -395,6 +395,11 @@ def _between(events: list[TimelineEvent], start: datetime, end: datetime) -> lis
     return events[bisect_left(events, start, key=at) : bisect_right(events, end, key=at)]
 
 
+def _filed_later(event: TimelineEvent, window: Window) -> bool:
+    """A follow-up filed in the incident tool after the window: it stays in the timeline."""
+    return event.at > window.end and event.attrs.get("follow_up") is True
+
+
 def _count_outside(
     events: list[TimelineEvent], window: Window, reports: list[SourceReport]
 ) -> None:
@@ -403,7 +408,7 @@ def _count_outside(
         if (
             not window.start <= event.at <= window.end
             and event.source in by_name
-            and not (event.at > window.end and event.attrs.get("follow_up") is True)
+            and not _filed_later(event, window)
         ):
             by_name[event.source].skip("outside the incident window")
 

@@ -127,7 +127,7 @@ def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> Acti
         title=title,
         type=kind,  # type: ignore[arg-type]
         priority=_priority(kind, title, data, causes),  # type: ignore[arg-type]
-        owner=_DEFAULT_OWNER.get(kind, "the service owner team").removeprefix("the "),
+        owner=_default_owner(kind),
         end_state=end_state(title, kind),
         citations=[row.id],
         origin="stated",
@@ -154,7 +154,7 @@ def implied(data: DraftInput) -> list[ActionItem]:
                 title=title,
                 type=kind,  # type: ignore[arg-type]
                 priority="P1",
-                owner=_DEFAULT_OWNER.get(kind, "the service owner team").removeprefix("the "),
+                owner=_default_owner(kind),
                 end_state=end_state(title, kind),
                 citations=[s.row_id],
                 origin="gap",
@@ -230,42 +230,45 @@ def _owner(text: str, row: EvidenceRow, kind: str) -> str:
         return row.actor.removeprefix("the ")
     if who and who != "self":
         return who
+    return _default_owner(kind)
+
+
+def _default_owner(kind: str) -> str:
     return _DEFAULT_OWNER.get(kind, "the service owner team").removeprefix("the ")
+
+
+# What makes an end state checkable, per type of work; "done" is said before it.
+_CHECK = {
+    "detect": " live, and a test shows it pages the on-call when it should.",
+    "process": ", reviewed, and linked from the on-call runbook.",
+    "mitigate": ", and has been exercised in a drill or game day.",
+    "repair": ", and the change is verified in production.",
+}
+_CHECK_PREVENT = ", and a test shows the failure mode of this incident is blocked."
 
 
 def end_state(title: str, kind: str) -> str:
     """A check anyone can make, built from what the item says (lexicon `end_states`)."""
     table = lexicon()["end_states"]
     title = title.rstrip(".")
-    verb, _, rest = title.partition(" ")
-    lead = verb.casefold()
-    two = " ".join(title.split()[:2]).casefold()
-    if two in table["in_place"]:
-        lead, rest = two, title.split(" ", 2)[2] if len(title.split()) > 2 else ""
+    words = title.split(" ")
+    lead, rest = words[0].casefold(), " ".join(words[1:])
+    if " ".join(words[:2]).casefold() in table["in_place"]:  # "set up X"
+        lead, rest = " ".join(words[:2]).casefold(), " ".join(words[2:])
     if kind == "investigate":
         return f"The findings on {rest or title} are written up and linked from this postmortem."
-    if kind == "detect" and lead in table["detect_leads"] and rest:
-        thing = f"{table['detect_leads'][lead]} {rest}"
-        return f"{thing} is live, and a test shows it pages the on-call when it should."
-    suffix = {
-        "detect": " is live, and a test shows it pages the on-call when it should.",
-        "process": ", reviewed, and linked from the on-call runbook.",
-        "mitigate": ", and has been exercised in a drill or game day.",
-        "repair": ", and the change is verified in production.",
-    }.get(kind, ", and a test shows the failure mode of this incident is blocked.")
-    if rest and lead in table["in_place"]:
-        done = f"{rest[0].upper()}{rest[1:]} " + ("is" if kind == "detect" else "is in place")
+    check = _CHECK.get(kind, _CHECK_PREVENT)
+    detect = kind == "detect"
+    thing = rest[:1].upper() + rest[1:]
+    if detect and rest and lead in table["detect_leads"]:  # "Alert on X": an alert on X
+        done = f"{table['detect_leads'][lead]} {rest} is"
+    elif rest and lead in table["in_place"]:
+        done = f"{thing} is" if detect else f"{thing} is in place"
     elif rest and lead in table["participles"]:
-        done = f"{rest[0].upper()}{rest[1:]} is {table['participles'][lead]}"
-        done = done + " and" if kind == "detect" else done
-    else:
-        done = f"“{title}” is done"
-        done = done + " and" if kind == "detect" else done
-    if kind == "detect":
-        return f"{done} live, and a test shows it pages the on-call when it should."
-    if kind == "process" and done.endswith(" is documented"):
-        return f"{done}, reviewed, and linked from the on-call runbook."
-    return f"{done}{suffix}"
+        done = f"{thing} is {table['participles'][lead]}" + (" and" if detect else "")
+    else:  # led by another word: quoted whole, so its meaning is never turned around
+        done = f"“{title}” is done" + (" and" if detect else "")
+    return done + check
 
 
 SameItem = Callable[[str, str], bool]
