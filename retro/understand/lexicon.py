@@ -176,6 +176,9 @@ def _follow_up_patterns() -> tuple[
 
 
 _LEAD_JUNK = re.compile(r"^[\s>*•·\-–—\d.)\]]+")
+_LEAD_KEY = re.compile(
+    r"^[A-Z][A-Z0-9_]+-\d+\b[\s:–—-]*"
+)  # "PLAT-1880 Kill switch …": a ticket's key
 _TRAIL_JUNK = re.compile(
     r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
 )
@@ -189,7 +192,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     when the sentence is a hedge, names no work, or only points at something said before."""
     markers, frames, pronoun, hedge = _follow_up_patterns()
     text = _MARKS.sub("", sentence).strip()
-    text = _LEAD_JUNK.sub("", text)
+    text = _LEAD_KEY.sub("", _LEAD_JUNK.sub("", text))
     text = markers.sub("", text)
     if hedge.search(text):
         return None
@@ -409,3 +412,13 @@ def marker_split() -> re.Pattern[str]:
     """Where a follow-up marker ("action item:", "TODO:") starts a new item in a sentence."""
     markers = "|".join(lexicon()["follow_up"]["markers"])
     return re.compile(rf"(?:(?<=\s)|^)(?=(?:{markers})\s*[:\-–])", re.I)
+
+
+@cache
+def names_follow_ups() -> re.Pattern[str]:
+    """A line that names follow-up work as such ("Follow-ups I'm writing down:", "next steps")."""
+    words = [
+        m for m in lexicon()["follow_up"]["markers"] if len(re.sub(r"\[.*?\]|[?\\-]", "", m)) > 3
+    ]
+    markers = "|".join(words)
+    return re.compile(rf"\b(?:{markers})\b", re.I)

@@ -17,12 +17,14 @@ from retro.draft.engines.compose import strip_record_prefix
 from retro.models import ActionItem, Claim
 from retro.safety import policy
 from retro.text import overlap
+from retro.understand.cues import scores as cue_scores
 from retro.understand.lexicon import (
     action_type,
     follow_up_title,
     gap_title,
     lexicon,
     marker_split,
+    names_follow_ups,
     owner_in,
 )
 
@@ -65,7 +67,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                     # a longer line that introduces a list ("For the retro, things we should do:")
                     or (
                         len(s.text.split()) <= HEADING_WORDS
-                        and s.has("follow_up")
+                        and (s.has("follow_up") or names_follow_ups().search(s.text) is not None)
                         and sum(_is_bullet_like(t.text) for t in sentences[i + 1 : i + 3]) >= 2
                     )
                 )
@@ -79,6 +81,14 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
             if not s.has("follow_up", factor) or (s.has("question") and not in_list):
                 continue
+            if not in_list and not _marked(s.text):
+                # said while the impact lasts, a bare imperative ("keep the new zone", "post
+                # each site as it answers") steers the response; later work is framed as
+                # such ("we need to", "going forward", "file a ticket to": a follow-up cue)
+                if active and not cue_scores(s.text).get("follow_up"):
+                    continue
+                if s.p("mitigation") > s.p("follow_up"):
+                    continue  # reads more as a step of the response than as later work
             text = strip_record_prefix(s.text)
             if not in_list and not _marked(text) and _LABELLED.match(text):
                 continue  # "Plan: 1) grow the volume", "Customer comms: …": a note, not work
@@ -271,30 +281,35 @@ def end_state(title: str, kind: str) -> str:
     return done + check
 
 
-SameItem = Callable[[str, str], bool]
+# How close two titles are when they name one piece of work, None when they name two.
+SameItem = Callable[[str, str], float | None]
 
 
-def _same_words(a: str, b: str) -> bool:
-    return overlap(a, b) >= SAME_ITEM
+def _same_words(a: str, b: str) -> float | None:
+    score = overlap(a, b)
+    return score if score >= SAME_ITEM else None
 
 
 def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[ActionItem]:
     """One item per piece of work: a later restatement adds its citations to the first and
     gives it its title.
 
-    `same_item` tells two titles for one piece of work apart from two pieces (word overlap by
-    default; the offline engine passes sentence-vector similarity).
+    `same_item` tells two titles for one piece of work apart from two pieces, and how close
+    they are (word overlap by default; the offline engine passes sentence-vector similarity).
     """
     test = same_item or _same_words
     kept: list[ActionItem] = []
     for item in items:
-        same = next((k for k in kept if test(k.title, item.title)), None)
-        if same is None:
+        # the closest earlier item, not the first close one: two filed tickets that each
+        # restate one chat request go to their own request
+        scored = [(score, i) for i, k in enumerate(kept) if (score := test(k.title, item.title))]
+        if not scored:
             kept.append(item)
-        else:
-            same.citations = list(dict.fromkeys(same.citations + item.citations))
-            # the later restatement is usually the considered one (the list at the end)
-            same.title, same.type, same.end_state = item.title, item.type, item.end_state
+            continue
+        same = kept[max(scored)[1]]
+        same.citations = list(dict.fromkeys(same.citations + item.citations))
+        # the later restatement is usually the considered one (the list at the end)
+        same.title, same.type, same.end_state = item.title, item.type, item.end_state
     return kept
 
 
@@ -318,7 +333,7 @@ def merge(
     """Stated items first; a gap item that repeats a stated one is dropped."""
     out = list(stated_items)
     for g in gaps:
-        if same is not None and any(same(g.title, s.title) for s in out):
+        if same is not None and any(same(g.title, s.title) is not None for s in out):
             continue
         if all(overlap(g.title, s.title) < 0.34 for s in out):
             out.append(g)

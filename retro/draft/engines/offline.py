@@ -479,19 +479,19 @@ def _same_item(titles: list[str]) -> act.SameItem:
     vectors = shared().vectors(titles) if 0 < len(titles) <= SAME_ITEM_MAX else None
     index = {title: i for i, title in enumerate(titles)} if vectors is not None else {}
 
-    def same(a: str, b: str) -> bool:
-        if overlap(a, b) >= act.SAME_ITEM:
-            return True
+    def same(a: str, b: str) -> float | None:
+        words = overlap(a, b)
         if vectors is None or a not in index or b not in index:
-            return False
-        return float(vectors[index[a]] @ vectors[index[b]]) >= SAME_ITEM_COSINE
+            return words if words >= act.SAME_ITEM else None
+        cosine = float(vectors[index[a]] @ vectors[index[b]])
+        return cosine if words >= act.SAME_ITEM or cosine >= SAME_ITEM_COSINE else None
 
     return same
 
 
 def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
     causes = pm.root_cause + pm.trigger
-    raw = act.stated(f.data, causes, lambda a, b: False) + act.implied(f.data)
+    raw = act.stated(f.data, causes, lambda a, b: None) + act.implied(f.data)
     same = _same_item(list(dict.fromkeys(item.title for item in raw)))
     stated = act.stated(f.data, causes, same)
     services = f.data.services

@@ -1,0 +1,85 @@
+"""Which chat sentences become action items, and how restatements join them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bundle_factory import CHAT, msg, write_bundle
+
+from retro.draft.engines import actions
+from retro.draft.engines.offline import OfflineEngine
+from retro.draft.pipeline import generate
+from retro.models import ActionItem
+from retro.understand.lexicon import follow_up_title
+
+
+def _titles(tmp_path: Path, extra: list[dict]) -> list[str]:
+    """Action item titles of the sample incident (mitigated at +24 min) with `extra` chat."""
+    chat = sorted(CHAT + extra, key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    return [i.title.casefold() for i in pm.action_items]
+
+
+def test_a_bare_instruction_while_the_impact_lasts_steers_the_response(tmp_path: Path) -> None:
+    titles = _titles(
+        tmp_path,
+        [
+            msg("U01", 10, "Turn the flag off in all regions"),
+            msg("U02", 12, "we need to add a load test for pool size changes"),
+        ],
+    )
+    assert not any("flag off" in t for t in titles)
+    assert any("load test for pool size changes" in t for t in titles)
+
+
+def test_a_step_of_the_response_said_after_mitigation_is_not_later_work(tmp_path: Path) -> None:
+    titles = _titles(tmp_path, [msg("U02", 27, "Ship the fix behind the flag")])
+    assert not any("behind the flag" in t for t in titles)
+
+
+def test_a_line_that_names_follow_ups_introduces_a_list(tmp_path: Path) -> None:
+    """The classifier gives "Next steps for the review:" little follow-up weight; naming the
+    work as next steps is enough for its list lines to be items."""
+    text = (
+        "Next steps for the review:\n"
+        "• pgbouncer wait time on the checkout dashboard\n"
+        "• canary hosts for config-only deploys"
+    )
+    titles = _titles(tmp_path, [msg("U01", 35, text)])
+    assert any("pgbouncer wait time on the checkout dashboard" in t for t in titles)
+    assert any("canary hosts for config-only deploys" in t for t in titles)
+
+
+def _item(title: str, cite: str) -> ActionItem:
+    return ActionItem(
+        title=title,
+        type="prevent",
+        priority="P1",
+        owner="service owner team",
+        end_state="done",
+        citations=[cite],
+        origin="stated",
+    )
+
+
+def test_a_restatement_joins_the_closest_item_not_the_first_close_one() -> None:
+    closeness = {
+        frozenset({"Alpha work", "Gamma ticket"}): 0.6,
+        frozenset({"Beta work", "Gamma ticket"}): 0.9,
+    }
+
+    def same(a: str, b: str) -> float | None:
+        return closeness.get(frozenset({a, b}))
+
+    items = [_item("Alpha work", "E1"), _item("Beta work", "E2"), _item("Gamma ticket", "E3")]
+    kept = actions._dedupe(items, same)
+    assert [(k.title, k.citations) for k in kept] == [
+        ("Alpha work", ["E1"]),
+        ("Gamma ticket", ["E2", "E3"]),
+    ]
+
+
+def test_a_list_line_led_by_a_ticket_key_is_titled_by_its_summary() -> None:
+    title = follow_up_title("PLAT-1880 Kill switch for the config guard that needs no database")
+    assert title == "Kill switch for the config guard that needs no database"
