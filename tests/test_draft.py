@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,43 @@ def test_a_rollback_under_way_is_never_named_the_trigger(tmp_path: Path) -> None
     result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
     row = next(r for r in result.data.rows if r.text == said)
     assert all(row.id not in c.citations for c in result.postmortem.trigger)
+
+
+def _incident_ticket(minutes: float) -> dict:
+    created = datetime.fromisoformat(iso(minutes).replace("Z", "+00:00"))
+    return {
+        "id": "20101",
+        "key": "OPS-101",
+        "fields": {
+            "summary": "Checkout API returns 500s",
+            "issuetype": {"name": "Incident"},
+            "status": {"name": "Open"},
+            "created": created.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        },
+    }
+
+
+def test_an_escalation_in_chat_is_not_the_declaration_when_an_incident_ticket_exists(
+    tmp_path: Path,
+) -> None:
+    """The classifier reads "escalating to the platform on-call" as a declaration; the
+    incident's ticket, opened later, is the structured record and wins. A declaration in so
+    many words ("Declaring a SEV2") still counts from when it was said."""
+    chat = [
+        msg("U01", 2, "escalating to platform on-call from the support ticket, linking the others"),
+        msg("U02", 20, "Rollback complete, error rate is back to normal. We are mitigated."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "jira").mkdir()
+    (bundle / "jira" / "OPS-101.json").write_text(json.dumps(_incident_ticket(9)), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    declared = pm.milestones["declared"]
+    assert declared.at is not None and declared.at.strftime("%H:%M") == iso(9)[11:16]
+    assert declared.rule == "incident ticket opened"
+
+    chat.insert(1, msg("U01", 4, "Declaring a SEV2 incident for checkout."))
+    bundle = write_bundle(tmp_path / "c", chat=chat)
+    (bundle / "jira").mkdir()
+    (bundle / "jira" / "OPS-101.json").write_text(json.dumps(_incident_ticket(9)), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "e.md").postmortem
+    assert pm.milestones["declared"].at.strftime("%H:%M") == iso(4)[11:16]

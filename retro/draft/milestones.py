@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
+from retro.understand.cues import scores as cue_scores
 from retro.understand.layer import Reading, Sentence, Understanding
 from retro.understand.lexicon import (
     local_zone,
@@ -296,6 +297,9 @@ def acknowledged(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     return None
 
 
+PLAIN_DECLARATION = 0.8  # cue weight of a declaration in so many words (cues.v1.yaml)
+
+
 def declared(ev: _Evidence) -> Candidate | None:
     marked = [
         Candidate(e, 0.7, "incident commander named in chat")
@@ -303,7 +307,7 @@ def declared(ev: _Evidence) -> Candidate | None:
         if "ic_declared" in e.attrs.get("marks", [])
     ]
     said = [
-        Candidate(e, 0.65, "incident declared in chat")
+        (Candidate(e, 0.65, "incident declared in chat"), cue_scores(s.text).get("declaration", 0))
         for e, s in ev.said("declaration")
         if ev.trusted(e) and s.p("declaration") >= CONFIDENT
     ]
@@ -321,7 +325,12 @@ def declared(ev: _Evidence) -> Candidate | None:
         for e in ev.events
         if e.attrs.get("milestone") == "declared"
     ]
-    return _first(marked + said + tickets + declared_attr)
+    # Structured evidence first: what the incident tool recorded, then the incident's ticket or
+    # a declaration in so many words ("declaring a SEV1", "I'm taking IC"), whichever came
+    # first; a sentence the classifier alone reads as one (paging a team, "escalating to …")
+    # only when there is nothing else.
+    plain = [c for c, cue in said if cue >= PLAIN_DECLARATION]
+    return _first(declared_attr) or _first(marked + plain + tickets) or _first([c for c, _ in said])
 
 
 # --- mitigation and resolution ------------------------------------------------------------------
