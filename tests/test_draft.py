@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from bundle_factory import PEOPLE, SECRET, alert, iso, msg, webhook, write_bundle
+from bundle_factory import CHAT, PEOPLE, SECRET, alert, iso, msg, webhook, write_bundle
 from click.testing import CliRunner
 
 from retro.cli.main import cli
@@ -332,3 +332,24 @@ def test_an_escalation_in_chat_is_not_the_declaration_when_an_incident_ticket_ex
     (bundle / "jira" / "OPS-101.json").write_text(json.dumps(_incident_ticket(9)), "utf-8")
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "e.md").postmortem
     assert pm.milestones["declared"].at.strftime("%H:%M") == iso(4)[11:16]
+
+
+def test_a_request_to_misrepresent_the_incident_or_sarcastic_blame_is_left_out_and_counted(
+    tmp_path: Path,
+) -> None:
+    extra = [
+        msg(
+            "U03",
+            26,
+            "for the customer update let's frame it as a capacity blip on the provider side",
+        ),
+        msg("U02", 28, "and the config team strikes again"),
+    ]
+    chat = sorted(CHAT + extra, key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    low = result.markdown.casefold()
+    assert "capacity blip" not in low and "strikes again" not in low
+    policy = next(s for s in result.postmortem.sources if s.name == "policy")
+    counted = {reason: n for reason, n in policy.skipped.items()}
+    assert any("instruction" in r for r in counted) and any("blame" in r for r in counted)
