@@ -83,3 +83,16 @@ def test_a_restatement_joins_the_closest_item_not_the_first_close_one() -> None:
 def test_a_list_line_led_by_a_ticket_key_is_titled_by_its_summary() -> None:
     title = follow_up_title("PLAT-1880 Kill switch for the config guard that needs no database")
     assert title == "Kill switch for the config guard that needs no database"
+
+
+def test_a_list_of_options_while_the_impact_lasts_is_not_a_follow_up_list(tmp_path: Path) -> None:
+    options = "Two options:\n- build a read-only mode for checkout\n- put checkout behind a queue"
+    later = (
+        "Follow-ups for the review:\n"
+        "- cap the retry budget on the payment clients at one retry\n"
+        "- add a failover drill for the standby cluster"
+    )
+    titles = _titles(tmp_path, [msg("U01", 12, options), msg("U01", 36, later)])
+    assert not any("read-only mode" in t or "behind a queue" in t for t in titles)
+    assert any("payment clients" in t for t in titles)
+    assert any("failover drill" in t for t in titles)

@@ -202,7 +202,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             break
         text = stripped
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
-    if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text):
+    if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text) or _bookkeeping(text):
         return None
     if len(text.split()) < 3 or _reports(text) or _remark(text):
         return None
@@ -422,3 +422,17 @@ def names_follow_ups() -> re.Pattern[str]:
     ]
     markers = "|".join(words)
     return re.compile(rf"\b(?:{markers})\b", re.I)
+
+
+@cache
+def _bookkeeping_pattern() -> re.Pattern[str]:
+    f = lexicon()["follow_up"]
+    return re.compile(
+        rf"^(?:{'|'.join(f['bookkeeping'])})(?:\s+{f['bookkeeping_when']})?(?:\s+for \w+)?\s*[.!]*\s*$",
+        re.I,
+    )
+
+
+def _bookkeeping(text: str) -> bool:
+    """Filing the tickets or writing the postmortem: the work is in the tickets, not this."""
+    return _bookkeeping_pattern().match(text) is not None

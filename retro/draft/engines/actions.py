@@ -59,9 +59,13 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
         if began is not None and row.at < began - timedelta(minutes=5):
             continue  # written before the incident: a plan, not a follow-up
         in_list = False
+        active = calm is not None and row.at < calm
         for i, s in enumerate(sentences):
             heading = (
                 s.text.rstrip().endswith(":")
+                # while the impact lasts, a list is options for the response ("Options as I
+                # see them:") unless its heading names it as later work
+                and (not active or _framed_as_later(s.text))
                 and (
                     (len(s.text.split()) <= 6 and s.has("follow_up", 1.5))
                     # a longer line that introduces a list ("For the retro, things we should do:")
@@ -77,7 +81,6 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 continue
             if in_list and not _is_bullet_like(s.text):
                 in_list = False
-            active = calm is not None and row.at < calm
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
             if not s.has("follow_up", factor) or (s.has("question") and not in_list):
                 continue
@@ -85,7 +88,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 # said while the impact lasts, a bare imperative ("keep the new zone", "post
                 # each site as it answers") steers the response; later work is framed as
                 # such ("we need to", "going forward", "file a ticket to": a follow-up cue)
-                if active and not cue_scores(s.text).get("follow_up"):
+                if active and not _framed_as_later(s.text):
                     continue
                 if s.p("mitigation") > s.p("follow_up"):
                     continue  # reads more as a step of the response than as later work
@@ -142,6 +145,12 @@ def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> Acti
         citations=[row.id],
         origin="stated",
     )
+
+
+def _framed_as_later(text: str) -> bool:
+    """Said as later work: a follow-up cue ("we need to", "going forward") or a line that names
+    follow-ups, action items or next steps."""
+    return bool(cue_scores(text).get("follow_up")) or names_follow_ups().search(text) is not None
 
 
 def _is_bullet_like(text: str) -> bool:
