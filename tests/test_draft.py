@@ -353,3 +353,24 @@ def test_a_request_to_misrepresent_the_incident_or_sarcastic_blame_is_left_out_a
     policy = next(s for s in result.postmortem.sources if s.name == "policy")
     counted = {reason: n for reason, n in policy.skipped.items()}
     assert any("instruction" in r for r in counted) and any("blame" in r for r in counted)
+
+
+def test_a_responder_calling_the_incident_mitigated_is_the_mitigation(tmp_path: Path) -> None:
+    """No ticket state and no alert: a responder stating the state in so many words is the
+    record; a mention of the word ("focus on getting this mitigated") is not."""
+    chat = [
+        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+        msg("U01", 3, "Looking now. Everyone focus on getting this mitigated first."),
+        msg("U01", 12, "Rolling back deploy 4812 now"),
+        msg(
+            "U02",
+            31,
+            "Mitigated 14:31 UTC: payments succeeding in every region, watching for an hour.",
+        ),
+        msg("U01", 95, "Closing the incident, all clear."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    mitigated = pm.milestones["mitigated"]
+    assert mitigated.at is not None and mitigated.at.strftime("%H:%M") == iso(31)[11:16]
+    assert mitigated.rule == "a responder called the incident mitigated"

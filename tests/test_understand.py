@@ -20,6 +20,7 @@ from retro.understand.lexicon import (
     lexicon,
     local_zone,
     owner_in,
+    said_mitigated,
     stated_times,
     statement,
     symptom_alert,
@@ -154,6 +155,8 @@ def test_lexicon_examples_hold() -> None:
         assert end_state(ex["title"], ex["type"]) == ex["end_state"], ex
     for ex in lex["signals"]["symptom_examples"]:
         assert symptom_alert(ex["text"]) == ex["symptom"], ex
+    for ex in lex["signals"]["said_mitigated_examples"]:
+        assert said_mitigated(ex["text"]) == ex["said"], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
     for ex in lex["statement"]["examples"]:

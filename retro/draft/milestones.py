@@ -25,6 +25,7 @@ from retro.understand.lexicon import (
     local_zone,
     names_customers,
     quiet_severity,
+    said_mitigated,
     stated_times,
     symptom_alert,
 )
@@ -413,6 +414,18 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     states = sorted([*ev.states(MITIGATED_STATES), *tool], key=lambda e: e.at)
     states = [e for e in states if e.at >= start]
     closed, still = _alert_lifecycles(ev)
+    # a responder stating the state in so many words counts as one ("Calling this mitigated"),
+    # unless the structured evidence says otherwise (a setback, a loud alert firing on)
+    called = [
+        e
+        for e in ev.human()
+        if e.at >= start
+        and ev.trusted(e)
+        and any(said_mitigated(s.text) and not s.has("question") for s in ev.reading.of(e.id))
+        and not _contradicted(e.at, setbacks)
+        and not _outlasted(e.at, closed)
+    ]
+    states = sorted([*states, *called], key=lambda e: e.at)
     reports = [
         e
         for e in recovery_reports(ev, start)
@@ -431,6 +444,8 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
                 "responder reported recovery, then the status moved to mitigated",
                 (state.id,),
             )
+        if state in called:
+            return Candidate(state, 0.8, "a responder called the incident mitigated")
         return Candidate(state, 0.8, "status moved to mitigated/monitoring")
     if reports:
         first = reports[0]

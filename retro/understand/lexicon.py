@@ -141,6 +141,16 @@ def symptom_alert(text: str) -> bool:
     return _symptoms().search(text or "") is not None
 
 
+@cache
+def _said_mitigated() -> re.Pattern[str]:
+    return re.compile(lexicon()["signals"]["said_mitigated"], re.I)
+
+
+def said_mitigated(sentence: str) -> bool:
+    """A responder states the incident is mitigated, in so many words."""
+    return _said_mitigated().search(sentence.strip()) is not None
+
+
 def quiet_severity(severity: object) -> bool:
     """True for an alert level that usually pages nobody ("warning", "info")."""
     return str(severity or "").strip().casefold() in _quiet_severities()
