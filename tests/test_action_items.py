@@ -96,3 +96,16 @@ def test_a_list_of_options_while_the_impact_lasts_is_not_a_follow_up_list(tmp_pa
     assert not any("read-only mode" in t or "behind a queue" in t for t in titles)
     assert any("payment clients" in t for t in titles)
     assert any("failover drill" in t for t in titles)
+
+
+def test_one_piece_of_work_said_two_ways_is_one_item_and_two_pieces_stay_two() -> None:
+    from retro.draft.engines.offline import _same_item
+
+    twice = (  # sentence vectors 0.62 apart, a third of the words shared
+        "Synthetic check that writes a test order and reads it back",
+        "End-to-end synthetic order freshness check",
+    )
+    two = ("Rotate the maintenance password", "Add a canary stage for pool config changes")
+    same = _same_item([*twice, *two])
+    assert same(*twice) is not None
+    assert same(*two) is None

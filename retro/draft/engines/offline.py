@@ -464,6 +464,13 @@ def got_lucky(f: _Facts) -> list[Claim]:
 # development and held-out-3 sets: action precision 67/51/36% -> 67/54/40%, recall 85/37/73%
 # -> 83/37/73%.
 SAME_ITEM_COSINE = 0.65
+# Closer in meaning than most pairs and sharing some words: one piece of work said twice
+# ("Staged (canary) rollout for config changes" / "config changes should go out through a
+# canary"); two items about one system share words but not meaning (cosine below this).
+# Measured on the gated, development and held-out-3 sets: action precision 77/54/50% ->
+# 81/57/50%, recall unchanged. A paraphrase pair about one system can still pass it.
+NEAR_ITEM_COSINE = 0.55
+NEAR_ITEM_WORDS = 0.2
 
 
 SAME_ITEM_MAX = 80  # more stated items than this: compare words only (embedding them all costs)
@@ -484,7 +491,8 @@ def _same_item(titles: list[str]) -> act.SameItem:
         if vectors is None or a not in index or b not in index:
             return words if words >= act.SAME_ITEM else None
         cosine = float(vectors[index[a]] @ vectors[index[b]])
-        return cosine if words >= act.SAME_ITEM or cosine >= SAME_ITEM_COSINE else None
+        near = cosine >= NEAR_ITEM_COSINE and words >= NEAR_ITEM_WORDS
+        return cosine if words >= act.SAME_ITEM or cosine >= SAME_ITEM_COSINE or near else None
 
     return same
 
