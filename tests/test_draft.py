@@ -374,3 +374,12 @@ def test_a_responder_calling_the_incident_mitigated_is_the_mitigation(tmp_path: 
     mitigated = pm.milestones["mitigated"]
     assert mitigated.at is not None and mitigated.at.strftime("%H:%M") == iso(31)[11:16]
     assert mitigated.rule == "a responder called the incident mitigated"
+
+
+def test_alerts_resolving_is_not_the_incident_resolved(tmp_path: Path) -> None:
+    extra = [msg("U02", 33, "all three alerts resolved")]
+    chat = sorted(CHAT + extra, key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    resolved = pm.milestones["resolved"]
+    assert resolved.at is not None and resolved.at.strftime("%H:%M") == iso(40)[11:16]

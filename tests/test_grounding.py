@@ -146,14 +146,15 @@ def test_a_claim_still_ungrounded_after_repair_is_dropped_counted_and_filled_off
             return {"fixes": []}  # the model finds nothing better
         timeline = user_text(body).split("<timeline>")[1].split("</timeline>")[0]
         chat = [json.loads(line) for line in timeline.strip().splitlines()]
-        # Cite a chat message that reports the recovery ("both alerts cleared") as the cause.
-        done = [
+        # Cite the IC's declaration ("Declaring a SEV2 …", tagged detection) as the cause.
+        declaring = [
             r["id"]
             for r in chat
             if r.get("kind", "message") == "message"
-            and set(r.get("lab", "x").split(",")) <= {"resolution", "recovery"}
+            and r["text"].startswith("Declaring")
+            and set(r.get("lab", "x").split(",")) <= {"declaration", "detection"}
         ]
-        return claims_citing("root_cause", done[0])
+        return claims_citing("root_cause", declaring[0])
 
     emu.responder = reply
     eng = OpenAIEngine(

@@ -14,6 +14,7 @@ from retro.understand import cues as cue_mod
 from retro.understand.labels import data_text, labels
 from retro.understand.layer import Understanding
 from retro.understand.lexicon import (
+    about_alerts_resolving,
     action_type,
     follow_up_title,
     gap_title,
@@ -157,6 +158,8 @@ def test_lexicon_examples_hold() -> None:
         assert symptom_alert(ex["text"]) == ex["symptom"], ex
     for ex in lex["signals"]["said_mitigated_examples"]:
         assert said_mitigated(ex["text"]) == ex["said"], ex
+    for ex in lex["signals"]["alerts_resolved_examples"]:
+        assert about_alerts_resolving(ex["text"]) == ex["about_alerts"], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
     for ex in lex["statement"]["examples"]:

@@ -22,6 +22,7 @@ from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_be
 from retro.understand.cues import scores as cue_scores
 from retro.understand.layer import Reading, Sentence, Understanding
 from retro.understand.lexicon import (
+    about_alerts_resolving,
     local_zone,
     names_customers,
     quiet_severity,
@@ -469,7 +470,10 @@ def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:
     said = [
         e
         for e, s in ev.said("resolution")
-        if after(e) and ev.trusted(e) and s.p("resolution") >= CONFIDENT
+        if after(e)
+        and ev.trusted(e)
+        and s.p("resolution") >= CONFIDENT
+        and not about_alerts_resolving(s.text)
     ]
     tool = [e for e in ev.events if e.attrs.get("milestone") == "resolved" and after(e)]
     found = [Candidate(e, 0.7, "responder declared the incident resolved") for e in said[:1]]

@@ -151,6 +151,16 @@ def said_mitigated(sentence: str) -> bool:
     return _said_mitigated().search(sentence.strip()) is not None
 
 
+@cache
+def _alerts_resolved() -> re.Pattern[str]:
+    return re.compile(lexicon()["signals"]["alerts_resolved"], re.I)
+
+
+def about_alerts_resolving(sentence: str) -> bool:
+    """The sentence reports alerts or checks resolving: the signals, not the incident."""
+    return _alerts_resolved().search(sentence) is not None
+
+
 def quiet_severity(severity: object) -> bool:
     """True for an alert level that usually pages nobody ("warning", "info")."""
     return str(severity or "").strip().casefold() in _quiet_severities()
