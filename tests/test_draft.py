@@ -383,3 +383,28 @@ def test_alerts_resolving_is_not_the_incident_resolved(tmp_path: Path) -> None:
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     resolved = pm.milestones["resolved"]
     assert resolved.at is not None and resolved.at.strftime("%H:%M") == iso(40)[11:16]
+
+
+def test_an_onset_stated_in_a_support_tickets_description_is_the_impact_start(
+    tmp_path: Path,
+) -> None:
+    onset = iso(-25)[11:16]
+    chat = [
+        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+        msg("U01", 20, "Restarted the pool, errors are back to normal, we are mitigated"),
+        msg("U01", 30, "Closing the incident"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    ticket = _incident_ticket(1)
+    ticket["key"] = "SUP-77"
+    ticket["fields"]["issuetype"] = {"name": "Support"}
+    ticket["fields"]["summary"] = "Orders failing"
+    ticket["fields"]["description"] = (
+        f"Hello, none of our orders have gone through since {onset} UTC. "
+        "Our checkout gets HTTP 500 on every payment."
+    )
+    (bundle / "jira").mkdir()
+    (bundle / "jira" / "SUP-77.json").write_text(json.dumps(ticket), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    start = pm.milestones["impact_start"]
+    assert start.at is not None and start.at.strftime("%H:%M") == onset

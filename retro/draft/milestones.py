@@ -226,7 +226,10 @@ def detected(ev: _Evidence) -> Candidate | None:
 def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
     """Onset times people state ("errors since 13:55", "the cert expired at 08:10 our time")."""
     out = []
-    for e in ev.human():
+    # a ticket's description is written by a person too ("none of our shipments have updated
+    # since about 9:05 this morning" in a customer's support ticket)
+    filed = [e for e in ev.events if e.kind == "ticket_created" and not e.is_bot]
+    for e in sorted([*ev.human(), *filed], key=lambda e: e.at):
         if not ev.trusted(e):
             continue
         for s in ev.reading.of(e.id):
