@@ -408,3 +408,21 @@ def test_an_onset_stated_in_a_support_tickets_description_is_the_impact_start(
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     start = pm.milestones["impact_start"]
     assert start.at is not None and start.at.strftime("%H:%M") == onset
+
+
+def test_an_alert_that_says_how_long_its_condition_held_moves_the_impact_start_back(
+    tmp_path: Path,
+) -> None:
+    bundle = write_bundle(tmp_path / "b")
+    for name, status, ends in (("firing-1", "firing", None), ("firing-2", "firing", None)):
+        a = alert(status, 0, ends)
+        a["annotations"] = {"summary": "checkout-api 5xx ratio above 5% for 10m"}
+        (bundle / "alertmanager" / f"{name}.json").write_text(
+            json.dumps(webhook(status, [a])), encoding="utf-8"
+        )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    start = pm.milestones["impact_start"]
+    assert start.at is not None and start.at.strftime("%H:%M") == iso(-10)[11:16]
+    assert "held" in start.rule
+    # detection is still when the alert fired
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]

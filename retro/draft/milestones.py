@@ -252,6 +252,19 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
     return out
 
 
+_PENDING = re.compile(r"\bfor (?:the last |over )?(\d{1,2}) ?(m|mins?|minutes)\b", re.I)
+PENDING_MAX = timedelta(minutes=30)
+
+
+def _pending(text: str) -> timedelta | None:
+    """How long an alert's condition had to hold before it fired, when its text says so."""
+    m = _PENDING.search(text)
+    if m is None:
+        return None
+    held = timedelta(minutes=int(m.group(1)))
+    return held if timedelta(0) < held <= PENDING_MAX else None
+
+
 def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     """The earliest symptom: a monitor alert's start, error onset, a stated onset, or a report."""
     monitors = ev.tl.with_role("monitor") | ev.tl.with_role("errors")
@@ -271,7 +284,12 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         what = (
             "first error onset" if first_alert.kind == "error_spike" else "first alert's start time"
         )
-        cands.append(Candidate(first_alert, 0.8, what))
+        held = _pending(first_alert.text) if first_alert.kind == "alert_firing" else None
+        if held:  # "above 2s for 5m": the condition held that long before the alert fired
+            what = f"first alert's start time, less the {int(held.total_seconds() // 60)} min its condition held first"
+            cands.append(Candidate(first_alert, 0.8, what, at=first_alert.at - held))
+        else:
+            cands.append(Candidate(first_alert, 0.8, what))
     reports = human_reports(ev)
     if reports:
         cands.append(Candidate(reports[0][0], 0.5, "first report of symptoms"))
