@@ -16,6 +16,7 @@ from retro.understand.layer import Understanding
 from retro.understand.lexicon import (
     about_alerts_resolving,
     action_type,
+    alert_hold_minutes,
     follow_up_title,
     gap_title,
     lexicon,
@@ -158,6 +159,8 @@ def test_lexicon_examples_hold() -> None:
         assert symptom_alert(ex["text"]) == ex["symptom"], ex
     for ex in lex["signals"]["said_mitigated_examples"]:
         assert said_mitigated(ex["text"]) == ex["said"], ex
+    for ex in lex["signals"]["alert_hold_examples"]:
+        assert alert_hold_minutes(ex["text"]) == ex["minutes"], ex
     for ex in lex["signals"]["alerts_resolved_examples"]:
         assert about_alerts_resolving(ex["text"]) == ex["about_alerts"], ex
     for ex in lex["gap_examples"]:

@@ -23,6 +23,7 @@ from retro.understand.cues import scores as cue_scores
 from retro.understand.layer import Reading, Sentence, Understanding
 from retro.understand.lexicon import (
     about_alerts_resolving,
+    alert_hold_minutes,
     local_zone,
     names_customers,
     quiet_severity,
@@ -252,16 +253,13 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
     return out
 
 
-_PENDING = re.compile(r"\bfor (?:the last |over )?(\d{1,2}) ?(m|mins?|minutes)\b", re.I)
 PENDING_MAX = timedelta(minutes=30)
 
 
 def _pending(text: str) -> timedelta | None:
     """How long an alert's condition had to hold before it fired, when its text says so."""
-    m = _PENDING.search(text)
-    if m is None:
-        return None
-    held = timedelta(minutes=int(m.group(1)))
+    minutes = alert_hold_minutes(text)
+    held = timedelta(minutes=minutes or 0)
     return held if timedelta(0) < held <= PENDING_MAX else None
 
 

@@ -161,6 +161,17 @@ def about_alerts_resolving(sentence: str) -> bool:
     return _alerts_resolved().search(sentence) is not None
 
 
+@cache
+def _alert_hold() -> re.Pattern[str]:
+    return re.compile(lexicon()["signals"]["alert_hold"], re.I)
+
+
+def alert_hold_minutes(text: str) -> int | None:
+    """Minutes an alert's condition held before it fired, when its text says ("… for 5m")."""
+    m = _alert_hold().search(text or "")
+    return int(m.group(1)) if m else None
+
+
 def quiet_severity(severity: object) -> bool:
     """True for an alert level that usually pages nobody ("warning", "info")."""
     return str(severity or "").strip().casefold() in _quiet_severities()
