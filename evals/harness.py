@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -246,6 +247,10 @@ def people_names(result: DraftResult) -> list[str]:
     return [n for n in known_names(result.timeline.people) if n.casefold() not in TOOL_NAMES]
 
 
+def _as_word(needle: str, text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text, re.IGNORECASE) is not None
+
+
 def score_blameless(markdown: str, result: DraftResult, forbidden: list[str]) -> dict[str, Any]:
     """Forbidden strings, lint blame/counterfactual findings, and known people's names."""
     low = markdown.casefold()
@@ -266,6 +271,8 @@ def score_blameless(markdown: str, result: DraftResult, forbidden: list[str]) ->
     return {
         "violations": len(hits) + len(blame) + len(names),
         "forbidden": hits,
+        # counted all the same; listed so a reader can tell "Wen" inside "went" from a leak
+        "forbidden_only_inside_words": [f for f in hits if not _as_word(f, markdown)],
         "blame": blame,
         "names": names,
     }

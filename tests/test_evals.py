@@ -491,3 +491,14 @@ def test_held_out_cases_draft_cleanly(case: harness.Case) -> None:
     assert result["error"] is None
     assert result["blameless"]["violations"] == 0, result["blameless"]
     assert result["citations"]["resolution"] == 1.0
+
+
+def test_a_forbidden_name_inside_a_word_still_counts_and_is_marked() -> None:
+    from types import SimpleNamespace
+
+    from evals.harness import score_blameless
+
+    result = SimpleNamespace(timeline=SimpleNamespace(people={}))
+    out = score_blameless("The rollback went out and Ines reviewed it.", result, ["Wen", "Ines"])
+    assert out["violations"] == 2
+    assert out["forbidden_only_inside_words"] == ["Wen"]
