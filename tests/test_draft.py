@@ -426,3 +426,37 @@ def test_an_alert_that_says_how_long_its_condition_held_moves_the_impact_start_b
     assert "held" in start.rule
     # detection is still when the alert fired
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_a_recovery_report_long_before_the_status_moved_to_mitigated_is_not_the_mitigation(
+    tmp_path: Path,
+) -> None:
+    """Reported 20 minutes before the incident ticket moved to Mitigated: usually a partial
+    recovery; one reported within 15 minutes of it is when the impact stopped."""
+
+    def bundle_with(report_at: float, name: str) -> Path:
+        chat = [
+            msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+            msg("U01", report_at, "error rate is back to baseline on the canary hosts"),
+            msg("U01", 60, "Closing the incident, all clear."),
+        ]
+        bundle = write_bundle(tmp_path / name, chat=chat, with_alerts=False)
+        ticket = _incident_ticket(2)
+        moved = datetime.fromisoformat(iso(30).replace("Z", "+00:00"))
+        ticket["changelog"] = {
+            "histories": [
+                {
+                    "id": "1",
+                    "created": moved.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+                    "items": [{"field": "status", "fromString": "Open", "toString": "Mitigated"}],
+                }
+            ]
+        }
+        (bundle / "jira").mkdir()
+        (bundle / "jira" / "OPS-101.json").write_text(json.dumps(ticket), "utf-8")
+        return bundle
+
+    pm = generate(bundle=bundle_with(10, "a"), engine=OfflineEngine(), out=tmp_path / "a.md")
+    assert pm.postmortem.milestones["mitigated"].at.strftime("%H:%M") == iso(30)[11:16]
+    pm = generate(bundle=bundle_with(22, "b"), engine=OfflineEngine(), out=tmp_path / "b.md")
+    assert pm.postmortem.milestones["mitigated"].at.strftime("%H:%M") == iso(22)[11:16]
