@@ -109,3 +109,23 @@ def test_one_piece_of_work_said_two_ways_is_one_item_and_two_pieces_stay_two() -
     same = _same_item([*twice, *two])
     assert same(*twice) is not None
     assert same(*two) is None
+
+
+def test_the_generic_alert_item_gives_way_to_the_teams_own_detection_item(
+    tmp_path: Path,
+) -> None:
+    chat = [
+        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+        msg("U01", 3, "Looking now"),
+        msg("U01", 20, "Restarted the pool, errors are back to normal, we are mitigated"),
+        msg("U01", 30, "Closing the incident"),
+    ]
+    bundle = write_bundle(tmp_path / "a", chat=chat, with_alerts=False)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "a.md").postmortem
+    assert any("customer-facing symptom" in i.title for i in pm.action_items)
+
+    chat.insert(3, msg("U02", 25, "Action item: alert on checkout payment failures per minute"))
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "b.md").postmortem
+    assert any("payment failures" in i.title for i in pm.action_items)
+    assert not any("customer-facing symptom" in i.title for i in pm.action_items)

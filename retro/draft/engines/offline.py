@@ -506,7 +506,15 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
     svc = services[0] if services else "the affected service"
     gaps: list[ActionItem] = []
     det = f.ms.get("detected")
-    if det and det.evidence and ("customer" in det.rule or "person" in det.rule):
+    # people noticed first: suggest an alert, unless the team already named how it will detect
+    # this next time (its own item says more than the template)
+    named_detect = any(i.type == "detect" for i in stated)
+    if (
+        det
+        and det.evidence
+        and ("customer" in det.rule or "person" in det.rule)
+        and not named_detect
+    ):
         gaps.append(
             act.gap(
                 "detect",
