@@ -129,3 +129,27 @@ def test_the_generic_alert_item_gives_way_to_the_teams_own_detection_item(
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "b.md").postmortem
     assert any("payment failures" in i.title for i in pm.action_items)
     assert not any("customer-facing symptom" in i.title for i in pm.action_items)
+
+
+def test_the_generic_paging_item_gives_way_to_the_teams_own_paging_item(tmp_path: Path) -> None:
+    import json
+
+    from bundle_factory import pagerduty_log
+
+    def slow_ack(bundle: Path) -> None:
+        log = pagerduty_log()
+        log["log_entries"][1]["created_at"] = log["log_entries"][2]["created_at"]  # at +41 min
+        (bundle / "pagerduty" / "log_entries.json").write_text(json.dumps(log), "utf-8")
+
+    bundle = write_bundle(tmp_path / "a")
+    slow_ack(bundle)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "a.md").postmortem
+    assert any("paging and escalation policy" in i.title for i in pm.action_items)
+
+    own = msg("U02", 33, "Action item: escalate to the secondary on-call after 5 minutes unacked")
+    chat = sorted(CHAT + [own], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    slow_ack(bundle)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "b.md").postmortem
+    assert any("secondary on-call" in i.title for i in pm.action_items)
+    assert not any("paging and escalation policy" in i.title for i in pm.action_items)

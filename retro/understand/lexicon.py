@@ -467,3 +467,14 @@ def _bookkeeping_pattern() -> re.Pattern[str]:
 def _bookkeeping(text: str) -> bool:
     """Filing the tickets or writing the postmortem: the work is in the tickets, not this."""
     return _bookkeeping_pattern().match(text) is not None
+
+
+@cache
+def _paging() -> re.Pattern[str]:
+    words = lexicon()["follow_up"]["paging_words"]
+    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+
+
+def about_paging(title: str) -> bool:
+    """An action item about paging, escalation or acknowledging a page."""
+    return _paging().search(title) is not None

@@ -17,7 +17,7 @@ from retro.draft.engines.compose import Chooser, Pick, claim, cut, hhmm
 from retro.draft.milestones import human_duration
 from retro.models import ActionItem, Claim, Postmortem, Progress, no_progress
 from retro.text import overlap
-from retro.understand.lexicon import statement
+from retro.understand.lexicon import about_paging, statement
 
 SILENCE = timedelta(minutes=20)
 SLOW_ACK_S = 15 * 60
@@ -525,7 +525,8 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
             )
         )
     tta = f.data.metrics.time_to_acknowledge_s
-    if tta is not None and tta > SLOW_ACK_S:
+    named_paging = any(about_paging(i.title) for i in stated)  # the team's own item says more
+    if tta is not None and tta > SLOW_ACK_S and not named_paging:
         gaps.append(
             act.gap(
                 "process",
