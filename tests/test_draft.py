@@ -460,3 +460,23 @@ def test_a_recovery_report_long_before_the_status_moved_to_mitigated_is_not_the_
     assert pm.postmortem.milestones["mitigated"].at.strftime("%H:%M") == iso(30)[11:16]
     pm = generate(bundle=bundle_with(22, "b"), engine=OfflineEngine(), out=tmp_path / "b.md")
     assert pm.postmortem.milestones["mitigated"].at.strftime("%H:%M") == iso(22)[11:16]
+
+
+@pytest.mark.parametrize(
+    ("said", "at"),
+    [
+        ("The deploy didn't start this, it went out two days ago.", 8),  # rules a change out
+        (f"5xx started {iso(0)[11:16]} UTC on the edge dashboard.", 8),  # dates the symptom
+        (f"Workers were added back at {iso(12)[11:16]} UTC.", 14),  # dates a later event
+    ],
+)
+def test_a_sentence_that_cannot_name_the_trigger_is_not_named_it(
+    tmp_path: Path, said: str, at: float
+) -> None:
+    """A trigger comes before the impact and is something that set it off: the classifier's
+    trigger label alone reads any dated event as one."""
+    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
+    bundle = write_bundle(tmp_path / "b", chat=[*chat, msg("U01", at, said)])
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == said)
+    assert all(row.id not in c.citations for c in result.postmortem.trigger)

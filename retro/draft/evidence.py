@@ -431,6 +431,7 @@ def prepare(
         if meta.severity
         else None,
         services=[scrub_names(redactor.redact(sanitize(s)), patterns) for s in meta.services],
+        timezone=meta.timezone,
         rows=rows,
         milestones=milestones,
         metrics=metrics,

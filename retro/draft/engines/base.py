@@ -60,6 +60,9 @@ class DraftInput(BaseModel):
     title: str | None = None
     severity: str | None = None
     services: list[str] = Field(default_factory=list)
+    timezone: str | None = Field(
+        default=None, description="The incident's zone (incident.yaml), for times people state"
+    )
     rows: list[EvidenceRow]
     milestones: dict[str, Milestone]
     metrics: Metrics

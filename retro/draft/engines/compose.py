@@ -94,6 +94,8 @@ class Chooser:
                 continue
             if label in ("cause", "trigger", "contributing") and self._discarded(s, row):
                 continue
+            if label == "trigger" and s in self._ruled_out:
+                continue  # "the deploy didn't start this" names what was not the trigger
             out.append(Pick(s, row, p * self._weight(row)))
         out.sort(key=lambda pick: (-pick.score, pick.at))
         return out

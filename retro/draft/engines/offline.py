@@ -9,7 +9,7 @@ contradicts itself, the draft says so in Open questions instead of writing a con
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from retro.draft.engines import actions as act
 from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
@@ -17,11 +17,20 @@ from retro.draft.engines.compose import Chooser, Pick, claim, cut, hhmm
 from retro.draft.milestones import human_duration
 from retro.models import ActionItem, Claim, Postmortem, Progress, no_progress
 from retro.text import overlap
-from retro.understand.lexicon import about_paging, statement
+from retro.understand.lexicon import (
+    about_paging,
+    local_zone,
+    stated_times,
+    statement,
+    symptom_alert,
+)
 
 SILENCE = timedelta(minutes=20)
 SLOW_ACK_S = 15 * 60
 CHANGE_LOOKBACK = timedelta(hours=3)
+TRIGGER_LEAD = timedelta(
+    minutes=1
+)  # a named trigger dates something at least this long before impact
 SIGNAL_KINDS = ("alert_firing", "page_triggered")
 
 
@@ -301,12 +310,15 @@ def trigger(f: _Facts) -> list[Claim]:
     A change that completed after impact began is never listed: it cannot be the trigger.
     """
     imp = _impact_at(f)
+    zone = local_zone(f.data.timezone)
     out: list[Claim] = []
     named = [
         p
         for p in f.pick.candidates("trigger")
         if max(p.sentence.p("impact"), p.sentence.p("setback")) < p.sentence.p("trigger")
         and not p.sentence.has("mitigation")  # "Rollback of api started" is the response
+        and not _onset_statement(p)  # "5xx started 13:42 UTC" says when, not what set it off
+        and (imp is None or not _dates_only_later(p, imp, zone))
     ]
     out += f.pick.said(f.pick.top(named, 1))
     if imp is None:
@@ -323,6 +335,21 @@ def trigger(f: _Facts) -> list[Claim]:
             )
         )
     return out
+
+
+def _dates_only_later(pick: Pick, impact: datetime, zone: tzinfo) -> bool:
+    """Every time the sentence states is after the impact began: it dates a later event ("hosts
+    were added back at 09:51"), and a trigger comes before the impact."""
+    times = stated_times(pick.sentence.text, pick.row.at, zone)
+    return bool(times) and all(t.at > impact - TRIGGER_LEAD for t in times)
+
+
+def _onset_statement(pick: Pick) -> bool:
+    """A sentence that dates the symptom ("5xx started 13:42 UTC", "errors rising since 07:58")."""
+    text = pick.sentence.text
+    return symptom_alert(text) and any(
+        t.relation == "onset" for t in stated_times(text, pick.row.at, UTC)
+    )
 
 
 def root_cause(f: _Facts, trig: list[Claim]) -> list[Claim]:
