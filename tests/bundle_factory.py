@@ -53,6 +53,14 @@ CHAT = [
     msg("U03", 600, "thanks all, see you tomorrow"),
 ]
 
+# Customers noticed first; no alert fired (use with `with_alerts=False`).
+CUSTOMERS_FIRST = [
+    msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+    msg("U01", 3, "Looking now"),
+    msg("U01", 20, "Restarted the pool, errors are back to normal, we are mitigated"),
+    msg("U01", 30, "Closing the incident"),
+]
+
 
 def alert(status: str, starts: float, ends: float | None) -> dict[str, Any]:
     return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bundle_factory import CHAT, msg, write_bundle
+from bundle_factory import CHAT, CUSTOMERS_FIRST, msg, write_bundle
 
 from retro.draft.engines import actions
 from retro.draft.engines.offline import OfflineEngine
@@ -114,12 +114,7 @@ def test_one_piece_of_work_said_two_ways_is_one_item_and_two_pieces_stay_two() -
 def test_the_generic_alert_item_gives_way_to_the_teams_own_detection_item(
     tmp_path: Path,
 ) -> None:
-    chat = [
-        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
-        msg("U01", 3, "Looking now"),
-        msg("U01", 20, "Restarted the pool, errors are back to normal, we are mitigated"),
-        msg("U01", 30, "Closing the incident"),
-    ]
+    chat = list(CUSTOMERS_FIRST)
     bundle = write_bundle(tmp_path / "a", chat=chat, with_alerts=False)
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "a.md").postmortem
     assert any("customer-facing symptom" in i.title for i in pm.action_items)

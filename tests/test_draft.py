@@ -8,7 +8,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from bundle_factory import CHAT, PEOPLE, SECRET, alert, iso, msg, webhook, write_bundle
+from bundle_factory import (
+    CHAT,
+    CUSTOMERS_FIRST,
+    PEOPLE,
+    SECRET,
+    alert,
+    iso,
+    msg,
+    webhook,
+    write_bundle,
+)
 from click.testing import CliRunner
 
 from retro.cli.main import cli
@@ -154,13 +164,7 @@ def test_rerun_without_changes_is_identical(bundle: Path, draft: tuple[Path, str
 
 
 def test_detection_gap_is_reported_when_customers_noticed_first(tmp_path: Path) -> None:
-    chat = [
-        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
-        msg("U01", 3, "Looking now"),
-        msg("U01", 20, "Restarted the pool, errors are back to normal, we are mitigated"),
-        msg("U01", 30, "Closing the incident"),
-    ]
-    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    bundle = write_bundle(tmp_path / "b", chat=CUSTOMERS_FIRST, with_alerts=False)
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     assert "customer report" in pm.milestones["detected"].rule
     assert any(i.type == "detect" for i in pm.action_items)

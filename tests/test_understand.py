@@ -155,14 +155,15 @@ def test_lexicon_examples_hold() -> None:
 
     for ex in lex["end_states"]["examples"]:
         assert end_state(ex["title"], ex["type"]) == ex["end_state"], ex
-    for ex in lex["signals"]["symptom_examples"]:
-        assert symptom_alert(ex["text"]) == ex["symptom"], ex
-    for ex in lex["signals"]["said_mitigated_examples"]:
-        assert said_mitigated(ex["text"]) == ex["said"], ex
-    for ex in lex["signals"]["alert_hold_examples"]:
-        assert alert_hold_minutes(ex["text"]) == ex["minutes"], ex
-    for ex in lex["signals"]["alerts_resolved_examples"]:
-        assert about_alerts_resolving(ex["text"]) == ex["about_alerts"], ex
+    signals = (
+        ("symptom_examples", symptom_alert, "symptom"),
+        ("said_mitigated_examples", said_mitigated, "said"),
+        ("alert_hold_examples", alert_hold_minutes, "minutes"),
+        ("alerts_resolved_examples", about_alerts_resolving, "about_alerts"),
+    )
+    for key, read, field in signals:
+        for ex in lex["signals"][key]:
+            assert read(ex["text"]) == ex[field], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
     for ex in lex["statement"]["examples"]:

@@ -264,8 +264,7 @@ PENDING_MAX = timedelta(minutes=30)
 
 def _pending(text: str) -> timedelta | None:
     """How long an alert's condition had to hold before it fired, when its text says so."""
-    minutes = alert_hold_minutes(text)
-    held = timedelta(minutes=minutes or 0)
+    held = timedelta(minutes=alert_hold_minutes(text) or 0)
     return held if timedelta(0) < held <= PENDING_MAX else None
 
 
@@ -288,12 +287,12 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         what = (
             "first error onset" if first_alert.kind == "error_spike" else "first alert's start time"
         )
+        # "above 2s for 5m": the condition held that long before the alert fired
         held = _pending(first_alert.text) if first_alert.kind == "alert_firing" else None
-        if held:  # "above 2s for 5m": the condition held that long before the alert fired
-            what = f"first alert's start time, less the {int(held.total_seconds() // 60)} min its condition held first"
-            cands.append(Candidate(first_alert, 0.8, what, at=first_alert.at - held))
-        else:
-            cands.append(Candidate(first_alert, 0.8, what))
+        if held:
+            what += f", less the {int(held.total_seconds() // 60)} min its condition held first"
+        at = first_alert.at - held if held else None
+        cands.append(Candidate(first_alert, 0.8, what, at=at))
     reports = human_reports(ev)
     if reports:
         cands.append(Candidate(reports[0][0], 0.5, "first report of symptoms"))

@@ -34,6 +34,11 @@ def _alternation(words: list[str]) -> str:
     return "|".join(re.escape(w) if not any(c in w for c in "()[]?|") else w for w in words)
 
 
+def _any_word(words: list[str]) -> re.Pattern[str]:
+    """One of the words, whole, longest first, any case."""
+    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+
+
 # --- stated times --------------------------------------------------------------------------------
 
 _CLOCK = r"(?<![\w.:])(?P<h>[01]?\d|2[0-3])(?:[:.h](?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?"
@@ -132,8 +137,7 @@ def _quiet_severities() -> frozenset[str]:
 
 @cache
 def _symptoms() -> re.Pattern[str]:
-    words = lexicon()["signals"]["symptom_words"]
-    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+    return _any_word(lexicon()["signals"]["symptom_words"])
 
 
 def symptom_alert(text: str) -> bool:
@@ -142,33 +146,24 @@ def symptom_alert(text: str) -> bool:
 
 
 @cache
-def _said_mitigated() -> re.Pattern[str]:
-    return re.compile(lexicon()["signals"]["said_mitigated"], re.I)
+def _signal(name: str) -> re.Pattern[str]:
+    """A pattern of lexicon `signals` (said_mitigated, alerts_resolved, alert_hold)."""
+    return re.compile(lexicon()["signals"][name], re.I)
 
 
 def said_mitigated(sentence: str) -> bool:
     """A responder states the incident is mitigated, in so many words."""
-    return _said_mitigated().search(sentence.strip()) is not None
-
-
-@cache
-def _alerts_resolved() -> re.Pattern[str]:
-    return re.compile(lexicon()["signals"]["alerts_resolved"], re.I)
+    return _signal("said_mitigated").search(sentence.strip()) is not None
 
 
 def about_alerts_resolving(sentence: str) -> bool:
     """The sentence reports alerts or checks resolving: the signals, not the incident."""
-    return _alerts_resolved().search(sentence) is not None
-
-
-@cache
-def _alert_hold() -> re.Pattern[str]:
-    return re.compile(lexicon()["signals"]["alert_hold"], re.I)
+    return _signal("alerts_resolved").search(sentence) is not None
 
 
 def alert_hold_minutes(text: str) -> int | None:
     """Minutes an alert's condition held before it fired, when its text says ("… for 5m")."""
-    m = _alert_hold().search(text or "")
+    m = _signal("alert_hold").search(text or "")
     return int(m.group(1)) if m else None
 
 
@@ -182,8 +177,7 @@ def quiet_severity(severity: object) -> bool:
 
 @cache
 def _customer_pattern() -> re.Pattern[str]:
-    words = lexicon()["reporters"]["customer"]
-    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+    return _any_word(lexicon()["reporters"]["customer"])
 
 
 def names_customers(text: str) -> bool:
@@ -207,9 +201,8 @@ def _follow_up_patterns() -> tuple[
 
 
 _LEAD_JUNK = re.compile(r"^[\s>*•·\-–—\d.)\]]+")
-_LEAD_KEY = re.compile(
-    r"^[A-Z][A-Z0-9_]+-\d+\b[\s:–—-]*"
-)  # "PLAT-1880 Kill switch …": a ticket's key
+# A ticket's key leading a list line ("PLAT-1880 Kill switch …") is not part of the work.
+_LEAD_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-\d+\b[\s:–—-]*")
 _TRAIL_JUNK = re.compile(
     r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
 )
@@ -471,8 +464,7 @@ def _bookkeeping(text: str) -> bool:
 
 @cache
 def _paging() -> re.Pattern[str]:
-    words = lexicon()["follow_up"]["paging_words"]
-    return re.compile(rf"\b({_alternation(sorted(words, key=len, reverse=True))})\b", re.I)
+    return _any_word(lexicon()["follow_up"]["paging_words"])
 
 
 def about_paging(title: str) -> bool:

@@ -9,7 +9,7 @@ contradicts itself, the draft says so in Open questions instead of writing a con
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from retro.draft.engines import actions as act
 from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
@@ -28,9 +28,8 @@ from retro.understand.lexicon import (
 SILENCE = timedelta(minutes=20)
 SLOW_ACK_S = 15 * 60
 CHANGE_LOOKBACK = timedelta(hours=3)
-TRIGGER_LEAD = timedelta(
-    minutes=1
-)  # a named trigger dates something at least this long before impact
+# A named trigger dates something at least this long before the impact.
+TRIGGER_LEAD = timedelta(minutes=1)
 SIGNAL_KINDS = ("alert_firing", "page_triggered")
 
 
@@ -312,15 +311,15 @@ def trigger(f: _Facts) -> list[Claim]:
     imp = _impact_at(f)
     zone = local_zone(f.data.timezone)
     out: list[Claim] = []
-    named = [
+    named = (
         p
         for p in f.pick.candidates("trigger")
         if max(p.sentence.p("impact"), p.sentence.p("setback")) < p.sentence.p("trigger")
         and not p.sentence.has("mitigation")  # "Rollback of api started" is the response
-        and not _onset_statement(p)  # "5xx started 13:42 UTC" says when, not what set it off
-        and (imp is None or not _dates_only_later(p, imp, zone))
-    ]
-    out += f.pick.said(f.pick.top(named, 1))
+    )
+    # the times a sentence states are read only for the best candidates, until one passes
+    first = next((p for p in named if not _dates_otherwise(p, imp, zone)), None)
+    out += f.pick.said([first] if first else [])
     if imp is None:
         return out
     changes = [r for r in f.changes if imp - CHANGE_LOOKBACK <= r.at <= imp + timedelta(minutes=2)]
@@ -337,19 +336,15 @@ def trigger(f: _Facts) -> list[Claim]:
     return out
 
 
-def _dates_only_later(pick: Pick, impact: datetime, zone: tzinfo) -> bool:
-    """Every time the sentence states is after the impact began: it dates a later event ("hosts
-    were added back at 09:51"), and a trigger comes before the impact."""
-    times = stated_times(pick.sentence.text, pick.row.at, zone)
-    return bool(times) and all(t.at > impact - TRIGGER_LEAD for t in times)
-
-
-def _onset_statement(pick: Pick) -> bool:
-    """A sentence that dates the symptom ("5xx started 13:42 UTC", "errors rising since 07:58")."""
+def _dates_otherwise(pick: Pick, impact: datetime | None, zone: tzinfo) -> bool:
+    """The sentence dates something other than a trigger: the symptom ("5xx started 13:42
+    UTC", "errors rising since 07:58"), or only events after the impact began ("hosts were
+    added back at 09:51"), while a trigger comes before the impact."""
     text = pick.sentence.text
-    return symptom_alert(text) and any(
-        t.relation == "onset" for t in stated_times(text, pick.row.at, UTC)
-    )
+    times = stated_times(text, pick.row.at, zone)
+    if symptom_alert(text) and any(t.relation == "onset" for t in times):
+        return True
+    return impact is not None and bool(times) and all(t.at > impact - TRIGGER_LEAD for t in times)
 
 
 def root_cause(f: _Facts, trig: list[Claim]) -> list[Claim]:
