@@ -25,6 +25,7 @@ from retro.understand.lexicon import (
     said_mitigated,
     stated_times,
     statement,
+    states_wish,
     symptom_alert,
 )
 from retro.understand.model import holds, packaged
@@ -149,6 +150,8 @@ def test_lexicon_examples_hold() -> None:
         assert follow_up_title(ex["text"]) == ex["title"], ex
     for ex in lex["action_types"]["examples"]:
         assert action_type(ex["text"]) == ex["type"], ex
+    for ex in lex["follow_up"]["wish_examples"]:
+        assert states_wish(ex["text"]) == ex["wish"], ex
     for ex in lex["follow_up"]["owner_examples"]:
         assert owner_in(ex["text"]) == ex["owner"], ex
     from retro.draft.engines.actions import end_state

@@ -217,6 +217,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     markers, frames, pronoun, hedge = _follow_up_patterns()
     text = _MARKS.sub("", sentence).strip()
     text = _LEAD_KEY.sub("", _LEAD_JUNK.sub("", text))
+    unframed = text
     text = markers.sub("", text)
     if hedge.search(text):
         return None
@@ -228,7 +229,10 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
     if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text) or _bookkeeping(text):
         return None
-    if len(text.split()) < 3 or _reports(text) or _remark(text):
+    stated_as_requirement = _requirement().match(text) or _wish_patterns()[0].match(text)
+    if text == unframed and _PASSIVE_REPORT.match(text):
+        return None  # "Opsgenie alert auto-closed by Alertmanager": what happened, not work
+    if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement) or _remark(text):
         return None
     if _ARTICLE.match(text) and not _requirement().match(text):
         text = f"{lexicon()['follow_up']['noun_verb']} {text}"
@@ -244,6 +248,24 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
 def _requirement() -> re.Pattern[str]:
     """A subject and a modal: a requirement stated as it is, not a noun phrase to "Add"."""
     return re.compile(lexicon()["follow_up"]["requirement"], re.IGNORECASE)
+
+
+@cache
+def _wish_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    f = lexicon()["follow_up"]
+    return re.compile(f["wish"], re.I), re.compile(f["wish_expectation"], re.I)
+
+
+def states_wish(sentence: str) -> bool:
+    """A requirement on a system in any words ("the dry run should list each id"), not an
+    expectation ("should refill in 10 min") or hindsight ("should have")."""
+    wish, expectation = _wish_patterns()
+    text = sentence.strip()
+    return (
+        wish.search(text) is not None
+        and expectation.search(text) is None
+        and not text.endswith("?")
+    )
 
 
 @cache
@@ -284,6 +306,13 @@ def _reports(text: str) -> bool:
     if first in _NOT_PAST or len(first) < 5:
         return False
     return first.endswith(("ed", "ing"))
+
+
+# A short subject, then a past participle with its agent: a report in the passive voice.
+_PASSIVE_REPORT = re.compile(
+    r"^(?!(?:we|i|you|they|let'?s)\b)(?:[\w/.+'-]+\s+){1,4}?(?:auto-?)?[a-z]{2,}(?:ed|en)\s+by\b",
+    re.I,
+)
 
 
 def _shorten(text: str, max_len: int) -> str | None:

@@ -26,6 +26,7 @@ from retro.understand.lexicon import (
     marker_split,
     names_follow_ups,
     owner_in,
+    states_wish,
 )
 
 ACTIVE = 2.0  # while the impact lasts, requests are mostly about the response itself: more proof
@@ -82,9 +83,10 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             if in_list and not _is_bullet_like(s.text):
                 in_list = False
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
-            if not s.has("follow_up", factor) or (s.has("question") and not in_list):
+            wish = calm is not None and not active and _wish(s)
+            if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
-            if not in_list and not _marked(s.text):
+            if not in_list and not wish and not _marked(s.text):
                 # said while the impact lasts, a bare imperative ("keep the new zone", "post
                 # each site as it answers") steers the response; later work is framed as
                 # such ("we need to", "going forward", "file a ticket to": a follow-up cue)
@@ -145,6 +147,17 @@ def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> Acti
         citations=[row.id],
         origin="stated",
     )
+
+
+# What a requirement said after the impact must not read as first: a report of the state.
+_NOT_WISH = frozenset({"recovery", "resolution", "status_update", "question", "went_well", "lucky"})
+
+
+def _wish(s: ScoredSentence) -> bool:
+    """Once the impact is over, a requirement on a system ("the dry run should list each id")
+    is later work in any words, even where the classifier scores it low."""
+    top = max(s.scores, key=s.scores.__getitem__, default="")
+    return states_wish(s.text) and top not in _NOT_WISH and not s.has("question")
 
 
 def _framed_as_later(text: str) -> bool:
