@@ -94,3 +94,27 @@ def test_a_github_user_with_a_hyphenated_login_is_a_person_not_a_system() -> Non
     assert not looks_like_system(user, chat)
     # with nothing to say who holds it, a hyphenated name outside chat is a system
     assert looks_like_system(Actor(source="github", id="2", name="payouts-gateway"), chat)
+
+
+def test_a_name_no_list_holds_is_found_where_chat_puts_a_person() -> None:
+    import yaml
+
+    from retro.safety.names import not_names, slotted
+
+    raw = yaml.safe_load((ROOT / "retro/safety/data/person_slots.v1.yaml").read_text("utf-8"))
+    for ex in raw["examples"]:
+        text = ex["text"]
+        found = [text[a:b] for a, b in slotted(text, frozenset({"grafana"}))]
+        assert found == ex["names"], ex
+    # a word the incident writes in lower case, or uses in a host or URL, is not a name
+    words = not_names(["the rollout is done", "see https://kaveri.example/x"], ["Slack"])
+    assert {"rollout", "kaveri", "slack"} <= words
+    assert slotted("thanks Rollout, and thanks Kaveri", words) == []
+
+
+def test_a_person_named_only_in_a_person_slot_never_reaches_the_draft(tmp_path: Path) -> None:
+    chat = [*CHAT, msg("U02", 12.5, "Oluwadamilare said the replica is caught up")]
+    bundle = write_bundle(tmp_path / "bundle", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine())
+    assert "Oluwadamilare" not in result.markdown
+    assert any("a teammate said the replica" in row.text for row in result.data.rows)

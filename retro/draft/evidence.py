@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Metrics, Milestone, Person, Timeline
-from retro.safety.names import system_words
+from retro.safety.names import not_names, slotted, system_words
 from retro.safety.names import unlisted as unlisted_names
 from retro.safety.redact import Redactor
 from retro.timeline.people import normalize_name
@@ -209,6 +209,9 @@ class NameScrubber:
     # replace listed given names of people the bundle does not name (retro.safety.names),
     # except these words, which the incident uses inside identifiers
     unlisted: frozenset[str] | None = None
+    # replace capitalised words where chat puts a person ("thanks X", "X said") that no list
+    # holds, except these words, which the incident shows are not names (retro.safety.names)
+    not_names: frozenset[str] | None = None
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -221,6 +224,9 @@ class NameScrubber:
             text = MENTION.sub(_mention, text)
         if self.unlisted is not None:
             for start, end in reversed(unlisted_names(text, self.unlisted)):
+                text = text[:start] + "a teammate" + text[end:]
+        if self.not_names is not None:
+            for start, end in reversed(slotted(text, self.not_names)):
                 text = text[:start] + "a teammate" + text[end:]
         return text
 
@@ -288,8 +294,13 @@ def scrubber_for(timeline: Timeline, names: bool = False) -> NameScrubber:
     nobody in the bundle has as "a teammate" (none of it with names=True)."""
     if names:
         return NameScrubber()
-    systems = system_words(incident_texts(timeline))
-    return name_patterns(timeline.people, assign_roles(timeline), systems)
+    texts = incident_texts(timeline)
+    systems = system_words(texts)
+    scrubber = name_patterns(timeline.people, assign_roles(timeline), systems)
+    bots = [p.name or "" for p in timeline.people.values() if p.is_bot]
+    sources = [s.name for s in timeline.sources]
+    scrubber.not_names = not_names(texts, [*bots, *sources, *timeline.incident.services])
+    return scrubber
 
 
 def _usernames(parts: list[str]) -> set[str]:

@@ -12,6 +12,9 @@ import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
+from typing import Any
+
+import yaml
 
 # A capitalised word standing alone: not part of a host, path, handle, email or dotted name.
 WORD = re.compile(r"(?<![\w.@/#:-])([A-Z][a-zß-ÿ]{2,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
@@ -66,3 +69,46 @@ def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int
         if not out or start >= out[-1][1]:
             out.append((start, end))
     return out
+
+
+@cache
+def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
+    """A capitalised word in a place chat keeps for a person (data/person_slots.v1.yaml)."""
+    raw: Any = yaml.safe_load(
+        (resources.files("retro.safety") / "data" / "person_slots.v1.yaml").read_text("utf-8")
+    )
+    before = "|".join(raw["before"])
+    after = "|".join(raw["after"])
+    name = r"([A-Z][a-zß-ÿ]{2,})"
+    return re.compile(
+        rf"(?:(?<![\w@])(?i:{before})[ ,]*{name}(?![\w@-]|\.\w))"
+        rf"|(?:(?<![\w.@/#:-]){name}(?=[ ,]+(?i:{after})\b))"
+    ), frozenset(w.casefold() for w in raw["not_names"])
+
+
+def slotted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """Capitalised words where chat puts a person ("thanks X", "X said"), minus `exclude`
+    (the incident's lower-case words, systems, sources and bots): names no list holds."""
+    pattern, stop = _slots()
+    spans = []
+    for m in pattern.finditer(text):
+        group = 1 if m.group(1) else 2
+        if (word := m.group(group).casefold()) not in exclude and word not in stop:
+            spans.append(m.span(group))
+    return spans
+
+
+_TOKENS = re.compile(r"[A-Za-zß-ÿ]{3,}")
+_LOWER = re.compile(r"(?<![\w@.])[a-zß-ÿ]{3,}(?![\w@]|[._]\w)")
+
+
+def not_names(texts: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
+    """Words an incident shows are not people's names: written in lower case somewhere, or part
+    of a URL, host, path or identifier; plus `extra` (sources, bots)."""
+    joined = "\n".join(t for t in texts if t)
+    out = {w.casefold() for w in set(_LOWER.findall(_ADDRESSES.sub(" ", joined)))}
+    for address in set(_ADDRESSES.findall(joined)):
+        out.update(w.casefold() for w in _TOKENS.findall(address))
+    out.update(w.casefold() for w in set(_IDENTIFIER_PART.findall(joined)))
+    out.update(w.casefold() for x in extra for w in _TOKENS.findall(x))
+    return frozenset(out)
