@@ -191,7 +191,7 @@ def test_a_version_number_is_not_a_clock_time() -> None:
 # --- held-out protection -------------------------------------------------------------------------
 
 
-HELD_OUT_SETS = ("heldout-2", "heldout-3")
+HELD_OUT_SETS = ("heldout-2", "heldout-3", "heldout-4")
 
 
 def _heldout_sentences(name: str) -> set[str]:
@@ -213,8 +213,9 @@ def _project_texts() -> list[tuple[str, str]]:
         ("cues.v1.yaml", data_text("cues.v1.yaml")),
         ("lexicon.v1.yaml", data_text("lexicon.v1.yaml")),
     ]
-    policy = ROOT / "retro" / "safety" / "data" / "policy.v1.yaml"
-    texts.append((policy.name, policy.read_text(encoding="utf-8")))
+    for name in ("policy.v1.yaml", "person_slots.v1.yaml"):
+        path = ROOT / "retro" / "safety" / "data" / name
+        texts.append((name, path.read_text(encoding="utf-8")))
     for path in sorted((ROOT / "training").rglob("*.jsonl")):
         texts.append((path.name, path.read_text(encoding="utf-8")))
     texts.append(("name_words.txt", (ROOT / "training" / "name_words.txt").read_text("utf-8")))
