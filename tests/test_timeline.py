@@ -139,6 +139,20 @@ def test_the_incident_records_resolution_ends_the_window_not_the_last_alert() ->
     assert window is not None and window.end == T0 + timedelta(minutes=50 + 60)
 
 
+def test_a_follow_up_ticket_done_days_later_does_not_stretch_the_window() -> None:
+    """The incident ticket's resolution ends the window; a task filed for the review and done
+    three days later does not, unless nothing else resolved."""
+    alert = ev("alert", 0, "alert_firing", "alertmanager")
+    own = ev("own", 90, "status_change", "jira", to="Done", issuetype="Incident")
+    task = ev("task", 4320, "status_change", "jira", to="Done", issuetype="Task")
+    own.attrs["key"], task.attrs["key"] = "INC-7", "OPS-9"
+    window = choose_window([alert, own, task], IncidentMeta(id="X"))
+    assert window is not None and window.end == T0 + timedelta(minutes=90 + 60)
+    # with no other resolution, the only ticket resolved is still the best end there is
+    window = choose_window([alert, task], IncidentMeta(id="X"))
+    assert window is not None and window.end == T0 + timedelta(minutes=4320 + 60)
+
+
 def test_build_timeline_counts_out_of_window_chatter_per_source() -> None:
     report = SourceReport(name="slack")
     events = [

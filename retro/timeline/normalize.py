@@ -238,6 +238,16 @@ def _is_resolution(event: TimelineEvent, trackers: frozenset[str]) -> bool:
     return False
 
 
+def _other_ticket(event: TimelineEvent, incident_keys: set[str]) -> bool:
+    """A tracker ticket that is not the incident's own: not one of its keys, and of a type
+    that is not an incident (a task, story or follow-up)."""
+    key = event.attrs.get("key")
+    if event.kind != "status_change" or not key or str(key) in incident_keys:
+        return False
+    kind = str(event.attrs.get("issuetype") or "")
+    return bool(kind) and not _INCIDENT_TICKET.search(kind)
+
+
 def choose_window(
     events: list[TimelineEvent],
     incident: IncidentMeta,
@@ -267,13 +277,19 @@ def choose_window(
     else:
         start_at, reason = _busiest_chat_start(events), "start of the incident conversation"
     trackers = with_role(sources, "tracker")
-    resolutions = [
-        e.at
+    found = [
+        e
         for e in events
         if (e.kind in _MAYBE_RESOLUTION or "milestone" in e.attrs)
         and e.at >= start_at
         and _is_resolution(e, trackers)
     ]
+    # A follow-up ticket done days later is not the incident's resolution: another ticket's
+    # resolution counts only when nothing else (alert, page, incident ticket or tool, status
+    # page) resolved.
+    incident_keys = {incident.id, *incident.jira_keys}
+    own = [e for e in found if not _other_ticket(e, incident_keys)]
+    resolutions = [e.at for e in (own or found)]
     end_at = max(resolutions) if resolutions else max(e.at for e in events)
     start = spec.start or shift(start_at, -before)
     end = spec.end or shift(end_at, after)
