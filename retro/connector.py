@@ -183,8 +183,11 @@ class ReadContext:
         rejected whole (`reject`), and an event whose key was already read is counted as a
         duplicate, not read twice."""
         seen: set[str] = set()
+        listed = set(self.report.files)  # the bundle reader lists the files it handed over
         for doc in docs:
-            self.report.files.append(doc.rel)
+            if doc.rel not in listed:
+                listed.add(doc.rel)
+                self.report.files.append(doc.rel)
             for n, item in enumerate(records_of(doc.data) or []):
                 record = label(n, item)
                 self.report.records += 1

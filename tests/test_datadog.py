@@ -317,3 +317,12 @@ def test_check_verifies_each_read_scope(emu: DatadogEmulator) -> None:
         "monitors: read access verified (monitors_read)",
         "events: read access verified (events_read)",
     ]
+
+
+def test_a_to_do_due_on_a_calendar_day_is_read_not_refused() -> None:
+    """A due date is a deadline: a bare day (no time, no zone) is kept as written."""
+    doc = load("documented_incident_todos_v2_list.json")
+    doc.data["data"][0]["attributes"]["due_date"] = "2024-05-08"
+    events = read(doc)
+    todo = next(e for e in events if e.key.startswith("datadog:todo:"))
+    assert todo.attrs["due_date"] == "2024-05-08"

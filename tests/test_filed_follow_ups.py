@@ -15,6 +15,7 @@ from retro.timeline.read import read_timeline
 
 INCIDENT_IO = "01FDAG4SAP5TYPT98WGR2N7W91"
 ROOTLY = "8150262f-a6e3-4561-8751-42cddc5daf2a"
+FIXTURES = Path(__file__).parent / "fixtures" / "rootly"
 
 
 def _incident_io_follow_up(
@@ -138,3 +139,29 @@ def test_a_tracker_task_filed_after_mitigation_is_a_follow_up_as_written(tmp_pat
     titles = [a.title for a in pm.action_items]
     assert "Pgbouncer pool limits reviewed against max_connections" in titles, titles
     assert "Drain checkout-api pods in zone b" not in titles, titles
+
+
+def test_a_rootly_action_item_linked_only_by_its_relationship_is_read(tmp_path: Path) -> None:
+    """JSON:API bodies may name the incident in `relationships` instead of the attributes."""
+    bundle = _bundle(tmp_path)
+    path = bundle / "rootly" / "action_item.json"
+    body = json.loads(path.read_text(encoding="utf-8"))
+    del body["data"]["attributes"]["incident_id"]
+    body["data"]["relationships"] = {"incident": {"data": {"id": ROOTLY, "type": "incidents"}}}
+    path.write_text(json.dumps(body), encoding="utf-8")
+    incident = json.loads(
+        (FIXTURES / "api_v1_incident_get.openapi_example.json").read_text("utf-8")
+    )
+    incident["data"]["id"] = ROOTLY  # the bundle's own incident: items of others are skipped
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(incident), encoding="utf-8")
+    timeline = read_timeline(bundle)
+    filed = [e for e in timeline.events if e.attrs.get("follow_up") and e.source == "rootly"]
+    assert [e.text for e in filed] == ["Add a canary stage for checkout-api config changes"]
+
+
+def test_each_file_is_listed_once_in_its_sources_report(tmp_path: Path) -> None:
+    timeline = read_timeline(_bundle(tmp_path))
+    for report in timeline.sources:
+        assert len(report.files) == len(set(report.files)), report.name
+    report = next(r for r in timeline.sources if r.name == "incident_io")
+    assert sorted(report.files) == ["incident_io/follow_ups.json", "incident_io/incident.json"]

@@ -10,6 +10,7 @@ clear names (`declared_at`, `detected_at`, `customer_impact_start`, `customer_im
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,9 @@ def _base_attrs(
     }
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def todo(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
     """An incident to-do: a `note` when created, and an `other` event when completed."""
     attrs = rec.get("attributes") or {}
@@ -158,7 +162,12 @@ def todo(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
     inc_id = str(attrs.get("incident_id") or "")
     created = r.time(attrs.get("created"), doc, record, "created")
     completed = r.maybe_time(attrs.get("completed"), doc, record, "completed")
-    due = r.maybe_time(attrs.get("due_date"), doc, record, "due_date")
+    # a due date is a deadline, often a calendar day with no time or zone: kept as written
+    raw_due = attrs.get("due_date")
+    if isinstance(raw_due, str) and _DAY.fullmatch(raw_due.strip()):
+        due_at = raw_due.strip()
+    else:
+        due_at = _iso(r.maybe_time(raw_due, doc, record, "due_date"))
     assignees = [
         a if isinstance(a, str) else (a.get("name") or a.get("id"))
         for a in attrs.get("assignees") or []
@@ -169,7 +178,7 @@ def todo(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
         "todo_id": str(rec["id"]),
         "todo": attrs["content"],
         "assignees": assignees,
-        "due_date": _iso(due),
+        "due_date": due_at,
         "completed_at": _iso(completed),
         "action_item": True,
     }

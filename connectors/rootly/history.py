@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 import connectors.rootly.live as live
 from connectors._history import iso, live_range, name_of, saved_bodies, times, when
+from connectors.rootly.read import incident_of
 from retro.connector import HistoryQuery, ImportedAction, ImportedIncident, ImportedPostmortem
 from retro.models import Progress, no_progress
 
@@ -51,8 +52,8 @@ class _Found:
                 query.skip("rootly: resource without id or attributes")
             elif kind == "incidents":
                 self.incidents[str(item["id"])] = (item, f"{where} [{n}]")
-            elif kind == "incident_action_items" and attrs.get("incident_id"):
-                self.actions.setdefault(str(attrs["incident_id"]), {})[str(item["id"])] = item
+            elif kind == "incident_action_items" and (owner := incident_of(item)):
+                self.actions.setdefault(str(owner), {})[str(item["id"])] = item
             elif kind == "incident_post_mortems" and attrs.get("incident_id"):
                 self.retros[str(attrs["incident_id"])] = item
             elif kind not in ("incident_events", "incident_retrospective_steps"):

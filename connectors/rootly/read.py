@@ -41,6 +41,17 @@ def resources(data: Any) -> list[dict[str, Any]] | None:
     return ok
 
 
+def incident_of(item: dict[str, Any]) -> Any:
+    """The incident a resource belongs to: `attributes.incident_id`, or JSON:API's
+    `relationships.incident.data.id`."""
+    found = item["attributes"].get("incident_id")
+    if found is None:
+        rel = (item.get("relationships") or {}).get("incident")
+        data = rel.get("data") if isinstance(rel, dict) else None
+        found = data.get("id") if isinstance(data, dict) else None
+    return found
+
+
 def claims(doc: Doc) -> bool:
     return doc.fmt == "json" and resources(doc.data) is not None
 
@@ -56,7 +67,7 @@ def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
     def events(
         item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
     ) -> Iterator[TimelineEvent]:
-        incident = item["attributes"].get("incident_id")
+        incident = incident_of(item)
         if item.get("type") == "incident_action_items" and ours and str(incident) not in ours:
             ctx.report.skip("action item of another incident")
             return iter(())
@@ -73,7 +84,7 @@ def _events(
     if not rid:
         raise shape_error(doc, record, "a resource needs an id", "save the API body unchanged")
     if item["type"] == "incident_action_items":
-        yield _action_item(rid, attrs, doc, ctx, record)
+        yield _action_item(rid, attrs, doc, ctx, record, incident_of(item))
         return
     if item["type"] == "incident_events":
         at = ctx.time(attrs.get("occurred_at") or attrs.get("created_at"), doc=doc, record=record)
@@ -90,7 +101,7 @@ def _events(
 
 
 def _action_item(
-    rid: Any, attrs: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
+    rid: Any, attrs: dict[str, Any], doc: Doc, ctx: ReadContext, record: str, incident: Any
 ) -> TimelineEvent:
     """An action item the team filed in Rootly: the action stage takes it as stated."""
     title = str(attrs.get("summary") or "").strip()
@@ -110,7 +121,7 @@ def _action_item(
         status=str(attrs.get("status") or ""),
         priority=str(attrs.get("priority") or ""),
         description=str(attrs.get("description") or ""),
-        incident=attrs.get("incident_id"),
+        incident=incident,
     )
 
 
