@@ -164,6 +164,7 @@ def todo(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
     completed = r.maybe_time(attrs.get("completed"), doc, record, "completed")
     # a due date is a deadline, often a calendar day with no time or zone: kept as written
     raw_due = attrs.get("due_date")
+    due_at: str | None
     if isinstance(raw_due, str) and _DAY.fullmatch(raw_due.strip()):
         due_at = raw_due.strip()
     else:
