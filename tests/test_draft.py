@@ -484,3 +484,36 @@ def test_a_sentence_that_cannot_name_the_trigger_is_not_named_it(
     result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
     row = next(r for r in result.data.rows if r.text == said)
     assert all(row.id not in c.citations for c in result.postmortem.trigger)
+
+
+def test_a_mitigated_status_the_ticket_moved_back_from_is_not_the_mitigation(
+    tmp_path: Path,
+) -> None:
+    """The ticket went to Mitigated at +20, back to Identified at +28 when errors returned, and
+    to Mitigated again at +45: the mitigation is the state that held."""
+    chat = [
+        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+        msg("U01", 60, "Closing the incident, all clear."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    ticket = _incident_ticket(2)
+
+    def moved(minutes: float, before: str, after: str, n: int) -> dict[str, object]:
+        at = datetime.fromisoformat(iso(minutes).replace("Z", "+00:00"))
+        return {
+            "id": str(n),
+            "created": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            "items": [{"field": "status", "fromString": before, "toString": after}],
+        }
+
+    ticket["changelog"] = {
+        "histories": [
+            moved(20, "Open", "Mitigated", 1),
+            moved(28, "Mitigated", "Identified", 2),
+            moved(45, "Identified", "Mitigated", 3),
+        ]
+    }
+    (bundle / "jira").mkdir()
+    (bundle / "jira" / "OPS-101.json").write_text(json.dumps(ticket), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(45)[11:16]

@@ -44,6 +44,12 @@ ONSET_LOOKBACK = timedelta(hours=6)
 # Structured-field rules: the state names ticketing tools and status pages use.
 RESOLVED_STATES = re.compile(r"^\s*(resolved|closed|done|complete[d]?|fixed|postmortem)\b", re.I)
 MITIGATED_STATES = re.compile(r"^\s*(mitigated|monitoring|recovered|recovering)\b", re.I)
+# A state that says the impact is back on: the ticket, tool or status page moved back.
+ACTIVE_STATES = re.compile(
+    r"^\s*(investigating|identified|active|triag(e|ed|ing)|reopened|in progress|"
+    r"degraded|partial outage|major outage)\b",
+    re.I,
+)
 STATUS_LEAD = re.compile(
     r"^\s*(investigating|identified|monitoring|update|resolved|completed|postmortem)\s*[-–—:]",
     re.I,
@@ -460,7 +466,7 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     ]
     cleared = _alerts_cleared(closed, still, start)
     if states:
-        state = min(states, key=lambda e: e.at)
+        state = _held(states, ev, setbacks, start)
         earlier = [e for e in reports if state.at - REPORT_LEAD <= e.at <= state.at]
         if earlier:
             return Candidate(
@@ -480,6 +486,43 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
             )
         return Candidate(first, 0.65, "responder reported recovery")
     return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
+
+
+def _held(
+    states: list[TimelineEvent], ev: _Evidence, setbacks: list[TimelineEvent], start: datetime
+) -> TimelineEvent:
+    """The first mitigated state that held: none that the ticket, tool or status page moved
+    back from, that a loud alert firing afresh or a reported setback undid before the next
+    state. When every one was undone, the last."""
+    back = [e for e in ev.states(ACTIVE_STATES) if e.at >= start]
+    sources = ev.tl.with_role("alerts")
+    fired = [
+        e
+        for e in ev.events
+        if e.kind == "alert_firing"
+        and e.source in sources
+        and e.duplicate_of is None
+        and not _quiet(e)
+        and e.at >= start
+    ]
+    for i, state in enumerate(states):
+        later = [e.at for e in states[i + 1 :] if e.at > state.at]
+        until = later[0] if later else None
+
+        def between(at: datetime, after: timedelta = timedelta(0), _s=state, _u=until) -> bool:
+            return at > _s.at + after and (_u is None or at < _u)
+
+        undone = (
+            any(between(e.at) for e in back)
+            or any(between(e.at, RELAPSE_GRACE) for e in fired)
+            or _contradicted(state.at, setbacks)
+        )
+        if not undone:
+            return state
+    return states[-1]
+
+
+RELAPSE_GRACE = timedelta(minutes=2)  # an alert that fired as the state changed is the old one
 
 
 def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:
