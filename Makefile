@@ -53,7 +53,7 @@ train: $(STAMP)
 # Rebuild the given-name list the redactor uses for people no user list names (reproducible
 # from two pinned packages, installed here only; the runtime never imports them).
 names: $(STAMP)
-	$(BIN)/pip install -q faker==40.63.0 names==0.3.0
+	$(BIN)/pip install -q faker==40.63.0 names==0.3.0 english-words==2.0.2
 	$(BIN)/python training/build_names.py
 
 # The report's HTML test drives Debian's Chromium (headless); it is installed when missing.

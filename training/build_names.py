@@ -7,15 +7,18 @@ to ship:
 - The 1990 US Census given-name lists (public domain, a work of the US government), as
   packaged in `names` 0.3.0 (MIT).
 - The given-name lists of Faker 40.63.0's person providers (MIT), Latin-script names only,
-  across its locales (Europe, the Americas, Africa, South and East Asia romanised), except
-  its plain "en" list, which carries words ("General", "Less").
+  across its locales (Europe, the Americas, Africa, South and East Asia romanised). Its plain
+  "en" list carries words ("General", "Less"): from it, only names that Webster's Second (web2,
+  public domain, read through `english-words` 2.0.2, MIT, at build time only) does not list
+  in lower case.
 
 Left out: names of fewer than three letters, and names that are English words people write in
 lower case (the lower-case words of the labelled sentences, training/sentences and
 training/candidates, and the kept list in `training/name_words.txt`): "Will", "May", "Mark", "Page" stay words.
 
-Reproducible: the same two packages give the same file. Needs `pip install faker==40.63.0
-names==0.3.0` (the make target installs them into the venv; the runtime never imports them).
+Reproducible: the same three packages give the same file. Needs `pip install faker==40.63.0
+names==0.3.0 english-words==2.0.2` (the make target installs them into the venv; the runtime
+never imports them).
 """
 
 from __future__ import annotations
@@ -57,12 +60,13 @@ def census() -> set[str]:
     return out
 
 
-def faker_names() -> set[str]:
+def faker_names(locales: frozenset[str] | None = None) -> set[str]:
+    """Faker's given names: of every locale but SKIP_LOCALES, or of `locales` only."""
     import faker.providers.person as person
 
     out: set[str] = set()
     for module in pkgutil.iter_modules(person.__path__):
-        if module.name in SKIP_LOCALES:
+        if module.name in SKIP_LOCALES if locales is None else module.name not in locales:
             continue
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         for attr in ATTRS:
@@ -85,9 +89,21 @@ def english_words() -> set[str]:
     return words
 
 
+def dictionary_words() -> set[str]:
+    """Words Webster's Second (web2, public domain; via `english-words` 2.0.2, MIT) lists in
+    lower case: common nouns, adjectives, verbs. Its proper nouns are capitalised."""
+    from english_words import get_english_words_set
+
+    return {w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()}
+
+
 def build() -> list[str]:
     words = english_words()
-    names = {n for n in census() | faker_names() if latin(n) and len(n) >= 3}
+    # Faker's plain "en" list, minus every word the dictionary lists in lower case ("General",
+    # "Less" and "Hence" go; "Ignatius" and "Casimir" stay)
+    common = dictionary_words()
+    us = {n for n in faker_names(frozenset(SKIP_LOCALES)) if n.casefold() not in common}
+    names = {n for n in census() | faker_names() | us if latin(n) and len(n) >= 3}
     one: dict[str, str] = {}  # one spelling per name: the plain capitalised one when listed
     for n in sorted(names, key=lambda n: (n != n.capitalize(), n)):
         one.setdefault(n.casefold(), n)
@@ -101,7 +117,7 @@ def main() -> int:
         "# Built by `make names` (training/build_names.py) from the 1990 US Census given-name lists\n"
         "# (public domain; via the `names` 0.3.0 package, MIT) and Faker 40.63.0's person\n"
         "# providers (MIT, Copyright (c) 2012 Daniele Faraglia; first_names.LICENSE), minus\n"
-        "# English words.\n"
+        "# English words (its plain en list also minus Webster's Second's lower-case words).\n"
     )
     OUT.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
     print(f"names: wrote {OUT.relative_to(ROOT)} ({len(names)} names)")
