@@ -517,3 +517,23 @@ def test_a_mitigated_status_the_ticket_moved_back_from_is_not_the_mitigation(
     (bundle / "jira" / "OPS-101.json").write_text(json.dumps(ticket), "utf-8")
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(45)[11:16]
+
+
+def test_what_the_team_says_once_the_impact_is_over_can_fill_contributing_factors(
+    tmp_path: Path,
+) -> None:
+    """After the mitigation, a person's plain statement read first as a cause or a finding is a
+    candidate contributing factor; thanks, follow-ups and questions are not."""
+    from retro.draft.engines.offline import _Facts, _reflections
+
+    chat = [
+        *CHAT,
+        msg("U01", 33, "checkout-api runs 48 pods now and every one of them opens its own pool"),
+        msg("U02", 34, "thanks all, great work today"),
+        msg("U03", 36, "why did nobody see the pool graph?"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=sorted(chat, key=lambda m: float(m["ts"])))
+    data = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").data
+    said = [p.sentence.text for p in _reflections(_Facts(data))]
+    assert any("every one of them opens its own pool" in t for t in said)
+    assert not any("thanks all" in t or "pool graph" in t for t in said)

@@ -16,7 +16,8 @@ from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
 from retro.draft.engines.compose import Chooser, Pick, claim, cut, hhmm
 from retro.draft.milestones import human_duration
 from retro.models import ActionItem, Claim, Postmortem, Progress, no_progress
-from retro.text import overlap
+from retro.safety import policy
+from retro.text import content_words, overlap
 from retro.understand.lexicon import (
     about_paging,
     local_zone,
@@ -404,7 +405,13 @@ def contributing(f: _Facts, pm: Postmortem) -> list[Claim]:
         )
     used = {c for claims in (pm.root_cause, pm.trigger) for x in claims for c in x.citations}
     picks = [p for p in f.pick.candidates("contributing") if p.id not in used]
-    out += f.pick.said(f.pick.top(picks, 4))
+    chosen = f.pick.top(picks, 4)
+    if len(chosen) < 4:  # reflections fill free places; they never push out the classifier's
+        more = sorted(
+            (p for p in _reflections(f) if p.id not in used), key=lambda p: (-p.score, p.at)
+        )
+        chosen = f.pick.top(chosen + more, 4)
+    out += f.pick.said(chosen)
     if len(f.alerts) >= 15:
         out.append(
             claim(
@@ -412,6 +419,55 @@ def contributing(f: _Facts, pm: Postmortem) -> list[Claim]:
                 [f.alerts[0].id, f.alerts[-1].id],
             )
         )
+    return out
+
+
+# What a sentence said once the impact is over must not read as first, to count as a reflection.
+_NOT_REFLECTION = frozenset(
+    {
+        "follow_up",
+        "went_well",
+        "lucky",
+        "status_update",
+        "recovery",
+        "resolution",
+        "question",
+        "off_topic",
+        "blame",
+        "model_instruction",
+        "mitigation",
+        "setback",
+        "declaration",
+    }
+)
+REFLECTION_WEIGHT = 0.6  # below a statement the classifier reads as a contributing factor
+
+
+def _reflections(f: _Facts) -> list[Pick]:
+    """Once the impact is over, the team says what made it worse in plain words ("pdx1-a is
+    just too big as one index cell", "nothing looks at process_open_fds"); the classifier often
+    reads them as findings. A declarative sentence of a person then, read first as a cause,
+    contributing factor or finding, is a candidate, weighted below the classifier's own."""
+    calm = f.at("mitigated")
+    if calm is None:
+        return []
+    out = []
+    for s in f.data.sentences:
+        row = f.by_id.get(s.row_id)
+        if (
+            row is None
+            or row.at < calm
+            or not row.human
+            or row.kind not in ("message", "comment", "note")
+        ):
+            continue
+        top = max(s.scores, key=s.scores.__getitem__, default="")
+        if top in _NOT_REFLECTION or s.has("question") or s.has("follow_up"):
+            continue
+        if len(content_words(s.text)) < 4 or policy.unsafe(s.text) or policy.counterfactual(s.text):
+            continue
+        score = max(s.p("contributing"), s.p("cause"), s.p("investigation"))
+        out.append(Pick(s, row, REFLECTION_WEIGHT * score))
     return out
 
 
