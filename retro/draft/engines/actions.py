@@ -49,6 +49,8 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     by_id = {r.id: r for r in data.rows}
     mitigated = data.milestones.get("mitigated")
     calm = mitigated.at if mitigated and mitigated.at else None
+    done = data.milestones.get("resolved")
+    over = done.at if done and done.at else None
     detected = data.milestones.get("detected")
     began = detected.at if detected and detected.at else None
     for row_id, sentences in _rows_with_sentences(data):
@@ -83,7 +85,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             if in_list and not _is_bullet_like(s.text):
                 in_list = False
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
-            wish = calm is not None and not active and _wish(s)
+            wish = over is not None and row.at >= over and _wish(s)
             if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
             if not in_list and not wish and not _marked(s.text):
@@ -149,13 +151,15 @@ def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> Acti
     )
 
 
-# What a requirement said after the impact must not read as first: a report of the state.
+# What a requirement said after the resolution must not read as first: a report of the state.
 _NOT_WISH = frozenset({"recovery", "resolution", "status_update", "question", "went_well", "lucky"})
 
 
 def _wish(s: ScoredSentence) -> bool:
-    """Once the impact is over, a requirement on a system ("the dry run should list each id")
-    is later work in any words, even where the classifier scores it low."""
+    """Once the incident is resolved, a requirement on a system ("the dry run should list each
+    id") is later work in any words, even where the classifier scores it low. Between the
+    mitigation and the resolution the team still works ("the replica needs to catch up"):
+    measured, counting from the mitigation took development-set precision 53% -> 49%."""
     top = max(s.scores, key=s.scores.__getitem__, default="")
     return states_wish(s.text) and top not in _NOT_WISH and not s.has("question")
 
