@@ -537,3 +537,20 @@ def test_what_the_team_says_once_the_impact_is_over_can_fill_contributing_factor
     said = [p.sentence.text for p in _reflections(_Facts(data))]
     assert any("every one of them opens its own pool" in t for t in said)
     assert not any("thanks all" in t or "pool graph" in t for t in said)
+
+
+def test_a_support_ticket_cited_by_number_from_an_organisation_is_a_customer_report(
+    tmp_path: Path,
+) -> None:
+    """ "#51207 from Ostrava Freight: …" is a customer's report, the detection, even though the
+    sentence names no customer or support in so many words."""
+    chat = [
+        msg("U03", 0, "#51207 from Ostrava Freight: their dashboard says access denied"),
+        msg("U01", 7, "checking the auth service, 403s on the admin api since a few minutes"),
+        msg("U01", 60, "Closing the incident, all clear."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    detected = pm.milestones["detected"]
+    assert detected.at is not None and detected.at.strftime("%H:%M") == iso(0)[11:16]
+    assert "customer" in detected.rule

@@ -21,6 +21,7 @@ from retro.understand.lexicon import (
     gap_title,
     lexicon,
     local_zone,
+    names_customers,
     owner_in,
     said_mitigated,
     stated_times,
@@ -150,6 +151,8 @@ def test_lexicon_examples_hold() -> None:
         assert follow_up_title(ex["text"]) == ex["title"], ex
     for ex in lex["action_types"]["examples"]:
         assert action_type(ex["text"]) == ex["type"], ex
+    for ex in lex["reporters"]["examples"]:
+        assert names_customers(ex["text"]) == (ex["reporter"] == "customer"), ex
     for ex in lex["follow_up"]["wish_examples"]:
         assert states_wish(ex["text"]) == ex["wish"], ex
     for ex in lex["follow_up"]["owner_examples"]:

@@ -180,13 +180,17 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     first_signal = min((e.at for e in signals), default=None)
     floor = first_signal - REPORT_LOOKBACK if first_signal else None
     found = []
-    for e, s in ev.said("impact", 0.8):
-        if floor is not None and e.at < floor:
+    seen: set[tuple[str, int]] = set()
+    # a report of impact, or a customer's report the classifier reads as a detection
+    for e, s in [*ev.said("impact", 0.8), *ev.said("detection", 1.5)]:
+        if (e.id, s.index) in seen or (floor is not None and e.at < floor):
             continue
+        seen.add((e.id, s.index))
         if s.has("hypothesis") or s.has("status_update") or s.has("mitigation"):
             continue
         if s.has("impact") or (s.has("detection", 1.5) and names_customers(s.text)):
             found.append((e, s))
+    found.sort(key=lambda pair: pair[0].at)
     tickets = [
         e
         for e in ev.events

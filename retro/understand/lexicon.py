@@ -180,9 +180,15 @@ def _customer_pattern() -> re.Pattern[str]:
     return _any_word(lexicon()["reporters"]["customer"])
 
 
+@cache
+def _ticket_ref() -> re.Pattern[str]:
+    return re.compile(lexicon()["reporters"]["ticket_from"], re.IGNORECASE)
+
+
 def names_customers(text: str) -> bool:
-    """True when a sentence speaks of customers, users or support as the ones reporting."""
-    return _customer_pattern().search(text) is not None
+    """True when a sentence speaks of customers, users or support as the ones reporting, or
+    cites a support ticket from an organisation ("#48213 from Harbourline Logistics")."""
+    return _customer_pattern().search(text) is not None or _ticket_ref().search(text) is not None
 
 
 # --- follow-ups --------------------------------------------------------------------------------
