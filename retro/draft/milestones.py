@@ -180,17 +180,15 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     first_signal = min((e.at for e in signals), default=None)
     floor = first_signal - REPORT_LOOKBACK if first_signal else None
     found = []
-    seen: set[tuple[str, int]] = set()
     # a report of impact, or a customer's report the classifier reads as a detection
-    for e, s in [*ev.said("impact", 0.8), *ev.said("detection", 1.5)]:
-        if (e.id, s.index) in seen or (floor is not None and e.at < floor):
+    for e in ev.human():
+        if floor is not None and e.at < floor:
             continue
-        seen.add((e.id, s.index))
-        if s.has("hypothesis") or s.has("status_update") or s.has("mitigation"):
-            continue
-        if s.has("impact") or (s.has("detection", 1.5) and names_customers(s.text)):
-            found.append((e, s))
-    found.sort(key=lambda pair: pair[0].at)
+        for s in ev.reading.of(e.id):
+            if any(s.has(x) for x in ("question", "hypothesis", "status_update", "mitigation")):
+                continue
+            if s.has("impact") or (s.has("detection", 1.5) and names_customers(s.text)):
+                found.append((e, s))
     tickets = [
         e
         for e in ev.events
@@ -492,16 +490,19 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
 
 
+RELAPSE_GRACE = timedelta(minutes=2)  # an alert that fired as the state changed is the old one
+
+
 def _held(
     states: list[TimelineEvent], ev: _Evidence, setbacks: list[TimelineEvent], start: datetime
 ) -> TimelineEvent:
     """The first mitigated state that held: none that the ticket, tool or status page moved
     back from, that a loud alert firing afresh or a reported setback undid before the next
     state. When every one was undone, the last."""
-    back = [e for e in ev.states(ACTIVE_STATES) if e.at >= start]
+    back = [e.at for e in ev.states(ACTIVE_STATES) if e.at >= start]
     sources = ev.tl.with_role("alerts")
     fired = [
-        e
+        e.at
         for e in ev.events
         if e.kind == "alert_firing"
         and e.source in sources
@@ -510,15 +511,10 @@ def _held(
         and e.at >= start
     ]
     for i, state in enumerate(states):
-        later = [e.at for e in states[i + 1 :] if e.at > state.at]
-        until = later[0] if later else None
-
-        def between(at: datetime, after: timedelta = timedelta(0), _s=state, _u=until) -> bool:
-            return at > _s.at + after and (_u is None or at < _u)
-
+        until = next((e.at for e in states[i + 1 :] if e.at > state.at), None)
         undone = (
-            any(between(e.at) for e in back)
-            or any(between(e.at, RELAPSE_GRACE) for e in fired)
+            any(_within(at, state.at, until) for at in back)
+            or any(_within(at, state.at + RELAPSE_GRACE, until) for at in fired)
             or _contradicted(state.at, setbacks)
         )
         if not undone:
@@ -526,7 +522,8 @@ def _held(
     return states[-1]
 
 
-RELAPSE_GRACE = timedelta(minutes=2)  # an alert that fired as the state changed is the old one
+def _within(at: datetime, after: datetime, until: datetime | None) -> bool:
+    return at > after and (until is None or at < until)
 
 
 def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:

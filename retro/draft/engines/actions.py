@@ -160,8 +160,7 @@ def _wish(s: ScoredSentence) -> bool:
     id") is later work in any words, even where the classifier scores it low. Between the
     mitigation and the resolution the team still works ("the replica needs to catch up"):
     measured, counting from the mitigation took development-set precision 53% -> 49%."""
-    top = max(s.scores, key=s.scores.__getitem__, default="")
-    return states_wish(s.text) and top not in _NOT_WISH and not s.has("question")
+    return states_wish(s.text) and s.top() not in _NOT_WISH and not s.has("question")
 
 
 def _framed_as_later(text: str) -> bool:

@@ -52,6 +52,10 @@ class ScoredSentence(BaseModel):
 
         return holds(self.scores, label, self.embedded, factor)
 
+    def top(self) -> str:
+        """The most likely label."""
+        return max(self.scores, key=self.scores.__getitem__, default="")
+
 
 class DraftInput(BaseModel):
     """Everything an engine needs to write a postmortem."""

@@ -461,8 +461,7 @@ def _reflections(f: _Facts) -> list[Pick]:
             or row.kind not in ("message", "comment", "note")
         ):
             continue
-        top = max(s.scores, key=s.scores.__getitem__, default="")
-        if top in _NOT_REFLECTION or s.has("question") or s.has("follow_up"):
+        if s.top() in _NOT_REFLECTION or s.has("question") or s.has("follow_up"):
             continue
         if len(content_words(s.text)) < 4 or policy.unsafe(s.text) or policy.counterfactual(s.text):
             continue
