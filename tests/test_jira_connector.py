@@ -17,7 +17,7 @@ from connectors.jira.live import JiraConfig, connect, make_client
 from retro.connector import Doc, IncidentRef, ReadContext
 from retro.errors import BundleError, ConnectorError, MissingCredential
 from retro.models import IncidentMeta, SourceReport, TimelineEvent
-from tests.emulators.base import FAULTS
+from tests.emulators.base import FAULTS, SLOW_S
 from tests.emulators.jira import JiraEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jira"
@@ -453,6 +453,12 @@ def test_malformed_body_is_retried_then_a_connector_error(
 # --- faults on any request of a harvest -----------------------------------------------------------
 
 
+# Below the slow fault's delay, so it times out; well above an ordinary answer on a loaded
+# machine (at 0.3 s a clean harvest under CI load once timed out and retried, which threw the
+# request count off by one).
+TIMEOUT_S = SLOW_S / 2
+
+
 def harvest_files(config: JiraConfig, keys: list[str], out: Path) -> dict[str, bytes]:
     JiraConnector().harvest(IncidentRef(incident_id="INC-1", targets={"jira": keys}), out, config)
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.json"))}
@@ -474,7 +480,7 @@ def test_a_fault_on_any_request_loses_duplicates_and_reorders_nothing(
     emu: JiraEmulator, fault: str, position: str, tmp_path: Path, waits: list[float]
 ) -> None:
     incident = paged_incident(emu)
-    config = cloud(emu, page_size=2, timeout_s=0.3, max_retries=2, max_retry_delay_s=30.0)
+    config = cloud(emu, page_size=2, timeout_s=TIMEOUT_S, max_retries=2, max_retry_delay_s=30.0)
     clean = harvest_files(config, [incident], tmp_path / "clean")
     total = len(emu.log)
     emu.log.clear()
@@ -495,7 +501,7 @@ def test_a_fault_outlasting_the_retries_is_one_line(
     emu: JiraEmulator, fault: str, tmp_path: Path, waits: list[float]
 ) -> None:
     incident = paged_incident(emu)
-    config = cloud(emu, page_size=2, timeout_s=0.3, max_retries=2, max_retry_delay_s=30.0)
+    config = cloud(emu, page_size=2, timeout_s=TIMEOUT_S, max_retries=2, max_retry_delay_s=30.0)
     emu.inject_fault(fault, f"/issue/{incident}/comment$", skip=1, times=3)
     with pytest.raises(ConnectorError) as info:
         harvest_files(config, [incident], tmp_path)
