@@ -554,3 +554,112 @@ def test_a_support_ticket_cited_by_number_from_an_organisation_is_a_customer_rep
     detected = pm.milestones["detected"]
     assert detected.at is not None and detected.at.strftime("%H:%M") == iso(0)[11:16]
     assert "customer" in detected.rule
+
+
+def test_the_safeguards_the_follow_ups_add_are_named_as_missing() -> None:
+    """A stated follow-up that adds a safeguard (prevent, detect, process) says the safeguard
+    was missing; a repair, and retro's own suggested gaps, say nothing of the kind."""
+    from retro.draft.engines.offline import SAFEGUARDS_LISTED, missing_safeguards
+    from retro.models import ActionItem
+
+    def item(title: str, kind: str, origin: str = "stated", cite: str = "E1") -> ActionItem:
+        return ActionItem(
+            title=title,
+            type=kind,  # type: ignore[arg-type]
+            priority="P1",
+            owner="platform team",
+            end_state="done",
+            citations=[cite],
+            origin=origin,  # type: ignore[arg-type]
+        )
+
+    items = [
+        item("Alert when a node joins the ring with no data", "detect", cite="E7"),
+        item("Rebuild the 1,312 balance snapshots", "repair", cite="E8"),
+        item("Add an alert on the customer-facing symptom", "detect", origin="gap", cite="E9"),
+        item("Rehearse scale-ups in a production-sized staging cluster", "process", cite="E10"),
+    ]
+    [line] = missing_safeguards(items)
+    assert "“Alert when a node joins the ring with no data”" in line.text
+    assert "“Rehearse scale-ups in a production-sized staging cluster”" in line.text
+    assert "snapshots" not in line.text and "customer-facing" not in line.text
+    assert line.citations == ["E7", "E10"]
+    many = [item(f"Add check number {n} to the deploy", "prevent", cite=f"E{n}") for n in range(9)]
+    assert len(missing_safeguards(many)[0].citations) == SAFEGUARDS_LISTED
+    assert missing_safeguards([items[1], items[2]]) == []
+
+
+def test_the_times_an_incident_tool_recorded_are_the_milestones(tmp_path: Path) -> None:
+    """Rootly's started_at, detected_at and mitigated_at are the team's own record: structured
+    evidence that outranks chat and alerts (the impact start first of all)."""
+    bundle = write_bundle(tmp_path / "b")
+    (bundle / "rootly").mkdir()
+    body = {
+        "data": {
+            "id": "inc-1",
+            "type": "incidents",
+            "attributes": {
+                "title": "Checkout errors",
+                "started_at": iso(-7),
+                "detected_at": iso(-1),
+                "mitigated_at": iso(27),
+            },
+        }
+    }
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    for name, minutes in (("impact_start", -7), ("detected", -1)):
+        milestone = pm.milestones[name]
+        assert milestone.at.isoformat().replace("+00:00", "Z")[:16] == iso(minutes)[:16], name
+        assert "incident tool" in milestone.rule, name
+    assert pm.milestones["mitigated"].at.isoformat()[:16] <= iso(27)[:16]
+
+
+def test_incident_io_timestamps_and_updates_carry_their_milestone_and_state() -> None:
+    from connectors.incident_io.read import stamp_milestone
+
+    assert stamp_milestone("Impact started") == "impact_start"
+    assert stamp_milestone("Fixed at") == "mitigated"
+    assert stamp_milestone("Resolved at") == "resolved"
+    assert stamp_milestone("Declined at") is None
+
+
+def test_a_change_ticket_is_not_a_report_of_symptoms(tmp_path: Path) -> None:
+    """A change request filed before the incident, describing the change, never starts the impact."""
+    bundle = write_bundle(tmp_path / "b")
+    ticket = {
+        "key": "CHG-9",
+        "fields": {
+            "summary": "Deploy checkout-api 2.4: errors in the payment path are logged differently",
+            "issuetype": {"name": "Deployment"},
+            "status": {"name": "Open"},
+            "created": iso(-20).replace("Z", ".000+0000"),
+            "updated": iso(-20).replace("Z", ".000+0000"),
+            "description": "Checkout requests fail with 502 for some customers when the provider is slow; this release retries them.",
+        },
+    }
+    (bundle / "jira").mkdir()
+    (bundle / "jira" / "CHG-9.json").write_text(json.dumps(ticket), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["impact_start"].at.isoformat()[:16] > iso(-20)[:16]
+    assert pm.milestones["detected"].at.isoformat()[:16] > iso(-20)[:16]
+
+
+def test_a_theory_a_later_message_rules_out_by_name_is_not_the_trigger(tmp_path: Path) -> None:
+    """ "search-api 7.2 is rolling out right now", then, once the rollback changed nothing,
+    "search-api rollback done. no change. not the deploy": the bare "not the deploy" names its
+    theory through the rest of its message, so the first sentence is no trigger."""
+    from bundle_factory import CHAT, msg
+
+    said = "search-api 7.2 is rolling out right now, the deploy went out with the new ranking."
+    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
+    extra = [
+        msg("U02", 5, said),
+        msg("U02", 13, "search-api rollback done. no change in the error rate. not the deploy"),
+    ]
+    bundle = write_bundle(
+        tmp_path / "b", chat=sorted([*chat, *extra], key=lambda m: float(m["ts"]))
+    )
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == said)
+    assert all(row.id not in c.citations for c in result.postmortem.trigger)

@@ -23,6 +23,7 @@ from retro.understand.lexicon import (
     local_zone,
     names_customers,
     owner_in,
+    rules_out,
     said_mitigated,
     stated_times,
     statement,
@@ -155,6 +156,8 @@ def test_lexicon_examples_hold() -> None:
         assert names_customers(ex["text"]) == (ex["reporter"] == "customer"), ex
     for ex in lex["follow_up"]["wish_examples"]:
         assert states_wish(ex["text"]) == ex["wish"], ex
+    for ex in lex["follow_up"]["not_work_examples"]:
+        assert (follow_up_title(ex["text"]) is not None) == ex["work"], ex
     for ex in lex["follow_up"]["owner_examples"]:
         assert owner_in(ex["text"]) == ex["owner"], ex
     from retro.draft.engines.actions import end_state
@@ -172,6 +175,8 @@ def test_lexicon_examples_hold() -> None:
             assert read(ex["text"]) == ex[field], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
+    for ex in lex["ruled_out_examples"]:
+        assert rules_out(ex["text"]) == ex["rules_out"], ex
     for ex in lex["statement"]["examples"]:
         assert statement(ex["text"]) == ex["statement"], ex
 

@@ -15,7 +15,6 @@ status is completed or published; its `updated_at` then stands for when it was r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,19 +24,12 @@ from pydantic import BaseModel
 
 import connectors.incident_io.live as live
 from connectors._history import iso, live_range, name_of, saved_bodies, when
-from connectors.incident_io.read import is_incident
+from connectors.incident_io.read import is_incident, stamp_milestone
 from retro.connector import HistoryQuery, ImportedAction, ImportedIncident, ImportedPostmortem
 from retro.errors import BundleError
 from retro.models import Progress, no_progress
 
 SOURCE = live.SOURCE
-STAMPS = (
-    ("impact_start", re.compile(r"impact start", re.I)),
-    ("detected", re.compile(r"report|detect", re.I)),
-    ("acknowledged", re.compile(r"accept|acknowledg", re.I)),
-    ("mitigated", re.compile(r"fixed|mitigat|stabili[sz]", re.I)),
-    ("resolved", re.compile(r"resolved", re.I)),
-)
 _LEFT_OUT = frozenset({"declined", "merged", "canceled", "cancelled"})
 _FOLLOW_UP = {"outstanding": "open", "completed": "done", "not_doing": "wontfix"}
 _FINAL = frozenset({"completed", "published", "final", "done"})
@@ -145,7 +137,7 @@ def _stamps(item: dict[str, Any], where: str, rec: str) -> dict[str, datetime]:
             continue
         name = str((stamp.get("incident_timestamp") or {}).get("name") or "")
         value = (stamp.get("value") or {}).get("value")
-        milestone = next((m for m, pattern in STAMPS if pattern.search(name)), None)
+        milestone = stamp_milestone(name)
         at = when(value, where=where, record=rec, field_name=name) if milestone else None
         if milestone and at is not None:
             out.setdefault(milestone, at)

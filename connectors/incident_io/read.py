@@ -9,11 +9,27 @@ action item. Follow-ups of an incident other than the bundle's own are skipped a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, Final
 
 from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
 from retro.models import Provenance, TimelineEvent
+
+# The milestone an incident timestamp records, by its name ("Impact started", "Fixed at").
+STAMPS = (
+    ("impact_start", re.compile(r"impact start", re.I)),
+    ("detected", re.compile(r"report|detect", re.I)),
+    ("acknowledged", re.compile(r"accept|acknowledg", re.I)),
+    ("mitigated", re.compile(r"fixed|mitigat|stabili[sz]", re.I)),
+    ("resolved", re.compile(r"resolved", re.I)),
+)
+
+
+def stamp_milestone(name: str) -> str | None:
+    """The retro milestone an incident.io timestamp records, or None for one it does not."""
+    return next((m for m, pattern in STAMPS if pattern.search(name)), None)
+
 
 SOURCE: Final = "incident_io"
 
@@ -119,7 +135,7 @@ def _events(
             kind="status_change",
             text=text,
             provenance=prov,
-            attrs={"status": status, "incident": item.get("incident_id")},
+            attrs={"status": status, "to": status, "incident": item.get("incident_id")},
         )
         return
     for n, stamp in enumerate(item.get("incident_timestamp_values") or []):
@@ -138,5 +154,6 @@ def _events(
             text=f"{name}: {item.get('name') or ''}".strip(),
             url=item.get("permalink"),
             provenance=prov,
-            attrs={"timestamp": name},
+            attrs={"timestamp": name}
+            | ({"milestone": milestone} if (milestone := stamp_milestone(name)) else {}),
         )

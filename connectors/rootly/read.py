@@ -1,8 +1,8 @@
 """Reading Rootly JSON:API bodies into timeline events.
 
 An incident body gives one `status_change` event per milestone timestamp it states (started,
-detected, acknowledged, mitigated, resolved), worded so the milestone rules read them as a
-tracker's status changes; an incident-events body gives one `note` per event of the log; an
+detected, acknowledged, mitigated, resolved), with `attrs.milestone` naming the retro milestone
+it records (started_at is the impact start); an incident-events body gives one `note` per event of the log; an
 action-items body gives one `ticket_created` event per item (`attrs.follow_up`), which the draft
 takes as a stated action item.
 """
@@ -16,12 +16,13 @@ from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
 from retro.models import EventKind, Provenance, TimelineEvent
 
 SOURCE: Final = "rootly"
+# Each timestamp field of an incident, its wording, and the milestone it records.
 STAMPS = (
-    ("started_at", "Incident started"),
-    ("detected_at", "Incident detected"),
-    ("acknowledged_at", "Incident acknowledged"),
-    ("mitigated_at", "Incident mitigated"),
-    ("resolved_at", "Incident resolved"),
+    ("started_at", "Incident started", "impact_start"),
+    ("detected_at", "Incident detected", "detected"),
+    ("acknowledged_at", "Incident acknowledged", "acknowledged"),
+    ("mitigated_at", "Incident mitigated", "mitigated"),
+    ("resolved_at", "Incident resolved", "resolved"),
 )
 _TYPES = frozenset({"incidents", "incident_events", "incident_action_items"})
 
@@ -91,13 +92,21 @@ def _events(
         yield _event(f"rootly:event:{rid}", at, "note", str(attrs.get("event") or ""), doc, record)
         return
     title = str(attrs.get("title") or "")
-    for field, label in STAMPS:
+    for field, label, milestone in STAMPS:
         value = attrs.get(field)
         if value in (None, ""):
             continue
         at = ctx.time(value, doc=doc, record=record, field_name=field)
         text = f"{label}: {title}" if title else label
-        yield _event(f"rootly:{rid}:{field}", at, "status_change", text, doc, record)
+        yield _event(
+            f"rootly:{rid}:{field}",
+            at,
+            "status_change",
+            text,
+            doc,
+            record,
+            {"milestone": milestone},
+        )
 
 
 def _action_item(
@@ -125,7 +134,15 @@ def _action_item(
     )
 
 
-def _event(key: str, at: Any, kind: EventKind, text: str, doc: Doc, record: str) -> TimelineEvent:
+def _event(
+    key: str,
+    at: Any,
+    kind: EventKind,
+    text: str,
+    doc: Doc,
+    record: str,
+    attrs: dict[str, Any] | None = None,
+) -> TimelineEvent:
     return TimelineEvent.of(
         key=key,
         at=at,
@@ -133,4 +150,5 @@ def _event(key: str, at: Any, kind: EventKind, text: str, doc: Doc, record: str)
         kind=kind,
         text=text,
         provenance=Provenance.of(doc.rel, record),
+        attrs=attrs or {},
     )

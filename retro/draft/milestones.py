@@ -55,6 +55,8 @@ STATUS_LEAD = re.compile(
     re.I,
 )
 INCIDENT_TYPE = re.compile(r"incident|outage|major|sev", re.I)
+# A ticket that plans or records a change is not a report of symptoms, whatever it describes.
+CHANGE_TYPE = re.compile(r"change|deploy|release|maintenance", re.I)
 
 
 @dataclass
@@ -194,6 +196,8 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         for e in ev.events
         if e.kind == "ticket_created"
         and str(e.attrs.get("key")) not in ev.incident_tickets
+        and not CHANGE_TYPE.search(str(e.attrs.get("issuetype") or ""))
+        and not e.attrs.get("follow_up")
         and (floor is None or e.at >= floor)
         and any(s.has("impact") or s.has("detection") for s in ev.reading.of(e.id))
     ]
@@ -286,7 +290,10 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         and e.kind in ("alert_firing", "error_spike")
         and e.source in monitors
     ]
-    cands: list[Candidate] = [c for c in (_tool(ev, "impact_start"),) if c]
+    recorded = _tool(ev, "impact_start")
+    if recorded is not None:  # the team's own record in its incident tool comes first
+        return recorded
+    cands: list[Candidate] = []
     # a warning about a resource before louder alerts is a precursor; one about what users
     # feel (errors, latency) marks the impact (lexicon `signals.symptom_words`)
     felt = [e for e in alerts if not _quiet(e) or symptom_alert(e.text)]

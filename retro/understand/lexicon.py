@@ -8,6 +8,7 @@ the work a follow-up asks for, the kind of that work.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
@@ -240,6 +241,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
         return None  # "Opsgenie alert auto-closed by Alertmanager": what happened, not work
     if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement) or _remark(text):
         return None
+    if _state_note().match(text):
+        return None  # "incident.io -> Fixing": a status noted, not work
     if _ARTICLE.match(text) and not _requirement().match(text):
         text = f"{lexicon()['follow_up']['noun_verb']} {text}"
     if len(text) > max_len:
@@ -248,6 +251,11 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             return None
         text = short
     return text[0].upper() + text[1:]
+
+
+@cache
+def _state_note() -> re.Pattern[str]:
+    return re.compile(lexicon()["follow_up"]["state_note"], re.I)
 
 
 @cache
@@ -366,7 +374,7 @@ def _statement_patterns() -> tuple[re.Pattern[str], list[tuple[re.Pattern[str], 
         rf"^(?:(?:{_alternation(sorted(s['fillers'], key=len, reverse=True))})\b[\s,:;.!-]*)+", re.I
     )
     persons = [
-        (re.compile(rf"\b{re.escape(k)}\b", re.I), v)
+        (re.compile(rf"\b{re.escape(k)}\b(?![-/])", re.I), v)
         for k, v in sorted(s["first_person"].items(), key=lambda kv: -len(kv[0]))
     ]
     return fillers, persons
@@ -389,6 +397,16 @@ _SELF = (
 )
 
 
+def _pronoun(repl: str) -> Callable[[re.Match[str]], str]:
+    """A first-person word's replacement; "US" in capitals is the country or region
+    ("US-West"), not "us"."""
+
+    def sub(m: re.Match[str]) -> str:
+        return m.group(0) if m.group(0) == "US" else repl
+
+    return sub
+
+
 def statement(sentence: str, speaker: str = "") -> str:
     """A chat sentence as a report sentence: fillers, emoji and leading mentions dropped,
     "we" made "the team" and "I" the speaker's role, a capital letter and a full stop."""
@@ -398,7 +416,7 @@ def statement(sentence: str, speaker: str = "") -> str:
     text = _MENTION_LEAD.sub("", text.strip())
     text = fillers.sub("", text).strip(" -–—:,")
     for pattern, repl in persons:
-        text = pattern.sub(repl, text)
+        text = pattern.sub(_pronoun(repl), text)
     who = speaker or "a responder"
     for pattern, repl in _SELF:
         text = pattern.sub(repl.format(who=who), text)
@@ -415,9 +433,55 @@ def _ruled_out() -> re.Pattern[str]:
     return re.compile(rf"({_alternation(sorted(words, key=len, reverse=True))})", re.I)
 
 
+@cache
+def _ruled_out_fragment() -> re.Pattern[str]:
+    return re.compile(lexicon()["ruled_out_fragment"], re.I)
+
+
+_NEGATED = re.compile(
+    r"\b(?:not|never|no|isn't|wasn't|aren't|weren't|n't)\s+(?:\w+\s+){0,2}$", re.I
+)
+
+
 def rules_out(text: str) -> bool:
-    """True when a sentence discards a theory ("not the deploy", "DNS was a red herring")."""
-    return _ruled_out().search(text) is not None
+    """True when a sentence discards a theory ("not the deploy", "DNS was a red herring"), and
+    not when it denies that ("it is very much not a false alarm")."""
+    if _ruled_out_fragment().match(text):
+        return True
+    for m in _ruled_out().finditer(text):
+        negative = m.group(0).casefold().startswith(("not ", "n't", "didn't", "did not", "wasn't"))
+        if negative or not _NEGATED.search(text[: m.start()]):
+            return True
+    return False
+
+
+_IDENTIFIER = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)+(?![\w-])")
+
+
+def identifiers(text: str) -> frozenset[str]:
+    """Names of systems, hosts and changes in a text: words joined by "-" or "_"
+    ("payments-api", "CHG-214", "auto_bootstrap"), not compounds of plain English ("on-call")."""
+    common = _common_compounds()
+    return frozenset(
+        low
+        for m in _IDENTIFIER.finditer(text)
+        if len(low := m.group(0).casefold()) >= 5
+        and low not in common
+        and not all(len(part) <= 2 for part in re.split(r"[-_]", low))
+    )
+
+
+@cache
+def _common_compounds() -> frozenset[str]:
+    return frozenset(w.casefold() for w in lexicon()["common_compounds"])
+
+
+def ruled_out_subject(text: str) -> str:
+    """What a sentence that rules out a theory names, without the words that rule it out
+    ("payments-api deploy ruled out" -> "payments-api deploy")."""
+    if _ruled_out_fragment().match(text):
+        return re.sub(r"^\W*(?:.*?\bnot\s+)", "", text, count=1, flags=re.I)
+    return _ruled_out().sub(" ", text)
 
 
 # --- gaps --------------------------------------------------------------------------------------

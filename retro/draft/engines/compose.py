@@ -16,8 +16,8 @@ from datetime import datetime
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Claim
 from retro.safety import policy
-from retro.text import content_words, overlap
-from retro.understand.lexicon import rules_out, statement
+from retro.text import content_words, overlap, word_overlap
+from retro.understand.lexicon import identifiers, ruled_out_subject, rules_out, statement
 
 QUOTABLE = frozenset({"message", "comment", "note", "ticket_created", "status_page_update"})
 
@@ -63,6 +63,7 @@ class Chooser:
         self.by_id = {r.id: r for r in data.rows}
         self.sentences = [s for s in data.sentences if s.row_id in self.by_id]
         self._ruled_out = [s for s in self.sentences if rules_out(s.text)]
+        self._subjects = {id(s): self._subject(s) for s in self._ruled_out}
 
     def candidates(
         self,
@@ -109,11 +110,32 @@ class Chooser:
             return 0.7
         return 0.85 if row.low_trust else 1.0
 
+    def _subject(self, s: ScoredSentence) -> tuple[frozenset[str], frozenset[str]]:
+        """The content words and identifiers of what a sentence rules out. A bare "not the
+        deploy" names its theory through the rest of its message ("payments-api rollback done.
+        no change in error rate. not the deploy")."""
+        words = content_words(ruled_out_subject(s.text))
+        context = s.text
+        if len(words) < 2:
+            context = " ".join(o.text for o in self.sentences if o.row_id == s.row_id)
+        return words, identifiers(context)
+
     def _discarded(self, s: ScoredSentence, row: EvidenceRow) -> bool:
-        """A theory is discarded when a later sentence rules out something it shares words with."""
+        """A theory is discarded when a later sentence rules it out: the two share words, or
+        the theory holds most of what the later sentence names, or a name of a system or
+        change ("payments-api", "CHG-214") that the ruling-out message names."""
+        mine = content_words(s.text)
+        names = identifiers(s.text)
         for other in self._ruled_out:
             later = self.by_id[other.row_id]
-            if later.at >= row.at and other is not s and overlap(s.text, other.text) >= 0.25:
+            if later.at < row.at or other is s:
+                continue
+            subject, named = self._subjects[id(other)]
+            if (
+                overlap(s.text, other.text) >= 0.25
+                or (len(subject) >= 2 and word_overlap(subject, mine, how="containment") >= 0.5)
+                or names & named
+            ):
                 return True
         return False
 

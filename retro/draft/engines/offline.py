@@ -112,6 +112,7 @@ class OfflineEngine(Engine):
         pm.contributing_factors = contributing(f, pm)
         pm.went_well, pm.went_poorly, pm.got_lucky = went_well(f), went_poorly(f), got_lucky(f)
         pm.action_items = action_items(f, pm)
+        pm.contributing_factors += missing_safeguards(pm.action_items)
         pm.open_questions = open_questions(f, pm)
         progress("draft", 10, 10)
         return pm
@@ -625,6 +626,28 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
             )
         )
     return act.merge(stated, act.implied(f.data) + gaps, same)
+
+
+# Follow-ups that add a safeguard: the work exists because the safeguard did not.
+SAFEGUARD_TYPES = frozenset({"prevent", "detect", "process"})
+SAFEGUARDS_LISTED = 4
+
+
+def missing_safeguards(items: list[ActionItem]) -> list[Claim]:
+    """The safeguards the team's own follow-ups add were not in place during the incident: one
+    contributing-factor claim listing them, citing where each was said. Repairs, mitigations and
+    investigations say nothing about what was missing; retro's own suggestions are not evidence."""
+    named = [i for i in items if i.origin == "stated" and i.type in SAFEGUARD_TYPES and i.citations]
+    named = named[:SAFEGUARDS_LISTED]
+    if not named:
+        return []
+    listed = ", ".join(f"“{i.title.rstrip('.')}”" for i in named)
+    return [
+        claim(
+            f"The follow-ups add safeguards that were missing or too weak: {listed}.",
+            [c for i in named for c in i.citations[:1]],
+        )
+    ]
 
 
 def open_questions(f: _Facts, pm: Postmortem) -> list[str]:
