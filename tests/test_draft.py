@@ -663,3 +663,46 @@ def test_a_theory_a_later_message_rules_out_by_name_is_not_the_trigger(tmp_path:
     result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
     row = next(r for r in result.data.rows if r.text == said)
     assert all(row.id not in c.citations for c in result.postmortem.trigger)
+
+
+def test_a_started_at_rootly_defaulted_to_the_creation_time_is_not_the_impact_start(
+    tmp_path: Path,
+) -> None:
+    """Rootly sets started_at to created_at unless someone enters when the impact began: such a
+    value says when the incident was opened, so the alerts and reports decide."""
+    bundle = write_bundle(tmp_path / "b")
+    (bundle / "rootly").mkdir()
+    attrs = {"title": "Checkout errors", "started_at": iso(9), "created_at": iso(9)}
+    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert "incident tool" not in pm.milestones["impact_start"].rule
+    assert pm.milestones["impact_start"].at.isoformat()[:16] < iso(9)[:16]
+
+
+def test_a_progress_note_read_more_as_a_step_than_a_symptom_is_no_report(tmp_path: Path) -> None:
+    """ "36 workers total now", said during a change before any alert, is a step's progress:
+    the classifier reads it more as a recovery than as an impact, so it starts nothing."""
+    from bundle_factory import CHAT, msg
+
+    note = "36 workers total now"
+    chat = sorted([*CHAT, msg("U03", -7, note)], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == note)
+    for name in ("impact_start", "detected"):
+        assert row.id not in result.postmortem.milestones[name].evidence, name
+
+
+def test_the_resolution_the_incident_tool_recorded_wins_over_chat(tmp_path: Path) -> None:
+    """A responder calling it resolved in chat comes before the tool's record of the resolution
+    more often than not (the all clear goes out, the team watches, then closes it): the record
+    is the resolution."""
+    bundle = write_bundle(tmp_path / "b")
+    (bundle / "rootly").mkdir()
+    attrs = {"title": "Checkout errors", "resolved_at": iso(75), "created_at": iso(9)}
+    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["resolved"].at.isoformat()[:16] == iso(75)[:16]
+    assert "incident tool" in pm.milestones["resolved"].rule

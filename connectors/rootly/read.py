@@ -10,6 +10,7 @@ takes as a stated action item.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, Final
 
 from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
@@ -24,6 +25,7 @@ STAMPS = (
     ("mitigated_at", "Incident mitigated", "mitigated"),
     ("resolved_at", "Incident resolved", "resolved"),
 )
+DEFAULTED = timedelta(minutes=1)  # a started_at this close to created_at was not entered
 _TYPES = frozenset({"incidents", "incident_events", "incident_action_items"})
 
 
@@ -92,21 +94,19 @@ def _events(
         yield _event(f"rootly:event:{rid}", at, "note", str(attrs.get("event") or ""), doc, record)
         return
     title = str(attrs.get("title") or "")
+    created = attrs.get("created_at")
+    opened = ctx.time(created, doc=doc, record=record, field_name="created_at") if created else None
     for field, label, milestone in STAMPS:
         value = attrs.get(field)
         if value in (None, ""):
             continue
         at = ctx.time(value, doc=doc, record=record, field_name=field)
         text = f"{label}: {title}" if title else label
-        yield _event(
-            f"rootly:{rid}:{field}",
-            at,
-            "status_change",
-            text,
-            doc,
-            record,
-            {"milestone": milestone},
-        )
+        # Rootly sets started_at to the creation time unless someone enters when it started:
+        # only an entered time says when the impact began
+        entered = field != "started_at" or opened is None or abs(at - opened) > DEFAULTED
+        marks = {"milestone": milestone} if entered else {}
+        yield _event(f"rootly:{rid}:{field}", at, "status_change", text, doc, record, marks)
 
 
 def _action_item(

@@ -189,6 +189,8 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         for s in ev.reading.of(e.id):
             if any(s.has(x) for x in ("question", "hypothesis", "status_update", "mitigation")):
                 continue
+            if max(s.p("recovery"), s.p("mitigation")) > s.p("impact"):
+                continue  # "48 routers total now" reads more as a step or a recovery
             if s.has("impact") or (s.has("detection", 1.5) and names_customers(s.text)):
                 found.append((e, s))
     tickets = [
@@ -551,10 +553,13 @@ def resolved(ev: _Evidence, mit: Candidate | None) -> Candidate | None:
         and not about_alerts_resolving(s.text)
     ]
     tool = [e for e in ev.events if e.attrs.get("milestone") == "resolved" and after(e)]
+    # structured evidence first: the incident tool's record, the incident ticket or status page
+    recorded = [Candidate(e, 0.8, "resolved in the incident tool") for e in tool[:1]]
+    recorded += [Candidate(e, 0.8, "incident ticket or status page resolved") for e in official[:1]]
+    if recorded:
+        return _first(recorded)
     found = [Candidate(e, 0.7, "responder declared the incident resolved") for e in said[:1]]
-    found += [Candidate(e, 0.8, "incident ticket or status page resolved") for e in official[:1]]
     found += [Candidate(e, 0.75, "page resolved by a responder") for e in human_pages[:1]]
-    found += [Candidate(e, 0.8, "resolved in the incident tool") for e in tool[:1]]
     if found:
         return _first(found)
     if pages:
