@@ -234,13 +234,18 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             break
         text = stripped
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
-    if not text or pronoun.match(text) or _PRONOUN_SUBJECT.match(text) or _bookkeeping(text):
+    first_clause = re.split(r"\s*[,;:—–]\s+", text, maxsplit=1)[0]
+    if not text or _PRONOUN_SUBJECT.match(text) or _bookkeeping(text):
         return None
+    if pronoun.match(text) or pronoun.match(first_clause):
+        return None  # "rotate it once we're out of this, I'll add a follow-up"
     stated_as_requirement = _requirement().match(text) or _wish_patterns()[0].match(text)
     if text == unframed and _PASSIVE_REPORT.match(text):
         return None  # "Opsgenie alert auto-closed by Alertmanager": what happened, not work
     if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement) or _remark(text):
         return None
+    if _copula_remark().match(text) and not stated_as_requirement:
+        return None  # "history is in the review": how things are, not work
     if _state_note().match(text):
         return None  # "incident.io -> Fixing": a status noted, not work
     if _ARTICLE.match(text) and not _requirement().match(text):
@@ -251,6 +256,11 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             return None
         text = short
     return text[0].upper() + text[1:]
+
+
+@cache
+def _copula_remark() -> re.Pattern[str]:
+    return re.compile(lexicon()["follow_up"]["copula_remark"], re.I)
 
 
 @cache
