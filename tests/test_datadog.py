@@ -144,7 +144,10 @@ def test_incident_states_its_milestones_in_attrs() -> None:
     }
     declared = stated["declared"]
     assert declared.kind == "ticket_created" and declared.actor and declared.actor.name == "Bo Chen"
-    assert declared.text == "Incident IR-4217 declared (SEV-2): Checkout latency and 5xx errors"
+    assert (
+        declared.text
+        == "Incident IR-4217 declared (severity now SEV-2): Checkout latency and 5xx errors"
+    )
     attrs = declared.attrs
     assert attrs["commander"] == "Ana Ruiz" and attrs["severity"] == "SEV-2"
     assert attrs["customer_impact_start"] == "2024-05-01T13:50:00Z"

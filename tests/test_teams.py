@@ -413,6 +413,25 @@ def test_connector_cards_and_hero_cards() -> None:
     )
 
 
+def test_a_card_title_repeated_by_the_subject_or_a_section_is_shown_once() -> None:
+    """A bot posts with its card's title as the subject, and the card repeats the title as
+    the summary and as a section's activityTitle: the event says it once."""
+    card = {
+        "id": "c1",
+        "contentType": "application/vnd.microsoft.teams.card.o365connector",
+        "content": json.dumps(
+            {
+                "title": "[FIRING] checkout 5xx > 2%",
+                "summary": "[FIRING] checkout 5xx > 2%",
+                "sections": [{"activityTitle": "[FIRING] checkout 5xx > 2%", "text": "p=0.031"}],
+            }
+        ),
+    }
+    msg = message(1, None, "", content_type="text", attachments=[card])
+    msg["subject"] = "[FIRING] checkout 5xx > 2%"
+    assert message_text(msg, lambda _: None) == "[FIRING] checkout 5xx > 2%\np=0.031"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

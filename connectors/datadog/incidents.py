@@ -80,7 +80,12 @@ def incident(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
             attrs={**base, **extra},
         )
 
-    sev = f" ({attrs['severity']})" if attrs.get("severity") not in (None, "UNKNOWN") else ""
+    # the body holds the severity the incident has now, not the one it was declared with
+    sev = (
+        f" (severity now {attrs['severity']})"
+        if attrs.get("severity") not in (None, "UNKNOWN")
+        else ""
+    )
     declared = times["declared"] or r.time(attrs.get("created"), doc, record, "created")
     who = attrs.get("declared_by") or (rec.get("relationships") or {}).get("declared_by_user")
     emit(

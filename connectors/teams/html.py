@@ -272,7 +272,7 @@ def attachment_text(att: dict[str, Any], names: NameLookup) -> str:
     name = _str(att.get("name"))
     if kind == "file" or (not out and name):
         return f"[file: {name or _str(att.get('contentUrl')) or 'attachment'}]"
-    text = "\n".join(html.unescape(t) for t in out)
+    text = "\n".join(_once(html.unescape(t) for t in out))
     if "<" in text:  # connector cards may carry HTML
         text, _ = html_text(text, Mentions(None, names), {})
     return text.strip()
@@ -292,4 +292,24 @@ def message_text(message: dict[str, Any], names: NameLookup) -> str:
         text = _tidy(content)
     rest = [cards[k] for k in cards if k not in used and cards[k]]
     subject = _str(message.get("subject"))
-    return "\n".join(p for p in [subject, text, *rest] if p)
+    # a bot's subject is often its card's title, and a card repeats its title in a section:
+    # each line of the subject and the cards is shown once
+    shown = {line.strip().casefold() for line in text.split("\n")}
+    if subject.casefold() in shown:
+        subject = ""
+    shown.add(subject.casefold())
+    card_lines = [line for part in rest for line in part.split("\n")]
+    tail = [line for line in _once(card_lines) if line.strip().casefold() not in shown]
+    return "\n".join(p for p in [subject, text, *tail] if p)
+
+
+def _once(lines: Any) -> list[str]:
+    """Lines in order, each shown once (case aside)."""
+    seen: set[str] = set()
+    out = []
+    for line in lines:
+        key = line.strip().casefold()
+        if key and key not in seen:
+            seen.add(key)
+            out.append(line)
+    return out
