@@ -706,3 +706,18 @@ def test_the_resolution_the_incident_tool_recorded_wins_over_chat(tmp_path: Path
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     assert pm.milestones["resolved"].at.isoformat()[:16] == iso(75)[:16]
     assert "incident tool" in pm.milestones["resolved"].rule
+
+
+def test_a_recovery_time_a_responder_states_moves_the_mitigation_back(tmp_path: Path) -> None:
+    """ "error rate back at baseline since 14:21" said at 14:27, beside the mitigation: the
+    impact stopped at 14:21, not when someone said so."""
+    from bundle_factory import CHAT, msg
+
+    chat = [m for m in CHAT if "We are mitigated" not in m["text"]]
+    said = "checkout error rate back at baseline since 14:21, holding"
+    chat = sorted([*chat, msg("U01", 27, said)], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    mitigated = pm.milestones["mitigated"]
+    assert mitigated.at.isoformat()[:16] == iso(21)[:16], mitigated
+    assert "stated by a responder (14:21 UTC)" in mitigated.rule

@@ -475,6 +475,20 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         and not _outlasted(e.at, closed)
         and ev.corroborated(e, states)
     ]
+    found = _mitigation(ev, states, called, reports, setbacks, closed, still, start)
+    return _stated_recovery(ev, found, start) if found else None
+
+
+def _mitigation(
+    ev: _Evidence,
+    states: list[TimelineEvent],
+    called: list[TimelineEvent],
+    reports: list[TimelineEvent],
+    setbacks: list[TimelineEvent],
+    closed: list[Lifecycle],
+    still: list[TimelineEvent],
+    start: datetime,
+) -> Candidate | None:
     cleared = _alerts_cleared(closed, still, start)
     if states:
         state = _held(states, ev, setbacks, start)
@@ -497,6 +511,30 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
             )
         return Candidate(first, 0.65, "responder reported recovery")
     return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
+
+
+STATED_RECOVERY_LOOKBACK = timedelta(minutes=45)
+
+
+def _stated_recovery(ev: _Evidence, found: Candidate, start: datetime) -> Candidate:
+    """A responder reporting recovery around the mitigation often says when it happened
+    ("errors back at baseline since 13:50", "5xx stopped at 10:41"): that time, when it is
+    earlier, after the detection and not long before the report."""
+    when = found.when
+    times = []
+    for e, s in ev.said("recovery"):
+        if not (when - REPORT_LEAD <= e.at <= when + REPORT_LEAD) or not ev.trusted(e):
+            continue
+        if s.p("recovery") < CONFIDENT or s.p("setback") >= s.p("recovery"):
+            continue
+        for t in stated_times(s.text, e.at, ev.zone):
+            if start <= t.at < when and e.at - STATED_RECOVERY_LOOKBACK <= t.at <= e.at:
+                times.append(t.at)
+    if not times:
+        return found
+    at = min(times)
+    rule = f"{found.rule}; recovery time stated by a responder ({at:%H:%M} UTC)"
+    return Candidate(found.event, found.confidence, rule, found.support, at=at)
 
 
 RELAPSE_GRACE = timedelta(minutes=2)  # an alert that fired as the state changed is the old one
