@@ -721,3 +721,78 @@ def test_a_recovery_time_a_responder_states_moves_the_mitigation_back(tmp_path: 
     mitigated = pm.milestones["mitigated"]
     assert mitigated.at.isoformat()[:16] == iso(21)[:16], mitigated
     assert "stated by a responder (14:21 UTC)" in mitigated.rule
+
+
+def test_an_alert_that_fired_and_cleared_long_before_the_rest_is_an_earlier_episode(
+    tmp_path: Path,
+) -> None:
+    """A check that fired at -150 min and cleared at -140, with nothing for the next two hours,
+    was a separate episode: the incident starts with the alerts that stayed."""
+    from bundle_factory import alert, webhook
+
+    bundle = write_bundle(tmp_path / "b")
+    early = alert("resolved", -150, -140)
+    early["labels"] = {**early["labels"], "alertname": "DiskLatencyHigh"}
+    early["fingerprint"] = "0f0f0f0f0f0f0f0f"
+    firing = dict(early, status="firing", endsAt="0001-01-01T00:00:00Z")
+    am = bundle / "alertmanager"
+    (am / "early-firing.json").write_text(json.dumps(webhook("firing", [firing])), "utf-8")
+    (am / "early-resolved.json").write_text(json.dumps(webhook("resolved", [early])), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["impact_start"].at.isoformat()[:16] >= iso(-10)[:16]
+    assert pm.milestones["detected"].at.isoformat()[:16] >= iso(-10)[:16]
+
+
+def test_a_symptom_warning_hours_before_the_first_page_is_background(tmp_path: Path) -> None:
+    """A latency warning that started 3 hours before anything paged, and that nobody acted on,
+    is background; one 20 minutes before still marks the impact (the precursor test above)."""
+    from bundle_factory import alert, webhook
+
+    bundle = write_bundle(tmp_path / "b")
+    slow = alert("firing", -180, None)
+    slow["labels"] = {"alertname": "CheckoutLatencySlowBurn", "severity": "warning"}
+    slow["annotations"] = {"summary": "checkout-api p95 latency above 800ms"}
+    slow["fingerprint"] = "2e2e2e2e2e2e2e2e"
+    (bundle / "alertmanager" / "slow.json").write_text(
+        json.dumps(webhook("firing", [slow])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_an_onset_time_without_a_zone_far_back_is_not_read_as_the_onset(tmp_path: Path) -> None:
+    """With no zone in incident.yaml or the sentence, "errors since 10:15" said at 14:20 could
+    be anyone's local time: more than 90 minutes back it is not taken as the onset."""
+    from bundle_factory import CHAT, msg
+
+    said = "checkout errors since 10:15 for some stores, they only told us now"
+    chat = sorted([*CHAT, msg("U02", 20, said)], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert "onset time stated" not in pm.milestones["impact_start"].rule
+
+
+def test_a_later_closed_is_not_a_resolution_that_stretches_the_window() -> None:
+    """Jira's Resolved -> Closed after the review, and incident.io's "Closed" update days later,
+    end the record, not the impact."""
+    from datetime import UTC, datetime
+
+    from retro.models import Provenance, TimelineEvent
+    from retro.timeline.normalize import _is_resolution
+
+    def change(source: str, attrs: dict, text: str = "") -> TimelineEvent:
+        return TimelineEvent.of(
+            key=f"{source}:1",
+            at=datetime(2024, 5, 1, tzinfo=UTC),
+            source=source,
+            kind="status_change",
+            text=text,
+            provenance=Provenance.of("x.json", "r"),
+            attrs=attrs,
+        )
+
+    trackers = frozenset({"jira", "incident_io"})
+    assert _is_resolution(change("jira", {"from": "In Progress", "to": "Resolved"}), trackers)
+    assert not _is_resolution(change("jira", {"from": "Resolved", "to": "Closed"}), trackers)
+    closed_update = change("incident_io", {"status": "Closed"}, "Status Closed: thanks all")
+    assert not _is_resolution(closed_update, trackers)

@@ -475,3 +475,34 @@ def test_new_connectors_read_their_bodies_in_a_bundle_and_claim_nothing_else(
         if c.claims(doc)
     ]
     assert claimed == []
+
+
+def test_incident_io_updates_carry_their_author_and_a_closed_update_no_state(
+    tmp_path: Path,
+) -> None:
+    """An update's `updater.user` is its actor; "Closed" (the record ended, after the review)
+    is not a state of the incident, so the milestone and window rules never read it."""
+    from retro import registry
+    from retro.timeline.bundle import load as load_bundle
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "incident.yaml").write_text("id: X-1\ntitle: test\n")
+    body = json.loads(
+        (FIXTURES / "incident_io" / "api_v2_incident_updates_list.openapi_example.json").read_text()
+    )
+    live = json.loads(json.dumps(body["incident_updates"][0]))
+    live["id"] = "01FCNDV6P870EA6S7TK1DSYDG1"
+    live["new_incident_status"] = {
+        **live["new_incident_status"],
+        "name": "Monitoring",
+        "category": "live",
+    }
+    body["incident_updates"].append(live)
+    (bundle / "updates.json").write_text(json.dumps(body))
+    raw = load_bundle(bundle, connectors=registry.connectors())
+    updates = {e.attrs["status"]: e for e in raw.events if e.source == "incident_io"}
+    assert "to" not in updates["Closed"].attrs
+    assert updates["Monitoring"].attrs["to"] == "Monitoring"
+    assert updates["Closed"].actor is not None
+    assert updates["Closed"].actor.name == "Lisa Karlin Curtis"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
-from retro.models import Provenance, TimelineEvent
+from retro.models import Actor, Provenance, TimelineEvent
 
 # The milestone an incident timestamp records, by its name ("Impact started", "Fixed at").
 STAMPS = (
@@ -24,6 +24,22 @@ STAMPS = (
     ("mitigated", re.compile(r"fixed|mitigat|stabili[sz]", re.I)),
     ("resolved", re.compile(r"resolved", re.I)),
 )
+
+
+_ENDED = frozenset({"closed", "declined", "merged", "canceled", "cancelled"})
+_ENDED_NAME = re.compile(r"^\s*(closed|declined|merged|cancell?ed)\b", re.I)
+
+
+def _person(user: Any) -> Actor | None:
+    """The incident.io user who posted an update or filed a follow-up."""
+    if not isinstance(user, dict) or not (user.get("id") or user.get("email")):
+        return None
+    return Actor(
+        source=SOURCE,
+        id=str(user.get("id") or user.get("email")),
+        name=user.get("name"),
+        email=user.get("email"),
+    )
 
 
 def stamp_milestone(name: str) -> str | None:
@@ -126,8 +142,14 @@ def _events(
         return
     if is_update(item):
         at = ctx.time(item.get("created_at"), doc=doc, record=record)
-        status = (item.get("new_incident_status") or {}).get("name") or ""
+        new_status = item.get("new_incident_status") or {}
+        status = new_status.get("name") or ""
         text = f"Status {status}: {item.get('message') or ''}".strip()
+        # "Closed" (after the review, days later), "Declined", "Merged" end the record, not
+        # the impact: only a live or post-incident state is a state of the incident
+        ended = str(new_status.get("category") or "").casefold() in _ENDED or _ENDED_NAME.match(
+            status
+        )
         yield TimelineEvent.of(
             key=f"incident_io:update:{item['id']}",
             at=at,
@@ -135,7 +157,9 @@ def _events(
             kind="status_change",
             text=text,
             provenance=prov,
-            attrs={"status": status, "to": status, "incident": item.get("incident_id")},
+            attrs={"status": status, "incident": item.get("incident_id")}
+            | ({} if ended else {"to": status}),
+            actor=_person((item.get("updater") or {}).get("user")),
         )
         return
     for n, stamp in enumerate(item.get("incident_timestamp_values") or []):

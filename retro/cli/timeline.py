@@ -56,6 +56,7 @@ def timeline(bundle_dir: Path, fmt: str, lenient: bool) -> None:
             click.echo(render_csv(tl), nl=False)
         else:
             click.echo(render_markdown(tl), nl=False)
+    sys.stdout.flush()  # the table ends before the summary line on a shared terminal or log
     if tl.window:
         info(
             f"{len(tl.events)} events in window; dropped: "

@@ -40,6 +40,8 @@ CONTRADICTION_WINDOW = timedelta(minutes=30)
 # -> 1.6/4.9/26.1 min.
 REPORT_LEAD = timedelta(minutes=15)
 ONSET_LOOKBACK = timedelta(hours=6)
+UNZONED_LOOKBACK = timedelta(minutes=90)
+PRECURSOR_LEAD = timedelta(hours=1)  # a warning this long before anything louder is background
 
 # Structured-field rules: the state names ticketing tools and status pages use.
 RESOLVED_STATES = re.compile(r"^\s*(resolved|closed|done|complete[d]?|fixed|postmortem)\b", re.I)
@@ -83,6 +85,7 @@ class _Evidence:
             s for s, i in timeline.source_info.items() if i.low_trust
         }
         self.zone = local_zone(timeline.incident.timezone)
+        self.zoned = bool(timeline.incident.timezone)
         tickets = [e for e in self.events if e.kind == "ticket_created"]
         self.incident_tickets = {
             str(e.attrs.get("key"))
@@ -164,8 +167,34 @@ def _signals(ev: _Evidence) -> list[TimelineEvent]:
 
 
 def _quiet(e: TimelineEvent) -> bool:
-    """An alert at a level that pages nobody (lexicon `signals.quiet_severities`)."""
+    """An alert at a level that pages nobody, or an error tracker's issue at a warning or info
+    level (lexicon `signals.quiet_severities`)."""
+    if e.kind == "error_spike":
+        return quiet_severity(e.attrs.get("level"))
     return e.kind == "alert_firing" and quiet_severity(e.attrs.get("severity"))
+
+
+EPISODE_GAP = timedelta(minutes=30)
+
+
+def _earlier_episodes(ev: _Evidence, alerts: list[TimelineEvent]) -> set[str]:
+    """Alerts that fired and resolved well before the rest began: an earlier, separate episode
+    (a flapping check hours before), not this incident's start. Each closed at least 30 min
+    before the next signal, alert or page, after it."""
+    closed, _ = _alert_lifecycles(ev)
+    ended = {fired.id: resolved.at for fired, resolved in closed}
+    signals = sorted({e.at for e in [*alerts, *_signals(ev)]})
+    out: set[str] = set()
+    for e in sorted(alerts, key=lambda a: a.at):
+        end = ended.get(e.id)
+        if end is None:
+            break  # still firing: the incident's own
+        later = [t for t in signals if t > end]
+        if later and later[0] - end >= EPISODE_GAP:
+            out.add(e.id)
+        else:
+            break
+    return out
 
 
 REPORT_LOOKBACK = timedelta(hours=2)
@@ -215,6 +244,8 @@ def detected(ev: _Evidence) -> Candidate | None:
     report or by a responder noticing.
     """
     signals = _signals(ev)
+    episodes = _earlier_episodes(ev, [e for e in signals if e.kind == "alert_firing"])
+    signals = [e for e in signals if e.id not in episodes] or signals
     reports = human_reports(ev)
     loud = [e for e in signals if not _quiet(e)]
     first_signal = min(loud or signals, key=lambda e: e.at, default=None)
@@ -260,11 +291,11 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
             if s.has("recovery") or s.has("resolution"):
                 continue  # "flat since 10:04" states an end, not an onset
             for t in stated_times(s.text, e.at, ev.zone):
-                if (
-                    t.relation == "end"
-                    or t.at > e.at
-                    or not before - ONSET_LOOKBACK <= t.at < before
-                ):
+                # a time with no zone word, in an incident with no zone, could be anyone's
+                # local time: far back, it is as likely a misreading as an onset
+                zoned = ev.zoned or (t.zone and t.zone != "local")
+                lookback = ONSET_LOOKBACK if zoned else UNZONED_LOOKBACK
+                if t.relation == "end" or t.at > e.at or not before - lookback <= t.at < before:
                     continue
                 if t.relation == "at" and not (s.has("impact", 1.5) or s.has("detection", 1.5)):
                     continue  # a bare time needs a sentence that is plainly about the symptom
@@ -298,7 +329,21 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     cands: list[Candidate] = []
     # a warning about a resource before louder alerts is a precursor; one about what users
     # feel (errors, latency) marks the impact (lexicon `signals.symptom_words`)
-    felt = [e for e in alerts if not _quiet(e) or symptom_alert(e.text)]
+    episodes = _earlier_episodes(ev, alerts)
+    alerts = [e for e in alerts if e.id not in episodes] or alerts
+    # an error tracker's text always names an error: its level says whether it mattered
+    felt = [
+        e for e in alerts if not _quiet(e) or (e.kind == "alert_firing" and symptom_alert(e.text))
+    ]
+    # a symptom warning or an error tracker's onset counts when it came shortly before an alert
+    # or page that paged, not hours before it (then it was background)
+    loud = [e.at for e in _signals(ev) if not _quiet(e)]
+    if loud:
+        felt = [
+            e
+            for e in felt
+            if (e.kind == "alert_firing" and not _quiet(e)) or min(loud) - e.at <= PRECURSOR_LEAD
+        ] or felt
     if alerts:
         first_alert = min(felt or alerts, key=lambda e: e.at)
         what = (

@@ -232,7 +232,9 @@ def _is_resolution(event: TimelineEvent, trackers: frozenset[str]) -> bool:
     if event.kind == "status_change" and event.source in trackers:
         to = event.attrs.get("to")
         if to is not None:
-            return bool(_RESOLVED_STATUS.search(str(to)))
+            # Resolved -> Closed after the review is not a second resolution
+            after_resolved = _RESOLVED_STATUS.search(str(event.attrs.get("from") or ""))
+            return bool(_RESOLVED_STATUS.search(str(to))) and not after_resolved
         # an incident tool's own record (Rootly, incident.io): "Incident resolved: <title>"
         return bool(_TOOL_RESOLVED.match(event.text))
     return False
