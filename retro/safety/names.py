@@ -79,7 +79,7 @@ def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
     )
     before = "|".join(raw["before"])
     after = "|".join(raw["after"])
-    name = r"([A-Z][a-zß-ÿ]{2,})"
+    name = r"([A-Z][a-zß-ÿ]{2,}(?: [A-Z][a-zß-ÿ]{2,})?)"
     return re.compile(
         rf"(?:(?<![\w@])(?i:{before})[ ,]*{name}(?![\w@-]|\.\w))"
         rf"|(?:(?<![\w.@/#:-]){name}(?=[ ,]+(?i:{after})\b))"
@@ -93,8 +93,11 @@ def slotted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int,
     spans = []
     for m in pattern.finditer(text):
         group = 1 if m.group(1) else 2
-        if (word := m.group(group).casefold()) not in exclude and word not in stop:
-            spans.append(m.span(group))
+        start, end = m.span(group)
+        words = m.group(group).split(" ")
+        # "Grafana Cloud says": a full name only when neither word is known not to be one
+        if not any(w.casefold() in exclude or w.casefold() in stop for w in words):
+            spans.append((start, end))
     return spans
 
 
