@@ -200,7 +200,7 @@ def _follow_up_patterns() -> tuple[
     re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]
 ]:
     f = lexicon()["follow_up"]
-    markers = re.compile(rf"^\s*(?:{'|'.join(f['markers'])})\s*[:\-–—]\s*", re.I)
+    markers = re.compile(rf"^\s*(?:{'|'.join(f['markers'])})\s*[:,\-–—]\s*", re.I)
     frames = re.compile(rf"^\s*(?:{'|'.join(f['frames'])})\s+", re.I)
     pronoun = re.compile(rf"^\s*(?:{'|'.join(f['pronoun_only'])})\s*[.!?]*\s*$", re.I)
     hedge = re.compile(rf"^\s*(?:{'|'.join(f['hedges'])})\b", re.I)
