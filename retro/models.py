@@ -6,6 +6,7 @@ Connectors import only this module and `retro.errors`. Every datetime is timezon
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
@@ -263,6 +264,19 @@ class SourceReport(BaseModel):
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def counts(self) -> str:
+        """What was skipped, then, apart, the copies merged into an event already read (repeated
+        notifications, the same message in two files): those are not lost."""
+        merged = {r: n for r, n in self.skipped.items() if _MERGED.search(r)}
+        skipped = {r: n for r, n in self.skipped.items() if r not in merged}
+        text = "skipped: " + (", ".join(f"{n} {r}" for r, n in sorted(skipped.items())) or "none")
+        if merged:
+            text += "; merged: " + ", ".join(f"{n} {r}" for r, n in sorted(merged.items()))
+        return text
+
+
+_MERGED = re.compile(r"^(?!conflicting)(?=.*\b(merged|duplicate|repeated)\b)", re.I)
 
 
 class WindowSpec(BaseModel):

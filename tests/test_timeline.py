@@ -213,3 +213,19 @@ def test_merge_is_order_independent_and_loses_nothing(
     # every input is either in the output, merged into it, or a counted join/leave
     assert len(first) + sum(d1.values()) == len(events)
     assert {e.key for e in events if e.kind != "membership"} == {e.key for e in first}
+
+
+def test_copies_merged_into_an_event_are_counted_apart_from_skipped_records() -> None:
+    """An alert's repeated notifications are not lost: Sources counts them after "merged:";
+    a conflicting copy (same id, other content) is a skip."""
+    from retro.models import SourceReport
+
+    report = SourceReport(name="alertmanager")
+    report.skip("repeated notifications of one alert", 6)
+    report.skip("conflicting duplicate message (same channel and ts, different content)")
+    report.skip("channel not selected", 2)
+    assert report.counts() == (
+        "skipped: 2 channel not selected, 1 conflicting duplicate message (same channel and ts, "
+        "different content); merged: 6 repeated notifications of one alert"
+    )
+    assert SourceReport(name="x").counts() == "skipped: none"

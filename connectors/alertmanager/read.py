@@ -55,7 +55,7 @@ def collect_alerts(
             for event in read_item(item, doc, prefix, ctx):
                 collector.add(event)
     if collector.merged:
-        ctx.report.skip("repeated notifications merged into one event", collector.merged)
+        ctx.report.skip("repeated notifications of one alert", collector.merged)
     yield from collector
 
 

@@ -302,11 +302,10 @@ def sources_body(pm: Postmortem) -> str:
             counts = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items()))
             lines.append(f"- {STEP_HEADINGS[r.name]} {counts}")
             continue
-        skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items())) or "none"
         err = f"; error: {r.error}" if r.error else ""
         lines.append(
             f"- **{r.name}**: {r.status}; {len(r.files)} files, {r.records} records read, "
-            f"{r.events} events; skipped: {skipped}{err}"
+            f"{r.events} events; {r.counts()}{err}"
         )
     if pm.redactions:
         lines.append(

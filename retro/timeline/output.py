@@ -99,10 +99,9 @@ def render_markdown(timeline: Timeline) -> str:
         )
     lines += ["", "## Sources", ""]
     for report in timeline.sources:
-        skipped = ", ".join(f"{n} {r}" for r, n in sorted(report.skipped.items())) or "none"
         lines.append(
             f"- {report.name}: {report.status}, {len(report.files)} files, "
-            f"{report.events} events; skipped: {skipped}"
+            f"{report.events} events; {report.counts()}"
         )
     for reason, n in sorted(timeline.dropped.items()):
         lines.append(f"- dropped: {n} {reason}")
