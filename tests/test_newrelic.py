@@ -119,6 +119,19 @@ def test_issues_and_their_incidents_are_one_alert_each() -> None:
     assert firing.attrs["condition_names"] == ["Checkout response time", "Checkout error rate"]
 
 
+def test_a_login_that_is_an_email_is_the_actors_email() -> None:
+    """NerdGraph names who acknowledged by login, usually an email: kept as the email, so the
+    people stage joins it to the same person in chat, not shown as a raw address."""
+    doc = load("documented_nerdgraph_aiissues_issues.json")
+    issues = doc.data["data"]["actor"]["account"]["aiIssues"]["issues"]["issues"]
+    for issue in issues:
+        if issue.get("acknowledgedBy"):
+            issue["acknowledgedBy"] = "Bo.Chen@acme.example"
+    ack = next(e for e in read(doc) if e.kind == "page_acknowledged")
+    assert ack.actor is not None
+    assert ack.actor.email == "Bo.Chen@acme.example" and ack.actor.name is None
+
+
 def test_legacy_alert_webhooks_are_an_incident_lifecycle() -> None:
     events = read(load("documented_webhook_legacy_alert_incident.json"))
     assert [(e.kind, e.at.strftime("%H:%M:%S")) for e in events] == [

@@ -150,7 +150,7 @@ class Reader:
             if at is None:
                 continue
             who = people.get(step)
-            actor = Actor(source=SOURCE, name=str(who)) if who else None
+            actor = _actor(who)
             self.emit(
                 doc,
                 record,
@@ -334,3 +334,14 @@ def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
             except BundleError as err:
                 ctx.reject(err, reason="invalid New Relic record")
     yield from reader.out.sorted()
+
+
+def _actor(who: Any) -> Actor | None:
+    """The person New Relic names by login (usually an email): an email is kept as the email,
+    so the people stage joins it to the same person in chat and tickets."""
+    if not who:
+        return None
+    text = str(who).strip()
+    if "@" in text and " " not in text:
+        return Actor(source=SOURCE, id=text.casefold(), email=text)
+    return Actor(source=SOURCE, name=text)
