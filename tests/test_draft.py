@@ -796,3 +796,22 @@ def test_a_later_closed_is_not_a_resolution_that_stretches_the_window() -> None:
     assert not _is_resolution(change("jira", {"from": "Resolved", "to": "Closed"}), trackers)
     closed_update = change("incident_io", {"status": "Closed"}, "Status Closed: thanks all")
     assert not _is_resolution(closed_update, trackers)
+
+
+def test_a_sentence_stating_a_span_of_time_is_not_the_trigger(tmp_path: Path) -> None:
+    """"for the unlucky ones it was 13:41 to about 15:22" says how long something lasted: it
+    dates no trigger, whatever the classifier reads in it."""
+    from datetime import UTC
+
+    from retro.draft.engines.compose import Pick
+    from retro.draft.engines.offline import _dates_otherwise
+    from retro.understand.layer import Sentence
+
+    bundle = write_bundle(tmp_path / "b")
+    data = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").data
+    row = data.rows[-1]
+    span = Sentence(row.id, 0, "for the unlucky ones it was 13:41 to about 15:22", {}, True)
+    moment = Sentence(row.id, 0, "the config push at 13:41 did it", {}, True)
+    impact = datetime.fromisoformat(iso(0).replace("Z", "+00:00"))
+    assert _dates_otherwise(Pick(span, row, 1.0), impact, UTC)
+    assert not _dates_otherwise(Pick(moment, row, 1.0), impact, UTC)

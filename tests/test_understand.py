@@ -27,6 +27,7 @@ from retro.understand.lexicon import (
     said_mitigated,
     stated_times,
     statement,
+    states_range,
     states_wish,
     symptom_alert,
 )
@@ -175,6 +176,8 @@ def test_lexicon_examples_hold() -> None:
             assert read(ex["text"]) == ex[field], ex
     for ex in lex["gap_examples"]:
         assert gap_title(ex["text"]) == ex["title"], ex
+    for ex in lex["times"]["range_examples"]:
+        assert states_range(ex["text"]) == ex["range"], ex
     for ex in lex["ruled_out_examples"]:
         assert rules_out(ex["text"]) == ex["rules_out"], ex
     for ex in lex["statement"]["examples"]:

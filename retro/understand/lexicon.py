@@ -68,6 +68,25 @@ def _time_pattern() -> re.Pattern[str]:
     )
 
 
+_HHMM = r"(?<![\w.:])(?:[01]?\d|2[0-3])[:.h][0-5]\d(?:\s*[ap]\.?m\.?)?(?![\w:])"
+
+
+@cache
+def _range_pattern() -> re.Pattern[str]:
+    t = lexicon()["times"]
+    joiners = _alternation(sorted(t["range_joiners"], key=len, reverse=True))
+    approx = _alternation(t["approximate"])
+    return re.compile(
+        rf"{_HHMM}\s*(?:[a-z]{{2,5}}\s*)?(?:{joiners})\s*(?:(?:{approx})\s*)?{_HHMM}",
+        re.IGNORECASE,
+    )
+
+
+def states_range(text: str) -> bool:
+    """The sentence states a span of time ("9:41 to about 11:22"), not a single moment."""
+    return _range_pattern().search(text) is not None
+
+
 def stated_times(text: str, sent_at: datetime, local: tzinfo) -> list[StatedTime]:
     """Clock times in `text` that name a moment on the day it was written, in UTC.
 

@@ -23,6 +23,7 @@ from retro.understand.lexicon import (
     local_zone,
     stated_times,
     statement,
+    states_range,
     symptom_alert,
 )
 
@@ -343,6 +344,8 @@ def _dates_otherwise(pick: Pick, impact: datetime | None, zone: tzinfo) -> bool:
     UTC", "errors rising since 07:58"), or only events after the impact began ("hosts were
     added back at 09:51"), while a trigger comes before the impact."""
     text = pick.sentence.text
+    if states_range(text):
+        return True  # "9:41 to about 11:22": how long something lasted, not a trigger's moment
     times = stated_times(text, pick.row.at, zone)
     if symptom_alert(text) and any(t.relation == "onset" for t in times):
         return True
