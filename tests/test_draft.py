@@ -26,6 +26,7 @@ from retro.draft.engines.offline import OfflineEngine
 from retro.draft.lint import check_text
 from retro.draft.pipeline import generate
 from retro.draft.review import CITATION, read_postmortem, show_json
+from retro.models import Postmortem
 
 
 @pytest.fixture()
@@ -199,16 +200,22 @@ def test_a_warning_that_paged_nobody_is_not_the_detection(tmp_path: Path) -> Non
 def test_a_resource_warning_before_the_loud_alert_is_a_precursor_not_the_impact(
     tmp_path: Path,
 ) -> None:
+    start = _impact_with_warning(tmp_path, -20, "NodeCPUHigh", "db-7 CPU above 90% for 10 minutes")
+    assert start == iso(0)[11:16]
+
+
+def _impact_with_warning(tmp_path: Path, minutes: float, name: str, summary: str) -> str:
+    """The drafted impact start (HH:MM) when a warning-level alert fired at `minutes`."""
     bundle = write_bundle(tmp_path / "b")
-    early = alert("firing", -20, None)
-    early["labels"] = {"alertname": "NodeCPUHigh", "instance": "db-7", "severity": "warning"}
-    early["annotations"] = {"summary": "db-7 CPU above 90% for 10 minutes"}
+    early = alert("firing", minutes, None)
+    early["labels"] = {"alertname": name, "severity": "warning"}
+    early["annotations"] = {"summary": summary}
     early["fingerprint"] = "1f1e1d1c1b1a1918"
     (bundle / "alertmanager" / "warning.json").write_text(
         json.dumps(webhook("firing", [early])), encoding="utf-8"
     )
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
-    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+    return pm.milestones["impact_start"].at.strftime("%H:%M")
 
 
 def test_a_recovery_report_while_a_loud_alert_keeps_firing_is_not_the_mitigation(
@@ -293,9 +300,7 @@ def test_a_rollback_under_way_is_never_named_the_trigger(tmp_path: Path) -> None
     said = "Rollback of checkout-api to 2024.05.01.2 started."
     chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
     bundle = write_bundle(tmp_path / "b", chat=[*chat, msg("U01", 17, said)])
-    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
-    row = next(r for r in result.data.rows if r.text == said)
-    assert all(row.id not in c.citations for c in result.postmortem.trigger)
+    assert not _trigger_cites(tmp_path, bundle, said)
 
 
 def _incident_ticket(minutes: float) -> dict:
@@ -481,9 +486,7 @@ def test_a_sentence_that_cannot_name_the_trigger_is_not_named_it(
     trigger label alone reads any dated event as one."""
     chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
     bundle = write_bundle(tmp_path / "b", chat=[*chat, msg("U01", at, said)])
-    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
-    row = next(r for r in result.data.rows if r.text == said)
-    assert all(row.id not in c.citations for c in result.postmortem.trigger)
+    assert not _trigger_cites(tmp_path, bundle, said)
 
 
 def test_a_mitigated_status_the_ticket_moved_back_from_is_not_the_mitigation(
@@ -592,22 +595,9 @@ def test_the_safeguards_the_follow_ups_add_are_named_as_missing() -> None:
 def test_the_times_an_incident_tool_recorded_are_the_milestones(tmp_path: Path) -> None:
     """Rootly's started_at, detected_at and mitigated_at are the team's own record: structured
     evidence that outranks chat and alerts (the impact start first of all)."""
-    bundle = write_bundle(tmp_path / "b")
-    (bundle / "rootly").mkdir()
-    body = {
-        "data": {
-            "id": "inc-1",
-            "type": "incidents",
-            "attributes": {
-                "title": "Checkout errors",
-                "started_at": iso(-7),
-                "detected_at": iso(-1),
-                "mitigated_at": iso(27),
-            },
-        }
-    }
-    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    pm = _with_rootly(
+        tmp_path, {"started_at": iso(-7), "detected_at": iso(-1), "mitigated_at": iso(27)}
+    )
     for name, minutes in (("impact_start", -7), ("detected", -1)):
         milestone = pm.milestones[name]
         assert milestone.at.isoformat().replace("+00:00", "Z")[:16] == iso(minutes)[:16], name
@@ -660,9 +650,7 @@ def test_a_theory_a_later_message_rules_out_by_name_is_not_the_trigger(tmp_path:
     bundle = write_bundle(
         tmp_path / "b", chat=sorted([*chat, *extra], key=lambda m: float(m["ts"]))
     )
-    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
-    row = next(r for r in result.data.rows if r.text == said)
-    assert all(row.id not in c.citations for c in result.postmortem.trigger)
+    assert not _trigger_cites(tmp_path, bundle, said)
 
 
 def test_a_started_at_rootly_defaulted_to_the_creation_time_is_not_the_impact_start(
@@ -670,12 +658,7 @@ def test_a_started_at_rootly_defaulted_to_the_creation_time_is_not_the_impact_st
 ) -> None:
     """Rootly sets started_at to created_at unless someone enters when the impact began: such a
     value says when the incident was opened, so the alerts and reports decide."""
-    bundle = write_bundle(tmp_path / "b")
-    (bundle / "rootly").mkdir()
-    attrs = {"title": "Checkout errors", "started_at": iso(9), "created_at": iso(9)}
-    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
-    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    pm = _with_rootly(tmp_path, {"started_at": iso(9), "created_at": iso(9)})
     assert "incident tool" not in pm.milestones["impact_start"].rule
     assert pm.milestones["impact_start"].at.isoformat()[:16] < iso(9)[:16]
 
@@ -698,12 +681,7 @@ def test_the_resolution_the_incident_tool_recorded_wins_over_chat(tmp_path: Path
     """A responder calling it resolved in chat comes before the tool's record of the resolution
     more often than not (the all clear goes out, the team watches, then closes it): the record
     is the resolution."""
-    bundle = write_bundle(tmp_path / "b")
-    (bundle / "rootly").mkdir()
-    attrs = {"title": "Checkout errors", "resolved_at": iso(75), "created_at": iso(9)}
-    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
-    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    pm = _with_rootly(tmp_path, {"resolved_at": iso(75), "created_at": iso(9)})
     assert pm.milestones["resolved"].at.isoformat()[:16] == iso(75)[:16]
     assert "incident tool" in pm.milestones["resolved"].rule
 
@@ -746,18 +724,8 @@ def test_an_alert_that_fired_and_cleared_long_before_the_rest_is_an_earlier_epis
 def test_a_symptom_warning_hours_before_the_first_page_is_background(tmp_path: Path) -> None:
     """A latency warning that started 3 hours before anything paged, and that nobody acted on,
     is background; one 20 minutes before still marks the impact (the precursor test above)."""
-    from bundle_factory import alert, webhook
-
-    bundle = write_bundle(tmp_path / "b")
-    slow = alert("firing", -180, None)
-    slow["labels"] = {"alertname": "CheckoutLatencySlowBurn", "severity": "warning"}
-    slow["annotations"] = {"summary": "checkout-api p95 latency above 800ms"}
-    slow["fingerprint"] = "2e2e2e2e2e2e2e2e"
-    (bundle / "alertmanager" / "slow.json").write_text(
-        json.dumps(webhook("firing", [slow])), encoding="utf-8"
-    )
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
-    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+    summary = "checkout-api p95 latency above 800ms"
+    assert _impact_with_warning(tmp_path, -180, "CheckoutLatencySlowBurn", summary) == iso(0)[11:16]
 
 
 def test_an_onset_time_without_a_zone_far_back_is_not_read_as_the_onset(tmp_path: Path) -> None:
@@ -799,7 +767,7 @@ def test_a_later_closed_is_not_a_resolution_that_stretches_the_window() -> None:
 
 
 def test_a_sentence_stating_a_span_of_time_is_not_the_trigger(tmp_path: Path) -> None:
-    """"for the unlucky ones it was 13:41 to about 15:22" says how long something lasted: it
+    """ "for the unlucky ones it was 13:41 to about 15:22" says how long something lasted: it
     dates no trigger, whatever the classifier reads in it."""
     from datetime import UTC
 
@@ -815,3 +783,20 @@ def test_a_sentence_stating_a_span_of_time_is_not_the_trigger(tmp_path: Path) ->
     impact = datetime.fromisoformat(iso(0).replace("Z", "+00:00"))
     assert _dates_otherwise(Pick(span, row, 1.0), impact, UTC)
     assert not _dates_otherwise(Pick(moment, row, 1.0), impact, UTC)
+
+
+def _trigger_cites(tmp_path: Path, bundle: Path, said: str) -> bool:
+    """Whether the draft of `bundle` names the message `said` in its Trigger section."""
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == said)
+    return any(row.id in c.citations for c in result.postmortem.trigger)
+
+
+def _with_rootly(tmp_path: Path, times: dict[str, str]) -> Postmortem:
+    """The draft of the standard bundle with a Rootly incident body holding `times`."""
+    bundle = write_bundle(tmp_path / "b")
+    (bundle / "rootly").mkdir()
+    attrs = {"title": "Checkout errors", **times}
+    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
+    return generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
