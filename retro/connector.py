@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from retro.errors import BundleError, ConfigError
 from retro.models import (
+    Actor,
     IncidentMeta,
     Progress,
     Provenance,
@@ -399,11 +400,13 @@ def filed_follow_up(
     doc: Doc,
     record: str,
     url: Any,
+    actor: Actor | None = None,
     **fields: Any,
 ) -> TimelineEvent:
     """A follow-up the team filed in its incident tool, as a `ticket_created` event marked
     `attrs.follow_up`: the draft takes it as an action item as written, whenever it was filed.
-    `fields` (issuetype, key, status, …) are kept when they hold something."""
+    `actor` is who filed it; `fields` (issuetype, key, status, …) are kept when they hold
+    something."""
     attrs = {**fields, "follow_up": True}
     return TimelineEvent.of(
         key=event_key,
@@ -414,6 +417,7 @@ def filed_follow_up(
         url=url or None,
         provenance=Provenance.of(doc.rel, record),
         attrs={k: v for k, v in attrs.items() if v not in (None, "")},
+        actor=actor,
     )
 
 

@@ -477,7 +477,7 @@ def test_new_connectors_read_their_bodies_in_a_bundle_and_claim_nothing_else(
     assert claimed == []
 
 
-def test_incident_io_updates_carry_their_author_and_a_closed_update_no_state(
+def test_incident_io_updates_and_follow_ups_carry_their_author_and_closed_no_state(
     tmp_path: Path,
 ) -> None:
     """An update's `updater.user` is its actor; "Closed" (the record ended, after the review)
@@ -506,3 +506,8 @@ def test_incident_io_updates_carry_their_author_and_a_closed_update_no_state(
     assert updates["Monitoring"].attrs["to"] == "Monitoring"
     assert updates["Closed"].actor is not None
     assert updates["Closed"].actor.name == "Lisa Karlin Curtis"
+    follow_ups = FIXTURES / "incident_io" / "api_v2_follow_ups_list.openapi_example.json"
+    (bundle / "follow_ups.json").write_text(follow_ups.read_text())
+    raw = load_bundle(bundle, connectors=registry.connectors())
+    filed = next(e for e in raw.events if e.attrs.get("follow_up"))
+    assert filed.actor is not None and filed.actor.email == "lisa@incident.io"

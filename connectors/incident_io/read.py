@@ -130,6 +130,7 @@ def _follow_up(item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str) ->
         owner_team=str((item.get("assignee_team") or {}).get("name") or ""),
         description=str(item.get("description") or ""),
         incident=item.get("incident_id"),
+        actor=_person((item.get("creator") or {}).get("user")),
     )
 
 

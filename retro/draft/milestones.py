@@ -280,7 +280,11 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
     out = []
     # a ticket's description is written by a person too ("none of our shipments have updated
     # since about 9:05 this morning" in a customer's support ticket)
-    filed = [e for e in ev.events if e.kind == "ticket_created" and not e.is_bot]
+    filed = [
+        e
+        for e in ev.events
+        if e.kind == "ticket_created" and not e.is_bot and not e.attrs.get("follow_up")
+    ]
     for e in sorted([*ev.human(), *filed], key=lambda e: e.at):
         if not ev.trusted(e):
             continue
