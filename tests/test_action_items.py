@@ -51,6 +51,21 @@ def test_a_line_that_names_follow_ups_introduces_a_list(tmp_path: Path) -> None:
     assert any("canary hosts for config-only deploys" in t for t in titles)
 
 
+def test_a_list_for_the_writeup_and_a_requirement_without_its_subject_are_items(
+    tmp_path: Path,
+) -> None:
+    """ "notes for the write-up, add yours:" introduces later work; a list line that states a fact
+    and then "needs a cap" is a requirement on the fact's subject."""
+    text = (
+        "notes for the write-up, add yours:\n"
+        "• the janitor purged 40 workspaces in one minute. needs a rate cap per run\n"
+        "• purge requests had no resource type. should refuse ids of the wrong type"
+    )
+    titles = _titles(tmp_path, [msg("U01", 35, text)])
+    assert any(t.startswith("the janitor needs a rate cap per run") for t in titles), titles
+    assert any("purge requests should refuse ids of the wrong type" in t for t in titles), titles
+
+
 def _item(title: str, cite: str) -> ActionItem:
     return ActionItem(
         title=title,

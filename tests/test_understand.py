@@ -22,6 +22,7 @@ from retro.understand.lexicon import (
     lexicon,
     local_zone,
     names_customers,
+    names_follow_ups,
     owner_in,
     rules_out,
     said_mitigated,
@@ -157,6 +158,8 @@ def test_lexicon_examples_hold() -> None:
         assert names_customers(ex["text"]) == (ex["reporter"] == "customer"), ex
     for ex in lex["follow_up"]["wish_examples"]:
         assert states_wish(ex["text"]) == ex["wish"], ex
+    for ex in lex["follow_up"]["list_name_examples"]:
+        assert (names_follow_ups().search(ex["text"]) is not None) == ex["names"], ex
     for ex in lex["follow_up"]["not_work_examples"]:
         assert (follow_up_title(ex["text"]) is not None) == ex["work"], ex
     for ex in lex["follow_up"]["owner_examples"]:

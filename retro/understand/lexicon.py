@@ -572,7 +572,7 @@ def names_follow_ups() -> re.Pattern[str]:
     words = [
         m for m in lexicon()["follow_up"]["markers"] if len(re.sub(r"\[.*?\]|[?\\-]", "", m)) > 3
     ]
-    markers = "|".join(words)
+    markers = "|".join(words + lexicon()["follow_up"]["list_names"])
     return re.compile(rf"\b(?:{markers})\b", re.I)
 
 

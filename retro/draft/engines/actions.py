@@ -85,7 +85,14 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             if in_list and not _is_bullet_like(s.text):
                 in_list = False
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
-            wish = over is not None and row.at >= over and _wish(s)
+            # "cachekeeper swapped a quarter of the pool. needs a cap": the requirement is the
+            # sentence before's subject's
+            subject = _carried_subject(s.text, sentences[i - 1].text) if i else None
+            if subject:
+                s = s.model_copy(update={"text": f"{subject} {s.text.strip()}"})
+            wish = (over is not None and row.at >= over and _wish(s)) or (
+                in_list and subject is not None and states_wish(s.text)
+            )
             if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
             if not in_list and not wish and not _marked(s.text):
@@ -161,6 +168,29 @@ def _wish(s: ScoredSentence) -> bool:
     mitigation and the resolution the team still works ("the replica needs to catch up"):
     measured, counting from the mitigation took development-set precision 53% -> 49%."""
     return states_wish(s.text) and s.top() not in _NOT_WISH and not s.has("question")
+
+
+_SUBJECTLESS = re.compile(r"^\s*(?:needs?|wants?|should(?:n'?t)?|must|has to|have to)\b", re.I)
+_FIRST_VERB = re.compile(
+    r"\s(?:is|are|was|were|has|had|does|did|can|could|will|would|keeps?|kept|got|gets|"
+    r"[a-z]{3,}ed)\b",
+    re.I,
+)
+
+
+def _carried_subject(text: str, before: str) -> str | None:
+    """The subject a sentence that starts with its modal ("needs a cap", "should refuse …")
+    leaves out: the words before the first verb of the sentence before, at most five."""
+    if not _SUBJECTLESS.match(text):
+        return None
+    m = _FIRST_VERB.search(before)
+    if m is None:
+        return None
+    subject = before[: m.start()].strip(" -•*>:")
+    words = subject.split()
+    if not 1 <= len(words) <= 5 or words[0].casefold() in ("i", "we", "it", "this", "that", "they"):
+        return None
+    return subject
 
 
 def _framed_as_later(text: str) -> bool:
