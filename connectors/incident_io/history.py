@@ -24,13 +24,12 @@ from pydantic import BaseModel
 
 import connectors.incident_io.live as live
 from connectors._history import iso, live_range, name_of, saved_bodies, when
-from connectors.incident_io.read import is_incident, stamp_milestone
+from connectors.incident_io.read import LEFT_OUT, is_incident, stamp_milestone
 from retro.connector import HistoryQuery, ImportedAction, ImportedIncident, ImportedPostmortem
 from retro.errors import BundleError
 from retro.models import Progress, no_progress
 
 SOURCE = live.SOURCE
-_LEFT_OUT = frozenset({"declined", "merged", "canceled", "cancelled"})
 _FOLLOW_UP = {"outstanding": "open", "completed": "done", "not_doing": "wontfix"}
 _FINAL = frozenset({"completed", "published", "final", "done"})
 
@@ -87,7 +86,7 @@ def import_history(
             docs_by_incident[str(entry["incident_id"])] = entry
     for inc_id, (item, where) in found.incidents.items():
         category = str((item.get("incident_status") or {}).get("category") or "")
-        if category in _LEFT_OUT:
+        if category in LEFT_OUT:
             query.skip(f"incident_io: {category} incident")
             continue
         doc: dict[str, Any] | None = docs_by_incident.get(inc_id)

@@ -26,8 +26,11 @@ STAMPS = (
 )
 
 
-_ENDED = frozenset({"closed", "declined", "merged", "canceled", "cancelled"})
-_ENDED_NAME = re.compile(r"^\s*(closed|declined|merged|cancell?ed)\b", re.I)
+# Status categories of an incident that never was one (the history import leaves it out),
+# and with "closed" those that end the record rather than the impact.
+LEFT_OUT = frozenset({"declined", "merged", "canceled", "cancelled"})
+_ENDED = LEFT_OUT | {"closed"}
+_ENDED_NAME = re.compile(rf"^\s*({'|'.join(sorted(_ENDED))})\b", re.I)
 
 
 def _person(user: Any) -> Actor | None:

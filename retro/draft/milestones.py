@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
 from retro.understand.cues import scores as cue_scores
@@ -74,6 +75,9 @@ class Candidate:
         return self.at or self.event.at
 
 
+Lifecycle = tuple[TimelineEvent, TimelineEvent]  # an alert's firing and its resolution
+
+
 class _Evidence:
     """The timeline with its sentences scored, and indexes the rules share."""
 
@@ -97,6 +101,32 @@ class _Evidence:
             named = [e for e in tickets if e.attrs.get("key") in timeline.incident.jira_keys]
             if named:
                 self.incident_tickets.add(str(named[0].attrs.get("key")))
+
+    @cached_property
+    def signals(self) -> list[TimelineEvent]:
+        """Alerts firing and pages triggered, without another source's copies."""
+        return [
+            e
+            for e in self.events
+            if e.duplicate_of is None and e.kind in ("alert_firing", "page_triggered")
+        ]
+
+    @cached_property
+    def lifecycles(self) -> tuple[list[Lifecycle], list[TimelineEvent]]:
+        """Every alert that resolved, (first firing, resolution) in the order they resolved,
+        and the alerts still firing at the end."""
+        opened: dict[str, TimelineEvent] = {}
+        closed: list[Lifecycle] = []
+        sources = self.tl.with_role("alerts")
+        for event in self.events:
+            if event.source not in sources:
+                continue
+            key = event.key.rsplit(":", 1)[0]
+            if event.kind == "alert_firing":
+                opened.setdefault(key, event)
+            elif event.kind == "alert_resolved" and key in opened:
+                closed.append((opened.pop(key), event))
+        return closed, list(opened.values())
 
     def human(self) -> Iterator[TimelineEvent]:
         """Events people wrote (chat, comments, notes), trusted sources first."""
@@ -158,14 +188,6 @@ def _first(cands: list[Candidate]) -> Candidate | None:
 # --- detection and impact ------------------------------------------------------------------------
 
 
-def _signals(ev: _Evidence) -> list[TimelineEvent]:
-    return [
-        e
-        for e in ev.events
-        if e.duplicate_of is None and e.kind in ("alert_firing", "page_triggered")
-    ]
-
-
 def _quiet(e: TimelineEvent) -> bool:
     """An alert at a level that pages nobody, or an error tracker's issue at a warning or info
     level (lexicon `signals.quiet_severities`)."""
@@ -181,9 +203,9 @@ def _earlier_episodes(ev: _Evidence, alerts: list[TimelineEvent]) -> set[str]:
     """Alerts that fired and resolved well before the rest began: an earlier, separate episode
     (a flapping check hours before), not this incident's start. Each closed at least 30 min
     before the next signal, alert or page, after it."""
-    closed, _ = _alert_lifecycles(ev)
+    closed, _ = ev.lifecycles
     ended = {fired.id: resolved.at for fired, resolved in closed}
-    signals = sorted({e.at for e in [*alerts, *_signals(ev)]})
+    signals = sorted({e.at for e in [*alerts, *ev.signals]})
     out: set[str] = set()
     for e in sorted(alerts, key=lambda a: a.at):
         end = ended.get(e.id)
@@ -207,7 +229,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     page (when there is one), and never before the incident's own first ticket or signal by
     more than that. A report naming customers or support needs less proof than one that does not.
     """
-    signals = _signals(ev)
+    signals = ev.signals
     first_signal = min((e.at for e in signals), default=None)
     floor = first_signal - REPORT_LOOKBACK if first_signal else None
     found = []
@@ -243,7 +265,7 @@ def detected(ev: _Evidence) -> Candidate | None:
     The rule says how it was detected: by monitoring, by a page a person raised, by a customer
     report or by a responder noticing.
     """
-    signals = _signals(ev)
+    signals = ev.signals
     episodes = _earlier_episodes(ev, [e for e in signals if e.kind == "alert_firing"])
     signals = [e for e in signals if e.id not in episodes] or signals
     reports = human_reports(ev)
@@ -341,7 +363,7 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     ]
     # a symptom warning or an error tracker's onset counts when it came shortly before an alert
     # or page that paged, not hours before it (then it was background)
-    loud = [e.at for e in _signals(ev) if not _quiet(e)]
+    loud = [e.at for e in ev.signals if not _quiet(e)]
     if loud:
         felt = [
             e
@@ -403,7 +425,7 @@ def declared(ev: _Evidence) -> Candidate | None:
         for e, s in ev.said("declaration")
         if ev.trusted(e) and s.p("declaration") >= CONFIDENT
     ]
-    signals = [e.at for e in _signals(ev)] or [e.at for e in ev.events]
+    signals = [e.at for e in ev.signals] or [e.at for e in ev.events]
     earliest = min(signals) - ONSET_LOOKBACK
     tickets = [
         Candidate(e, 0.6, "incident ticket opened")
@@ -434,26 +456,6 @@ def _setbacks(ev: _Evidence) -> list[TimelineEvent]:
 
 def _contradicted(at: datetime, setbacks: list[TimelineEvent]) -> bool:
     return any(at < e.at <= at + CONTRADICTION_WINDOW for e in setbacks)
-
-
-Lifecycle = tuple[TimelineEvent, TimelineEvent]  # an alert's firing and its resolution
-
-
-def _alert_lifecycles(ev: _Evidence) -> tuple[list[Lifecycle], list[TimelineEvent]]:
-    """Every alert that resolved, (first firing, resolution) in the order they resolved, and
-    the alerts still firing at the end."""
-    opened: dict[str, TimelineEvent] = {}
-    closed: list[Lifecycle] = []
-    sources = ev.tl.with_role("alerts")
-    for event in ev.events:
-        if event.source not in sources:
-            continue
-        key = event.key.rsplit(":", 1)[0]
-        if event.kind == "alert_firing":
-            opened.setdefault(key, event)
-        elif event.kind == "alert_resolved" and key in opened:
-            closed.append((opened.pop(key), event))
-    return closed, list(opened.values())
 
 
 def _alerts_cleared(
@@ -504,7 +506,7 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     tool = [e for e in ev.events if e.attrs.get("milestone") == "mitigated" and e.at >= start]
     states = sorted([*ev.states(MITIGATED_STATES), *tool], key=lambda e: e.at)
     states = [e for e in states if e.at >= start]
-    closed, still = _alert_lifecycles(ev)
+    closed, still = ev.lifecycles
     # a responder stating the state in so many words counts as one ("Calling this mitigated"),
     # unless the structured evidence says otherwise (a setback, a loud alert firing on)
     called = [
@@ -524,20 +526,6 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         and not _outlasted(e.at, closed)
         and ev.corroborated(e, states)
     ]
-    found = _mitigation(ev, states, called, reports, setbacks, closed, still, start)
-    return _stated_recovery(ev, found, start) if found else None
-
-
-def _mitigation(
-    ev: _Evidence,
-    states: list[TimelineEvent],
-    called: list[TimelineEvent],
-    reports: list[TimelineEvent],
-    setbacks: list[TimelineEvent],
-    closed: list[Lifecycle],
-    still: list[TimelineEvent],
-    start: datetime,
-) -> Candidate | None:
     cleared = _alerts_cleared(closed, still, start)
     if states:
         state = _held(states, ev, setbacks, start)
@@ -565,10 +553,11 @@ def _mitigation(
 STATED_RECOVERY_LOOKBACK = timedelta(minutes=45)
 
 
-def _stated_recovery(ev: _Evidence, found: Candidate, start: datetime) -> Candidate:
+def _stated_recovery(ev: _Evidence, found: Candidate, det: Candidate | None) -> Candidate:
     """A responder reporting recovery around the mitigation often says when it happened
     ("errors back at baseline since 13:50", "5xx stopped at 10:41"): that time, when it is
     earlier, after the detection and not long before the report."""
+    start = det.event.at if det else ev.events[0].at
     when = found.when
     times = []
     for e, s in ev.said("recovery"):
@@ -692,6 +681,8 @@ def infer_milestones(
     ack = acknowledged(ev, det)
     dec = declared(ev)
     mit = mitigated(ev, det)
+    if mit is not None:
+        mit = _stated_recovery(ev, mit, det)
     res = resolved(ev, mit)
     if mit is None and res is not None:
         mit = Candidate(res.event, 0.3, "no separate mitigation found: same as resolution")

@@ -258,16 +258,17 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
         return None
     if pronoun.match(text) or pronoun.match(first_clause):
         return None  # "rotate it once we're out of this, I'll add a follow-up"
-    stated_as_requirement = _requirement().match(text) or _wish_patterns()[0].match(text)
+    requirement = _follow_up_pattern("requirement").match(text) is not None
+    stated_as_requirement = requirement or _wish_patterns()[0].match(text) is not None
     if text == unframed and _PASSIVE_REPORT.match(text):
         return None  # "Opsgenie alert auto-closed by Alertmanager": what happened, not work
     if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement) or _remark(text):
         return None
-    if _copula_remark().match(text) and not stated_as_requirement:
+    if _follow_up_pattern("copula_remark").match(text) and not stated_as_requirement:
         return None  # "history is in the review": how things are, not work
-    if _state_note().match(text):
+    if _follow_up_pattern("state_note").match(text):
         return None  # "incident.io -> Fixing": a status noted, not work
-    if _ARTICLE.match(text) and not _requirement().match(text):
+    if _ARTICLE.match(text) and not requirement:
         text = f"{lexicon()['follow_up']['noun_verb']} {text}"
     if len(text) > max_len:
         short = _shorten(text, max_len)
@@ -278,19 +279,10 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
 
 
 @cache
-def _copula_remark() -> re.Pattern[str]:
-    return re.compile(lexicon()["follow_up"]["copula_remark"], re.I)
-
-
-@cache
-def _state_note() -> re.Pattern[str]:
-    return re.compile(lexicon()["follow_up"]["state_note"], re.I)
-
-
-@cache
-def _requirement() -> re.Pattern[str]:
-    """A subject and a modal: a requirement stated as it is, not a noun phrase to "Add"."""
-    return re.compile(lexicon()["follow_up"]["requirement"], re.IGNORECASE)
+def _follow_up_pattern(name: str) -> re.Pattern[str]:
+    """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
+    not a noun phrase to "Add"), `copula_remark`, `state_note`."""
+    return re.compile(lexicon()["follow_up"][name], re.I)
 
 
 @cache
