@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bundle_factory import CHAT, CUSTOMERS_FIRST, msg, write_bundle
+from bundle_factory import CHAT, CUSTOMERS_FIRST, msg, ts, write_bundle
 
 from retro.draft.engines import actions
 from retro.draft.engines.offline import OfflineEngine
@@ -183,6 +183,31 @@ def test_a_requirement_said_once_the_incident_is_resolved_is_later_work(tmp_path
     assert not any("refill" in t for t in titles)
     assert not any("rehearse it" in t for t in titles)
     assert not any("catch up" in t for t in titles)
+
+
+def test_replies_in_a_thread_that_collects_follow_ups_propose_later_work(tmp_path: Path) -> None:
+    """Between the mitigation (+24 min) and the resolution (+40 min) a requirement alone is
+    not later work (the team still works); in a thread opened to collect follow-ups it is, in
+    any words. A thread under "I'll follow up with the vendor" collects nothing."""
+    root, vendor = ts(27), ts(28)
+    titles = _titles(
+        tmp_path,
+        [
+            msg("U01", 27, "follow-ups while it's fresh, in thread pls", thread_ts=root),
+            msg("U02", 27.5, "the pool should refuse a size below 20", thread_ts=root),
+            msg("U03", 28, "I'll follow up with the vendor", thread_ts=vendor),
+            msg(
+                "U01",
+                28.5,
+                "the config loader should diff against the last deploy",
+                thread_ts=vendor,
+            ),
+            msg("U02", 29, "the pool should log every size change"),
+        ],
+    )
+    assert "the pool should refuse a size below 20" in titles, titles
+    assert not any("diff against the last deploy" in t for t in titles), titles
+    assert not any("log every size change" in t for t in titles), titles
 
 
 def test_a_report_in_the_passive_voice_is_not_work() -> None:

@@ -18,6 +18,7 @@ from retro.understand.lexicon import (
     action_type,
     alert_hold_minutes,
     follow_up_title,
+    full_name,
     gap_title,
     lexicon,
     local_zone,
@@ -26,6 +27,7 @@ from retro.understand.lexicon import (
     owner_in,
     rules_out,
     said_mitigated,
+    short_names,
     stated_times,
     statement,
     states_range,
@@ -162,6 +164,8 @@ def test_lexicon_examples_hold() -> None:
         assert (names_follow_ups().search(ex["text"]) is not None) == ex["names"], ex
     for ex in lex["follow_up"]["not_work_examples"]:
         assert (follow_up_title(ex["text"]) is not None) == ex["work"], ex
+    for ex in lex["short_names"]["examples"]:
+        assert full_name(ex["text"], short_names(ex["services"])) == ex["full"], ex
     for ex in lex["follow_up"]["owner_examples"]:
         assert owner_in(ex["text"]) == ex["owner"], ex
     from retro.draft.engines.actions import end_state

@@ -8,7 +8,7 @@ the work a follow-up asks for, the kind of that work.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
@@ -495,6 +495,33 @@ def identifiers(text: str) -> frozenset[str]:
 @cache
 def _common_compounds() -> frozenset[str]:
     return frozenset(w.casefold() for w in lexicon()["common_compounds"])
+
+
+def short_names(names: Iterable[str]) -> dict[str, str]:
+    """Short name -> full name for systems whose last name part no other system shares
+    ("rank" -> "lexis-rank"), leaving out words for people and roles."""
+    data = lexicon()["short_names"]
+    not_names = {w.casefold() for w in data["not_names"]}
+    found: dict[str, set[str]] = {}
+    for name in {n.casefold() for n in names}:
+        last = re.split(r"[-_]", name)[-1]
+        if len(last) >= 4 and last != name and last not in not_names:
+            found.setdefault(last, set()).add(name)
+    return {short: full.pop() for short, full in found.items() if len(full) == 1}
+
+
+@cache
+def _short_subject() -> re.Pattern[str]:
+    return re.compile(lexicon()["short_names"]["subject"], re.I)
+
+
+def full_name(title: str, short: Mapping[str, str]) -> str:
+    """A requirement whose subject is a system's short name, with the system named in full
+    ("Rank should shed load" -> "lexis-rank should shed load")."""
+    m = _short_subject().match(title)
+    if m is None or (full := short.get(m["name"].casefold())) is None:
+        return title
+    return full + title[m.end("name") :]
 
 
 def ruled_out_subject(text: str) -> str:

@@ -21,11 +21,14 @@ from retro.understand.cues import scores as cue_scores
 from retro.understand.lexicon import (
     action_type,
     follow_up_title,
+    full_name,
     gap_title,
+    identifiers,
     lexicon,
     marker_split,
     names_follow_ups,
     owner_in,
+    short_names,
     states_wish,
 )
 
@@ -53,6 +56,8 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     over = done.at if done and done.at else None
     detected = data.milestones.get("detected")
     began = detected.at if detected and detected.at else None
+    collecting = _collecting_threads(data, calm)
+    systems = _system_names(data)
     for row_id, sentences in _rows_with_sentences(data):
         row = by_id[row_id]
         if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row, calm):
@@ -61,6 +66,9 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             continue
         if began is not None and row.at < began - timedelta(minutes=5):
             continue  # written before the incident: a plan, not a follow-up
+        # a reply in a thread opened to collect follow-ups ("follow-ups while it's fresh, in
+        # thread pls") proposes later work, in whatever words, like a line under a heading
+        threaded = row.thread is not None and row.thread in collecting
         in_list = False
         active = calm is not None and row.at < calm
         for i, s in enumerate(sentences):
@@ -90,8 +98,10 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             subject = _carried_subject(s.text, sentences[i - 1].text) if i else None
             if subject:
                 s = s.model_copy(update={"text": f"{subject} {s.text.strip()}"})
-            wish = (over is not None and row.at >= over and _wish(s)) or (
-                in_list and subject is not None and states_wish(s.text)
+            wish = (
+                (over is not None and row.at >= over and _wish(s))
+                or (in_list and subject is not None and states_wish(s.text))
+                or (threaded and _wish(s))
             )
             if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
@@ -107,7 +117,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             if not in_list and not _marked(text) and _LABELLED.match(text):
                 continue  # "Plan: 1) grow the volume", "Customer comms: …": a note, not work
             for piece in _pieces(text):
-                item = _item(piece, s, row, data, causes)
+                item = _item(piece, s, row, data, causes, systems)
                 if item is not None:
                     items.append(item)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
@@ -199,6 +209,27 @@ def _framed_as_later(text: str) -> bool:
     return bool(cue_scores(text).get("follow_up")) or names_follow_ups().search(text) is not None
 
 
+def _collecting_threads(data: DraftInput, calm: datetime | None) -> set[str]:
+    """Ids of the chat messages, written once the impact was over, that open a thread to
+    collect follow-ups: short, and naming follow-ups or next steps as such (not "I'll follow
+    up with the vendor")."""
+    return {
+        row.id
+        for row in data.rows
+        if row.kind == "message"
+        and row.human
+        and row.thread is None
+        and (calm is None or row.at >= calm)
+        and len(row.text.split()) <= HEADING_WORDS
+        and (m := names_follow_ups().search(row.text)) is not None
+        and not _VERB_USE.match(row.text, m.end())
+    }
+
+
+# "follow up with the vendor", "follow-up on that": the marker used as a verb, not a name
+_VERB_USE = re.compile(r"\s+(?:with|to|on)\b", re.I)
+
+
 def _is_bullet_like(text: str) -> bool:
     """A list item under a heading: short, no question, not a sentence of its own story."""
     return len(text.split()) <= 30 and not text.rstrip().endswith("?")
@@ -249,13 +280,19 @@ def _pieces(text: str) -> list[str]:
 
 
 def _item(
-    text: str, s: ScoredSentence, row: EvidenceRow, data: DraftInput, causes: list[Claim]
+    text: str,
+    s: ScoredSentence,
+    row: EvidenceRow,
+    data: DraftInput,
+    causes: list[Claim],
+    systems: dict[str, str],
 ) -> ActionItem | None:
     if policy.unsafe(text) or policy.counterfactual(text):
         return None
     title = follow_up_title(text)
     if title is None or policy.vague(title.split(" ", 1)[0]):
         return None
+    title = full_name(title, systems)
     kind = action_type(title)
     return ActionItem(
         title=title,
@@ -266,6 +303,16 @@ def _item(
         citations=[row.id],
         origin="stated",
     )
+
+
+def _system_names(data: DraftInput) -> dict[str, str]:
+    """Short names of the incident's systems: its services and the identifiers three rows or
+    more name."""
+    seen: dict[str, int] = {}
+    for row in data.rows:
+        for name in identifiers(row.text):
+            seen[name] = seen.get(name, 0) + 1
+    return short_names([*data.services, *(n for n, k in seen.items() if k >= 3)])
 
 
 def _priority(kind: str, title: str, data: DraftInput, causes: list[Claim]) -> str:
