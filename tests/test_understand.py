@@ -17,6 +17,8 @@ from retro.understand.lexicon import (
     about_alerts_resolving,
     action_type,
     alert_hold_minutes,
+    carried_subject,
+    collects_follow_ups,
     follow_up_title,
     full_name,
     gap_title,
@@ -164,6 +166,10 @@ def test_lexicon_examples_hold() -> None:
         assert (names_follow_ups().search(ex["text"]) is not None) == ex["names"], ex
     for ex in lex["follow_up"]["not_work_examples"]:
         assert (follow_up_title(ex["text"]) is not None) == ex["work"], ex
+    for ex in lex["follow_up"]["carried_examples"]:
+        assert carried_subject(ex["text"], ex["before"]) == ex["subject"], ex
+    for ex in lex["follow_up"]["collects_examples"]:
+        assert collects_follow_ups(ex["text"]) == ex["collects"], ex
     for ex in lex["short_names"]["examples"]:
         assert full_name(ex["text"], short_names(ex["services"])) == ex["full"], ex
     for ex in lex["follow_up"]["owner_examples"]:

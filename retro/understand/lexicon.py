@@ -281,7 +281,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
 @cache
 def _follow_up_pattern(name: str) -> re.Pattern[str]:
     """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
-    not a noun phrase to "Add"), `copula_remark`, `state_note`."""
+    not a noun phrase to "Add"), `copula_remark`, `state_note`, `subjectless`, `first_verb`,
+    `marker_as_verb`."""
     return re.compile(lexicon()["follow_up"][name], re.I)
 
 
@@ -593,6 +594,29 @@ def names_follow_ups() -> re.Pattern[str]:
     ]
     markers = "|".join(words + lexicon()["follow_up"]["list_names"])
     return re.compile(rf"\b(?:{markers})\b", re.I)
+
+
+def carried_subject(text: str, before: str) -> str | None:
+    """The subject a sentence that starts with its modal ("needs a cap", "should refuse …")
+    leaves out: the words before the first verb of the sentence before, at most five."""
+    f = lexicon()["follow_up"]
+    if _follow_up_pattern("subjectless").match(text) is None:
+        return None
+    m = _follow_up_pattern("first_verb").search(before)
+    if m is None:
+        return None
+    subject = before[: m.start()].strip(" -•*>:")
+    words = subject.split()
+    if not 1 <= len(words) <= 5 or words[0].casefold() in f["carried_not_subjects"]:
+        return None
+    return subject
+
+
+def collects_follow_ups(text: str) -> bool:
+    """A message that names follow-ups as such ("follow-ups while it's fresh, in thread pls"),
+    not as a verb ("I'll follow up with the vendor")."""
+    m = names_follow_ups().search(text)
+    return m is not None and _follow_up_pattern("marker_as_verb").match(text, m.end()) is None
 
 
 @cache

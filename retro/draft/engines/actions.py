@@ -20,6 +20,8 @@ from retro.text import overlap
 from retro.understand.cues import scores as cue_scores
 from retro.understand.lexicon import (
     action_type,
+    carried_subject,
+    collects_follow_ups,
     follow_up_title,
     full_name,
     gap_title,
@@ -95,7 +97,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
             # "cachekeeper swapped a quarter of the pool. needs a cap": the requirement is the
             # sentence before's subject's
-            subject = _carried_subject(s.text, sentences[i - 1].text) if i else None
+            subject = carried_subject(s.text, sentences[i - 1].text) if i else None
             if subject:
                 s = s.model_copy(update={"text": f"{subject} {s.text.strip()}"})
             wish = (
@@ -180,29 +182,6 @@ def _wish(s: ScoredSentence) -> bool:
     return states_wish(s.text) and s.top() not in _NOT_WISH and not s.has("question")
 
 
-_SUBJECTLESS = re.compile(r"^\s*(?:needs?|wants?|should(?:n'?t)?|must|has to|have to)\b", re.I)
-_FIRST_VERB = re.compile(
-    r"\s(?:is|are|was|were|has|had|does|did|can|could|will|would|keeps?|kept|got|gets|"
-    r"[a-z]{3,}ed)\b",
-    re.I,
-)
-
-
-def _carried_subject(text: str, before: str) -> str | None:
-    """The subject a sentence that starts with its modal ("needs a cap", "should refuse …")
-    leaves out: the words before the first verb of the sentence before, at most five."""
-    if not _SUBJECTLESS.match(text):
-        return None
-    m = _FIRST_VERB.search(before)
-    if m is None:
-        return None
-    subject = before[: m.start()].strip(" -•*>:")
-    words = subject.split()
-    if not 1 <= len(words) <= 5 or words[0].casefold() in ("i", "we", "it", "this", "that", "they"):
-        return None
-    return subject
-
-
 def _framed_as_later(text: str) -> bool:
     """Said as later work: a follow-up cue ("we need to", "going forward") or a line that names
     follow-ups, action items or next steps."""
@@ -221,13 +200,8 @@ def _collecting_threads(data: DraftInput, calm: datetime | None) -> set[str]:
         and row.thread is None
         and (calm is None or row.at >= calm)
         and len(row.text.split()) <= HEADING_WORDS
-        and (m := names_follow_ups().search(row.text)) is not None
-        and not _VERB_USE.match(row.text, m.end())
+        and collects_follow_ups(row.text)
     }
-
-
-# "follow up with the vendor", "follow-up on that": the marker used as a verb, not a name
-_VERB_USE = re.compile(r"\s+(?:with|to|on)\b", re.I)
 
 
 def _is_bullet_like(text: str) -> bool:
