@@ -100,6 +100,8 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("authorization", "break-glass creds: netadmin / Hw4$tRz8q (rotate after)", "Hw4$tRz8q"),
     ("authorization", "try `Bq7&nVx2k` on the console", "Bq7&nVx2k"),
     ("authorization", "new one is Yp3@LmQ9zz, shared in the vault too", "Yp3@LmQ9zz"),
+    # shaped like a reference ("repo!92") but with a password's head: mixed case and a digit
+    ("authorization", "checked it as qa-tester-3 / Gr4y-Falcon!37, all good", "Gr4y-Falcon!37"),
     # aws_key
     ("aws_key", "found {akia} in the deploy logs", "{akia}"),
     ("aws_key", "AWS_ACCESS_KEY_ID={akia}", "{akia}"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from retro.draft.evidence import name_patterns
+from retro.models import Person
 from retro.safety.redact import Redactor, redact_text
 
 
@@ -40,3 +42,23 @@ def test_names_stay_when_emails_are_kept() -> None:
 def test_capitalized_words_without_an_email_stay() -> None:
     text = "Checkout API returned 503 from Payments Gateway at 14:02"
     assert redact_text(text) == (text, {})
+
+
+def test_a_short_form_of_a_long_given_name_is_redacted_where_the_incident_uses_it_as_a_name() -> (
+    None
+):
+    """ "Tunde" for Babatunde: a head or tail of a long given name, capitalised wherever it
+    stands alone. "Asia" of Anastasia stays where the incident also writes "asia" as a word."""
+    people = {
+        "U1": Person(key="U1", name="Babatunde Okafor"),
+        "U2": Person(key="U2", name="Anastasia Ivanova"),
+    }
+    labels = {"U1": "database engineer", "U2": "network engineer"}
+    text = "pulling in Tunde for the db side\nmoving Asia traffic to asia-east1"
+    scrub = name_patterns(people, labels, frozenset(), text)
+    assert (
+        scrub("Tunde, can you pause the vacuum?")
+        == "the database engineer, can you pause the vacuum?"
+    )
+    assert scrub("Asia traffic is fine") == "Asia traffic is fine"
+    assert "Tunde" in name_patterns(people, labels, frozenset(), "")("pulling in Tunde")

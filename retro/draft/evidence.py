@@ -245,14 +245,19 @@ def _mention(match: re.Match[str]) -> str:
 
 
 def name_patterns(
-    people: dict[str, Person], labels: dict[str, str], systems: frozenset[str] = frozenset()
+    people: dict[str, Person],
+    labels: dict[str, str],
+    systems: frozenset[str] = frozenset(),
+    text: str = "",
 ) -> NameScrubber:
     """A scrubber for each person's names, handles and emails in free text, and for listed
-    given names nobody in `people` has (`texts`, the incident's, say which words are systems)."""
+    given names nobody in `people` has (`systems`: words the incident uses as systems). `text`,
+    all the incident's text, tells which short forms of long given names people use."""
     first_names = Counter(
         p.name.split()[0].casefold() for p in people.values() if p.name and not p.is_bot
     )
     roles: dict[str, str] = {}
+    short: dict[str, str] = {}
     for key, person in people.items():
         if person.is_bot:
             continue
@@ -270,14 +275,57 @@ def name_patterns(
             if len(parts[-1]) > 3 and parts[-1].casefold() not in COMMON_WORDS:
                 variants.add(parts[-1])
             variants.update(_usernames(parts))
+            if first_names[first.casefold()] == 1:
+                for form in _short_forms(first):
+                    short.setdefault(form, role)
         for variant in variants:
             if variant and len(variant) > 2:
                 roles.setdefault(variant.casefold(), role)
+    for form in _used_as_names(short, text, systems):
+        roles.setdefault(form, short[form])
     if not roles:
         return NameScrubber(mentions=True, unlisted=systems)
     alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
     pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-]|\.\w)", re.IGNORECASE)
     return NameScrubber(pattern, roles, mentions=True, unlisted=systems)
+
+
+_ADDRESS = re.compile(r"\S*@\S*|https?://\S+")
+SHORT_FORM_FROM = 7  # given names this long have short forms: "Seun" for "Oluwaseun"
+SHORT_FORM_LEAST = 4
+
+
+def _short_forms(first: str) -> set[str]:
+    """The heads and tails of a long given name that can be its short form ("Alex" and
+    "Xander" of "Alexander", "Seun" of "Oluwaseun"), case-folded."""
+    low = first.casefold()
+    if len(low) < SHORT_FORM_FROM or not low.isalpha():
+        return set()
+    sizes = range(SHORT_FORM_LEAST, len(low) - 1)
+    return {low[:n] for n in sizes} | {low[-n:] for n in sizes}
+
+
+def _used_as_names(forms: dict[str, str], text: str, systems: frozenset[str]) -> set[str]:
+    """The short forms the incident writes only as names: capitalised wherever they stand alone,
+    never in lower case (a word: "asia" of "Anastasia" in "asia-east1" or "than"), never a
+    system's word or a common one."""
+    if not forms or not text:
+        return set()
+    text = _ADDRESS.sub(" ", text)  # a login spells its owner's name in lower case
+    alternation = "|".join(sorted(map(re.escape, forms), key=len, reverse=True))
+    capital: set[str] = set()
+    other: set[str] = set()
+    for m in re.finditer(rf"(?<![^\W\d_])(?:{alternation})(?![^\W\d_])", text, re.IGNORECASE):
+        word, start, end = m.group(0), m.start(), m.end()
+        alone = (start == 0 or text[start - 1] not in "-_") and (
+            end == len(text) or text[end] not in "-_"
+        )
+        titled = word[0].isupper() and word[1:].islower()
+        if titled and alone:
+            capital.add(word.casefold())
+        elif not titled:
+            other.add(word.casefold())  # "asia-east1", "than": a word, not only a name
+    return {f for f in capital - other if f not in systems and f not in COMMON_WORDS}
 
 
 def incident_texts(timeline: Timeline) -> list[str]:
@@ -296,7 +344,7 @@ def scrubber_for(timeline: Timeline, names: bool = False) -> NameScrubber:
         return NameScrubber()
     texts = incident_texts(timeline)
     systems = system_words(texts)
-    scrubber = name_patterns(timeline.people, assign_roles(timeline), systems)
+    scrubber = name_patterns(timeline.people, assign_roles(timeline), systems, "\n".join(texts))
     bots = [p.name or "" for p in timeline.people.values() if p.is_bot]
     sources = [s.name for s in timeline.sources]
     scrubber.not_names = not_names(texts, [*bots, *sources, *timeline.incident.services])

@@ -282,7 +282,16 @@ _PROSE_PASSWORD = _rule(
 _PASSWORD_SYMBOLS = frozenset("#!$%^&*?@")
 _URL_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _EMAIL_SHAPE = re.compile(r"\w@[\w-]+\.\w")
-_REFERENCE = re.compile(r"[\w.-]+[#!@]\d+")  # repo#1434, project!12 (a merge request), host@2
+_REFERENCE = re.compile(r"(?P<name>[\w.-]+)[#!@]\d+")  # repo#1434, project!12 (a merge request)
+
+
+def _mixed_with_digit(name: str) -> bool:
+    """Upper case, lower case and a digit: a password's head, not a repository's name."""
+    return (
+        any(c.isupper() for c in name)
+        and any(c.islower() for c in name)
+        and any(c.isdigit() for c in name)
+    )
 
 
 def _password_shaped(value: str) -> tuple[int, int] | None:
@@ -294,8 +303,8 @@ def _password_shaped(value: str) -> tuple[int, int] | None:
         return None
     if any(c in bare for c in "/=:") or _URL_ESCAPE.search(bare) or _EMAIL_SHAPE.search(bare):
         return None
-    if _REFERENCE.fullmatch(bare):
-        return None
+    if (ref := _REFERENCE.fullmatch(bare)) is not None and not _mixed_with_digit(ref["name"]):
+        return None  # "repo#1434", "project!12"; not "Blu3-Sparrow!92"
     if not (
         any(c.islower() for c in bare)
         and any(c.isupper() for c in bare)
