@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -609,9 +610,54 @@ def test_incident_io_timestamps_and_updates_carry_their_milestone_and_state() ->
     from connectors.incident_io.read import stamp_milestone
 
     assert stamp_milestone("Impact started") == "impact_start"
+    assert stamp_milestone("Reported at") == "reported"
+    assert stamp_milestone("Detected at") == "detected"
     assert stamp_milestone("Fixed at") == "mitigated"
     assert stamp_milestone("Resolved at") == "resolved"
     assert stamp_milestone("Declined at") is None
+
+
+def _with_incident_io_reported(tmp_path: Path, minutes: float, *, paged: bool = True) -> Postmortem:
+    """The standard bundle (alert at +0, its page acknowledged at +3 unless not `paged`) with an
+    incident.io incident created and "Reported at" `minutes` after the alert."""
+    bundle = write_bundle(tmp_path / "b")
+    if not paged:
+        shutil.rmtree(bundle / "pagerduty")
+    example = (
+        Path(__file__).parent / "fixtures/incident_io/api_v2_incident_show.openapi_example.json"
+    )
+    body = json.loads(example.read_text(encoding="utf-8"))
+    incident = body["incident"]
+    incident["created_at"] = incident["updated_at"] = iso(minutes)
+    incident["incident_status"]["category"] = "live"
+    incident["incident_status"]["name"] = "Investigating"
+    incident["incident_timestamp_values"] = [
+        {
+            "incident_timestamp": {"id": "01FCNDV6P870EA6S7TK1DSYD5H", "name": "Reported at"},
+            "value": {"value": iso(minutes)},
+        }
+    ]
+    (bundle / "incident_io").mkdir()
+    (bundle / "incident_io" / "incident.json").write_text(json.dumps(body), "utf-8")
+    return generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+
+
+def test_an_alert_that_led_to_incident_io_reported_at_is_the_detection(tmp_path: Path) -> None:
+    """incident.io's "Reported at" is when someone reported the incident to the tool (by default
+    its creation). An alert up to 15 minutes before it, or one whose page was acknowledged
+    before it, is what made them report it; an unanswered alert 40 minutes back is not."""
+
+    def detected(name: str, minutes: float, paged: bool = True) -> tuple[str, str]:
+        pm = _with_incident_io_reported(tmp_path / name, minutes, paged=paged)
+        found = pm.milestones["detected"]
+        return found.at.isoformat().replace("+00:00", "Z")[:16], found.rule
+
+    at, rule = detected("near", 8, paged=False)
+    assert at == iso(0)[:16] and "alert" in rule
+    at, rule = detected("acknowledged", 40)
+    assert at == iso(0)[:16] and "alert" in rule
+    at, rule = detected("unanswered", 40, paged=False)
+    assert at == iso(40)[:16] and "incident tool" in rule
 
 
 def test_a_change_ticket_is_not_a_report_of_symptoms(tmp_path: Path) -> None:

@@ -140,6 +140,9 @@ def _stamps(item: dict[str, Any], where: str, rec: str) -> dict[str, datetime]:
         at = when(value, where=where, record=rec, field_name=name) if milestone else None
         if milestone and at is not None:
             out.setdefault(milestone, at)
+    if "reported" in out:  # with no alerts to read, the report is the detection
+        out.setdefault("detected", out["reported"])
+        del out["reported"]
     return out
 
 

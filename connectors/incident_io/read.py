@@ -17,9 +17,12 @@ from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
 from retro.models import Actor, Provenance, TimelineEvent
 
 # The milestone an incident timestamp records, by its name ("Impact started", "Fixed at").
+# "Reported at" is when someone reported the incident to incident.io, by default when it was
+# created: the draft takes it as the detection unless an alert came shortly before it.
 STAMPS = (
     ("impact_start", re.compile(r"impact start", re.I)),
-    ("detected", re.compile(r"report|detect", re.I)),
+    ("detected", re.compile(r"detect", re.I)),
+    ("reported", re.compile(r"report", re.I)),
     ("acknowledged", re.compile(r"accept|acknowledg", re.I)),
     ("mitigated", re.compile(r"fixed|mitigat|stabili[sz]", re.I)),
     ("resolved", re.compile(r"resolved", re.I)),
