@@ -723,6 +723,23 @@ def test_a_progress_note_read_more_as_a_step_than_a_symptom_is_no_report(tmp_pat
         assert row.id not in result.postmortem.milestones[name].evidence, name
 
 
+def test_a_sentence_read_more_as_the_change_than_as_a_symptom_is_no_report(
+    tmp_path: Path,
+) -> None:
+    """ "new pricing is flipped so it shows in app, web and partners at 15:00", said before any
+    alert, announces the change: the classifier reads it more as a trigger than as an impact,
+    so it neither starts the impact nor detects it, though it names partners."""
+    from bundle_factory import CHAT, msg
+
+    note = "new pricing is flipped so it shows in app, web and partners at 15:00"
+    chat = sorted([*CHAT, msg("U03", -7, note)], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == note)
+    for name in ("impact_start", "detected"):
+        assert row.id not in result.postmortem.milestones[name].evidence, name
+
+
 def test_the_resolution_the_incident_tool_recorded_wins_over_chat(tmp_path: Path) -> None:
     """A responder calling it resolved in chat comes before the tool's record of the resolution
     more often than not (the all clear goes out, the team watches, then closes it): the record

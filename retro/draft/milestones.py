@@ -243,7 +243,10 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
                 continue
             if max(s.p("recovery"), s.p("mitigation")) > s.p("impact"):
                 continue  # "48 routers total now" reads more as a step or a recovery
-            if s.has("impact") or (s.has("detection", 1.5) and names_customers(s.text)):
+            # "the price flips to €1 at noon, visible in app and web" reads more as the change
+            # than as a symptom
+            symptom = s.has("impact") and s.p("trigger") <= s.p("impact")
+            if symptom or (s.has("detection", 1.5) and names_customers(s.text)):
                 found.append((e, s))
     tickets = [
         e
