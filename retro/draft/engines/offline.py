@@ -444,6 +444,8 @@ _NOT_REFLECTION = frozenset(
         "declaration",
     }
 )
+# ... nor hold at all, even when another label reads first.
+_NEVER_REFLECTION = ("question", "follow_up", "recovery", "mitigation")
 REFLECTION_WEIGHT = 0.6  # below a statement the classifier reads as a contributing factor
 
 
@@ -465,8 +467,8 @@ def _reflections(f: _Facts) -> list[Pick]:
             or row.kind not in ("message", "comment", "note")
         ):
             continue
-        if s.top() in _NOT_REFLECTION or s.has("question") or s.has("follow_up"):
-            continue
+        if s.top() in _NOT_REFLECTION or any(s.has(x) for x in _NEVER_REFLECTION):
+            continue  # "5xx ratio 0.3%, p99 normal everywhere" is a reading of the recovery
         if len(content_words(s.text)) < 4 or policy.unsafe(s.text) or policy.counterfactual(s.text):
             continue
         score = max(s.p("contributing"), s.p("cause"), s.p("investigation"))
