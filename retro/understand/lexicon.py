@@ -264,8 +264,18 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
         return None  # "Opsgenie alert auto-closed by Alertmanager": what happened, not work
     if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement) or _remark(text):
         return None
-    if _follow_up_pattern("copula_remark").match(text) and not stated_as_requirement:
+    if (needed := _follow_up_pattern("needed").match(text)) is not None:
+        text = f"{lexicon()['follow_up']['noun_verb']} {needed['thing']}{needed['rest']}"
+        requirement = stated_as_requirement = True  # "a runbook is needed": add the runbook
+    commands = _leads_with_verb(text)
+    if (
+        _follow_up_pattern("copula_remark").match(text)
+        and not stated_as_requirement
+        and not commands
+    ):
         return None  # "history is in the review": how things are, not work
+    if _ARTICLE.match(text) and not requirement and _COPULA_EARLY.match(text):
+        return None  # "the hit ratio warning is too noisy": a remark, not a thing to add
     if _follow_up_pattern("state_note").match(text):
         return None  # "incident.io -> Fixing": a status noted, not work
     if _ARTICLE.match(text) and not requirement:
@@ -276,6 +286,26 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             return None
         text = short
     return text[0].upper() + text[1:]
+
+
+_COPULA_EARLY = re.compile(
+    r"^(?:(?!(?:when|if|once|until|after|before|while|where|that|which|who|unless|whenever|as|so)"
+    r"\b)[\w/.'-]+\s+){1,6}(?:is|are|was|were|isn't|aren't|wasn't|weren't)\b",
+    re.I,
+)
+
+
+@cache
+def _imperative_leads() -> re.Pattern[str]:
+    f = lexicon()["follow_up"]
+    ends = lexicon()["end_states"]
+    verbs = [*f["imperative_leads"], *ends["in_place"], *ends["participles"]]
+    return re.compile(rf"^(?:{'|'.join(sorted(verbs, key=len, reverse=True))})\b", re.I)
+
+
+def _leads_with_verb(text: str) -> bool:
+    """An instruction: the text starts with a verb of work ("make sure", "add", "rotate")."""
+    return _imperative_leads().match(text) is not None
 
 
 @cache
