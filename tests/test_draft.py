@@ -594,6 +594,10 @@ def test_the_safeguards_the_follow_ups_add_are_named_as_missing() -> None:
     assert line.citations == ["E7", "E10"]
     many = [item(f"Add check number {n} to the deploy", "prevent", cite=f"E{n}") for n in range(9)]
     assert len(missing_safeguards(many)[0].citations) == SAFEGUARDS_LISTED
+    # the safeguard against the incident's own cause (P0) is listed first, even when said last
+    urgent = item("Keep the cached value when the config store times out", "prevent", cite="E99")
+    urgent.priority = "P0"
+    assert missing_safeguards([*many, urgent])[0].citations[0] == "E99"
     assert missing_safeguards([items[1], items[2]]) == []
 
 

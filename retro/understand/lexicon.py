@@ -253,6 +253,9 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
             break
         text = stripped
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
+    if (need := _follow_up_pattern("need_noun").match(text)) is not None:
+        rest = text[need.end() :]
+        text = rest if _ARTICLE.match(rest) else f"{lexicon()['follow_up']['noun_verb']} {rest}"
     first_clause = re.split(r"\s*[,;:—–]\s+", text, maxsplit=1)[0]
     if not text or _PRONOUN_SUBJECT.match(text) or _bookkeeping(text):
         return None

@@ -635,7 +635,7 @@ def action_items(f: _Facts, pm: Postmortem) -> list[ActionItem]:
 
 # Follow-ups that add a safeguard: the work exists because the safeguard did not.
 SAFEGUARD_TYPES = frozenset({"prevent", "detect", "process"})
-SAFEGUARDS_LISTED = 4
+SAFEGUARDS_LISTED = 5
 
 
 def missing_safeguards(items: list[ActionItem]) -> list[Claim]:
@@ -643,7 +643,8 @@ def missing_safeguards(items: list[ActionItem]) -> list[Claim]:
     contributing-factor claim listing them, citing where each was said. Repairs, mitigations and
     investigations say nothing about what was missing; retro's own suggestions are not evidence."""
     named = [i for i in items if i.origin == "stated" and i.type in SAFEGUARD_TYPES and i.citations]
-    named = named[:SAFEGUARDS_LISTED]
+    # the most urgent first (P0: the safeguard against this incident's own cause), then as said
+    named = sorted(named, key=lambda i: i.priority)[:SAFEGUARDS_LISTED]
     if not named:
         return []
     listed = ", ".join(f"“{i.title.rstrip('.')}”" for i in named)
