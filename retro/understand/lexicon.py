@@ -233,6 +233,7 @@ _TRAIL_JUNK = re.compile(
     r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
 )
 _MARKS = re.compile(r"\s*\[E[0-9a-f]{4,16}\]")
+_TICKET_KEY = re.compile(r"\b[A-Z][A-Z0-9_]+-\d+\b")
 _ARTICLE = re.compile(r"^(a|an|the|some|more|better)\s", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^(it|this|that|they|these|those)\b", re.I)
 
@@ -261,6 +262,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
         return None
     if pronoun.match(text) or pronoun.match(first_clause):
         return None  # "rotate it once we're out of this, I'll add a follow-up"
+    if len(_TICKET_KEY.findall(text)) >= 2 and not _leads_with_verb(text):
+        return None  # "OPS-17, OPS-18, OPS-19, more after the review": where the items are
     requirement = _follow_up_pattern("requirement").match(text) is not None
     stated_as_requirement = requirement or _wish_patterns()[0].match(text) is not None
     if text == unframed and _PASSIVE_REPORT.match(text):
