@@ -583,7 +583,8 @@ def gap_title(sentence: str) -> str | None:
         if m := pattern.search(sentence):
             x = re.split(r"\s+(?:so|and|but|which|because|until|when)\s", m.group("x"))[0]
             x = _TRAIL_JUNK.sub("", x).strip().strip("\"'“”`")
-            if len(x.split()) < 1 or _PRONOUN_SUBJECT.match(x):
+            x = re.sub(r"^(?:on|at|for|about)\s+", "", x)  # "nothing alerts on it": not "on it"
+            if len(x.split()) < 1 or _PRONOUN_SUBJECT.match(x) or x.casefold() == "them":
                 return None
             text = title.replace("{x}", x).replace("{1}", m.group(1) if m.groups() else "")
             return text[0].upper() + text[1:]
