@@ -799,6 +799,38 @@ def test_a_symptom_warning_hours_before_the_first_page_is_background(tmp_path: P
     assert _impact_with_warning(tmp_path, -180, "CheckoutLatencySlowBurn", summary) == iso(0)[11:16]
 
 
+def _impact_with_error_onset(tmp_path: Path, minutes: float) -> str:
+    """The drafted impact start (HH:MM) when an error tracker first saw a new issue at
+    `minutes` (the sample's first alert pages at +0)."""
+    bundle = write_bundle(tmp_path / "b")
+    example = (
+        Path(__file__).parent / "fixtures/sentry/documented_api_0_organization_issues_list.json"
+    )
+    issue = json.loads(example.read_text(encoding="utf-8"))[0]
+    issue.update(
+        id="4501009999",
+        shortId="CHECKOUT-API-9Z",
+        title="KeyError: 'banner_variant'",
+        firstSeen=iso(minutes),
+        lastSeen=iso(minutes + 1),
+        level="error",
+        status="unresolved",
+    )
+    (bundle / "sentry").mkdir()
+    (bundle / "sentry" / "issues.json").write_text(json.dumps([issue]), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    return pm.milestones["impact_start"].at.strftime("%H:%M")
+
+
+def test_an_error_trackers_new_issue_long_before_the_first_page_is_background(
+    tmp_path: Path,
+) -> None:
+    """An error tracker opens an issue for every new exception: one first seen 25 minutes
+    before anything paged is background; one 10 minutes before marks the impact start."""
+    assert _impact_with_error_onset(tmp_path / "far", -25) == iso(0)[11:16]
+    assert _impact_with_error_onset(tmp_path / "near", -10) == iso(-10)[11:16]
+
+
 def test_an_onset_time_without_a_zone_far_back_is_not_read_as_the_onset(tmp_path: Path) -> None:
     """With no zone in incident.yaml or the sentence, "errors since 10:15" said at 14:20 could
     be anyone's local time: more than 90 minutes back it is not taken as the onset."""

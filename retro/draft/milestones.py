@@ -42,7 +42,13 @@ CONTRADICTION_WINDOW = timedelta(minutes=30)
 REPORT_LEAD = timedelta(minutes=15)
 ONSET_LOOKBACK = timedelta(hours=6)
 UNZONED_LOOKBACK = timedelta(minutes=90)
-PRECURSOR_LEAD = timedelta(hours=1)  # a warning this long before anything louder is background
+PRECURSOR_LEAD = timedelta(
+    hours=1
+)  # a symptom warning this long before anything louder is background
+# An error tracker's new issue this long before anything loud is background: trackers report
+# every new exception, most of them unrelated (a KeyError in a template 38 minutes before a
+# database pool ran dry).
+ONSET_LEAD = timedelta(minutes=15)
 REPORTED_LEAD = timedelta(minutes=15)  # an alert this close before a tool's "Reported at" led to it
 
 # Structured-field rules: the state names ticketing tools and status pages use.
@@ -400,7 +406,8 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         felt = [
             e
             for e in felt
-            if (e.kind == "alert_firing" and not _quiet(e)) or min(loud) - e.at <= PRECURSOR_LEAD
+            if (e.kind == "alert_firing" and not _quiet(e))
+            or min(loud) - e.at <= (PRECURSOR_LEAD if e.kind == "alert_firing" else ONSET_LEAD)
         ] or felt
     if alerts:
         first_alert = min(felt or alerts, key=lambda e: e.at)
