@@ -689,6 +689,34 @@ def test_a_change_ticket_is_not_a_report_of_symptoms(tmp_path: Path) -> None:
     assert pm.milestones["detected"].at.isoformat()[:16] > iso(-20)[:16]
 
 
+def test_a_task_filed_as_later_work_states_no_onset(tmp_path: Path) -> None:
+    """A tracker task filed during the incident looks back ("checkout p95 errors for customers
+    from 13:45, the warning went to #alerts only"): planned work, never a report of symptoms,
+    so its time is no onset. The same words in a support ticket are one."""
+
+    def impact_with_ticket(name: str, kind: str) -> str:
+        bundle = write_bundle(tmp_path / name)
+        ticket = {
+            "key": "OPS-77",
+            "fields": {
+                "summary": "Page on checkout p95 latency",
+                "issuetype": {"name": kind},
+                "status": {"name": "Open"},
+                "created": iso(30).replace("Z", ".000+0000"),
+                "updated": iso(30).replace("Z", ".000+0000"),
+                "description": "Checkout requests failed for customers since 13:45 UTC; the "
+                "latency warning only went to #alerts.",
+            },
+        }
+        (bundle / "jira").mkdir()
+        (bundle / "jira" / "OPS-77.json").write_text(json.dumps(ticket), "utf-8")
+        result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / f"{name}.md")
+        return result.postmortem.milestones["impact_start"].at.strftime("%H:%M")
+
+    assert impact_with_ticket("task", "Task") == iso(0)[11:16]
+    assert impact_with_ticket("support", "Support Request") == "13:45"
+
+
 def test_a_theory_a_later_message_rules_out_by_name_is_not_the_trigger(tmp_path: Path) -> None:
     """ "search-api 7.2 is rolling out right now", then, once the rollback changed nothing,
     "search-api rollback done. no change. not the deploy": the bare "not the deploy" names its

@@ -66,6 +66,9 @@ STATUS_LEAD = re.compile(
 )
 INCIDENT_TYPE = re.compile(r"incident|outage|major|sev", re.I)
 # A ticket that plans or records a change is not a report of symptoms, whatever it describes.
+# Tracker issue types of planned work, never a report of symptoms (a support request, bug or
+# incident ticket can be).
+WORK_TYPES = frozenset({"task", "sub-task", "subtask", "story", "improvement", "epic"})
 CHANGE_TYPE = re.compile(r"change|deploy|release|maintenance", re.I)
 
 
@@ -260,7 +263,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         if e.kind == "ticket_created"
         and str(e.attrs.get("key")) not in ev.incident_tickets
         and not CHANGE_TYPE.search(str(e.attrs.get("issuetype") or ""))
-        and not e.attrs.get("follow_up")
+        and not _files_follow_up(ev, e)
         and (floor is None or e.at >= floor)
         and any(s.has("impact") or s.has("detection") for s in ev.reading.of(e.id))
     ]
@@ -343,7 +346,7 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
     filed = [
         e
         for e in ev.events
-        if e.kind == "ticket_created" and not e.is_bot and not e.attrs.get("follow_up")
+        if e.kind == "ticket_created" and not e.is_bot and not _files_follow_up(ev, e)
     ]
     for e in sorted([*ev.human(), *filed], key=lambda e: e.at):
         if not ev.trusted(e):
@@ -366,6 +369,16 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
                 rule = f"onset time stated by a responder ({t.at:%H:%M} UTC)"
                 out.append(Candidate(e, 0.6, rule, at=t.at))
     return out
+
+
+def _files_follow_up(ev: _Evidence, e: TimelineEvent) -> bool:
+    """A ticket filed as work: an incident tool's follow-up, a tracker task or story, or a
+    ticket whose summary reads as a follow-up. Its description looks back on the incident
+    ("the warning at 06:52 went to Slack only"); it reports no symptom as it happens."""
+    if e.attrs.get("follow_up") or str(e.attrs.get("issuetype") or "").casefold() in WORK_TYPES:
+        return True
+    sentences = ev.reading.of(e.id)
+    return bool(sentences) and sentences[0].has("follow_up")
 
 
 PENDING_MAX = timedelta(minutes=30)
