@@ -28,6 +28,7 @@ from retro.draft.lint import check_text
 from retro.draft.pipeline import generate
 from retro.draft.review import CITATION, read_postmortem, show_json
 from retro.models import Postmortem
+from retro.understand.layer import Understanding
 
 
 @pytest.fixture()
@@ -687,6 +688,28 @@ def test_a_change_ticket_is_not_a_report_of_symptoms(tmp_path: Path) -> None:
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     assert pm.milestones["impact_start"].at.isoformat()[:16] > iso(-20)[:16]
     assert pm.milestones["detected"].at.isoformat()[:16] > iso(-20)[:16]
+
+
+def test_a_message_that_denies_recovery_is_no_recovery_report(tmp_path: Path) -> None:
+    """ "5xx back to baseline. not recovering in eu though." reads as recovery sentence by
+    sentence; the message denies it, so it reports no recovery (the same words without the
+    denial do)."""
+    from bundle_factory import CHAT, msg
+
+    from retro.draft import milestones
+    from retro.timeline.read import read_timeline
+
+    def reports(name: str, text: str) -> list[str]:
+        chat = sorted([*CHAT, msg("U02", 20, text)], key=lambda m: float(m["ts"]))
+        timeline = read_timeline(write_bundle(tmp_path / name, chat=chat))
+        human = {e.id for e in timeline.events if not e.is_bot}
+        reading = Understanding().read(timeline.events, human=human)
+        ev = milestones._Evidence(timeline, reading, frozenset())
+        return [e.text for e in milestones.recovery_reports(ev, timeline.events[0].at)]
+
+    assert "5xx back to baseline." in reports("plain", "5xx back to baseline.")
+    denied = "5xx back to baseline. not recovering in eu though."
+    assert denied not in reports("denied", denied)
 
 
 def test_a_task_filed_as_later_work_states_no_onset(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from retro.understand.lexicon import (
     alert_hold_minutes,
     carried_subject,
     collects_follow_ups,
+    denies_recovery,
     follow_up_title,
     full_name,
     gap_title,
@@ -185,6 +186,7 @@ def test_lexicon_examples_hold() -> None:
         ("said_mitigated_examples", said_mitigated, "said"),
         ("alert_hold_examples", alert_hold_minutes, "minutes"),
         ("alerts_resolved_examples", about_alerts_resolving, "about_alerts"),
+        ("not_recovered_examples", denies_recovery, "denied"),
     )
     for key, read, field in signals:
         for ex in lex["signals"][key]:

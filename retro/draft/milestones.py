@@ -25,6 +25,7 @@ from retro.understand.layer import Reading, Sentence, Understanding
 from retro.understand.lexicon import (
     about_alerts_resolving,
     alert_hold_minutes,
+    denies_recovery,
     local_zone,
     names_customers,
     quiet_severity,
@@ -538,6 +539,8 @@ def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
             continue
         if e.at < start or s.p("setback") >= s.p("recovery") or s.has("hypothesis"):
             continue
+        if denies_recovery(e.text):
+            continue  # "back to 81%. not recovering.": the message denies what the words say
         if s.has("status_update") and not MITIGATED_STATES.search(s.text):
             continue  # a customer update promising recovery is not recovery
         out.append(e)

@@ -176,6 +176,11 @@ def said_mitigated(sentence: str) -> bool:
     return _signal("said_mitigated").search(sentence.strip()) is not None
 
 
+def denies_recovery(sentence: str) -> bool:
+    """The sentence says the service is not recovering ("back to 81%, not recovering")."""
+    return _signal("not_recovered").search(sentence) is not None
+
+
 def about_alerts_resolving(sentence: str) -> bool:
     """The sentence reports alerts or checks resolving: the signals, not the incident."""
     return _signal("alerts_resolved").search(sentence) is not None
