@@ -94,6 +94,19 @@ def test_recorded_incidents_give_declared_detected_and_states() -> None:
     assert declared.attrs["issuetype"] == "incident" and declared.attrs["milestone"] == "declared"
 
 
+def test_the_declarer_named_only_in_the_attributes_is_the_actor() -> None:
+    """The API gives `attributes.declared_by` as a name and an avatar only; with no
+    `declared_by_user` relationship or included user, that name is who declared it."""
+    body = json.loads((FIXTURES / "incident_v2_get.json").read_text("utf-8"))
+    body["data"]["attributes"]["declared_by"] = {"image_48_px": "", "name": "Ada Quint"}
+    body["data"]["attributes"]["declared_by_uuid"] = "0b0b0b0b-0000-4000-8000-000000000001"
+    body["data"]["relationships"].pop("declared_by_user", None)
+    body.pop("included", None)
+    events = read(Doc(rel="datadog/incident.json", data=body))
+    declared = next(e for e in events if e.kind == "ticket_created")
+    assert declared.actor is not None and declared.actor.name == "Ada Quint"
+
+
 def test_monitor_search_snapshots_fire_per_group() -> None:
     events = read(load("monitor_groups_v1_search.json"), load("monitors_v1_search.json"))
     groups = [e for e in events if "datadog:monitor:59586255:" in e.key]

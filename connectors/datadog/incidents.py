@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from retro.connector import Doc, shape_error
+from retro.models import Actor
 
 if TYPE_CHECKING:
     from connectors.datadog.read import Reader
@@ -87,7 +88,6 @@ def incident(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
         else ""
     )
     declared = times["declared"] or r.time(attrs.get("created"), doc, record, "created")
-    who = attrs.get("declared_by") or (rec.get("relationships") or {}).get("declared_by_user")
     emit(
         "declared",
         declared,
@@ -96,7 +96,7 @@ def incident(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
         milestone="declared",
         vendor_field="declared",
         issuetype="incident",
-        actor=r.user(who),
+        actor=_declarer(r, attrs, rec.get("relationships") or {}),
     )
     scope = f" ({attrs['customer_impact_scope']})" if attrs.get("customer_impact_scope") else ""
     for field_name, kind, what, milestone in _TIMES:
@@ -265,3 +265,22 @@ def impact(r: Reader, doc: Doc, rec: dict[str, Any], record: str) -> None:
                 "vendor_field": "impact.end_at",
             },
         )
+
+
+def _declarer(r: Reader, attrs: dict[str, Any], rels: dict[str, Any]) -> Actor | None:
+    """Who declared the incident: the `declared_by_user` relationship (a user the body
+    includes), else `declared_by_uuid`, else `attributes.declared_by`, which the API gives as
+    a name and an avatar only (`{"name": …, "image_48_px": …}`)."""
+    actor = r.user(rels.get("declared_by_user")) or r.user(
+        {"data": {"id": attrs.get("declared_by_uuid")}}
+    )
+    if actor is not None:
+        return actor
+    named = attrs.get("declared_by")
+    if isinstance(named, dict) and "data" in named:
+        return r.user(named)
+    name = named.get("name") if isinstance(named, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        return None
+    key = str(attrs.get("declared_by_uuid") or name.strip())
+    return Actor(source="datadog", id=key, name=name.strip())
