@@ -114,7 +114,7 @@ def test_bot_message_blocks_when_text_is_empty() -> None:
     sample = doc("export_rusq_slackdump_bot_message.json")
     sample.data = {**sample.data, "text": ""}
     (event,) = read([sample])[0]
-    assert event.text.startswith("*Poll title*\n:one: this is one")
+    assert event.text.startswith("Poll title\n:one: this is one")  # bold markers removed
     assert "@U12345678" in event.text and "Created by @U12345678 with /poll" in event.text
 
 

@@ -739,3 +739,17 @@ def test_a_checkpoint_for_other_targets_is_not_used(emu: SlackEmulator, tmp_path
     since = datetime.fromtimestamp(T0 + 50, tz=UTC)
     SlackConnector().harvest(ref(since=since), tmp_path, config(emu))
     assert any(r.path == "/api/conversations.history" for r in emu.log)  # started over
+
+
+@pytest.mark.parametrize(
+    ("mrkdwn", "text"),
+    [
+        ("*eu-west-1* is down", "eu-west-1 is down"),
+        ("*Update*: all good", "Update: all good"),
+        ("5 * 3 = 15 and rm /tmp/*.log", "5 * 3 = 15 and rm /tmp/*.log"),
+        ("keep `a*b*c` as typed, *this* not", "keep `a*b*c` as typed, this not"),
+        ("**double** and api/*", "**double** and api/*"),
+    ],
+)
+def test_bold_markers_are_removed_outside_code(mrkdwn: str, text: str) -> None:
+    assert render_mrkdwn(mrkdwn, user=lambda _: None, channel=lambda _: None) == text

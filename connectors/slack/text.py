@@ -23,6 +23,7 @@ def render_mrkdwn(text: str, *, user: NameLookup, channel: NameLookup) -> str:
     if not text:
         return ""
 
+    text = _unbold(text)
     if "<" not in text:  # most messages have no tokens; skip building the closure
         return _unescape(text)
 
@@ -30,6 +31,20 @@ def render_mrkdwn(text: str, *, user: NameLookup, channel: NameLookup) -> str:
         return _render_token(match.group(1), user=user, channel=channel)
 
     return _unescape(_TOKEN.sub(replace, text))
+
+
+# `*bold*` around words, not "5 * 3", "*.log" or "api/*"; code spans keep their asterisks.
+_BOLD = re.compile(r"(?<![\w*/.])\*(?=[^\s*])([^*\n]{1,200}?)(?<=[^\s*])\*(?![\w*/])")
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
+
+
+def _unbold(text: str) -> str:
+    """Slack's bold markers removed outside code: "*eu-west-1* is down" -> "eu-west-1 is
+    down"."""
+    if "*" not in text:
+        return text
+    parts = _CODE.split(text)
+    return "".join(p if i % 2 else _BOLD.sub(r"\1", p) for i, p in enumerate(parts))
 
 
 def _render_token(body: str, *, user: NameLookup, channel: NameLookup) -> str:
