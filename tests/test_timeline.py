@@ -229,3 +229,18 @@ def test_copies_merged_into_an_event_are_counted_apart_from_skipped_records() ->
         "different content); merged: 6 repeated notifications of one alert"
     )
     assert SourceReport(name="x").counts() == "skipped: none"
+
+
+def test_a_change_deployed_hours_before_the_window_stays_as_a_trigger_candidate() -> None:
+    """Any source's deployed change in the six hours before the window (a Jira change ticket
+    moving to Done, a rollout batch in a generic log) stays in the timeline; older ones and
+    other events that early do not."""
+    events = [
+        ev("old-change", -420, "change_deployed", "jira", text="CHG-1 deployed"),
+        ev("change", -120, "change_deployed", "jira", text="CHG-2 deployed"),
+        ev("chatter", -120, text="lunch?"),
+        ev("alert", 0, "alert_firing", "alertmanager"),
+        ev("r", 30, "page_resolved", "pagerduty"),
+    ]
+    tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[])
+    assert [e.key for e in tl.events] == ["change", "alert", "r"]

@@ -363,14 +363,15 @@ def build_timeline(
         inside = _between(merged, window.start, window.end)
         # Changes shortly before the window are trigger candidates ("what changed before
         # impact"): they stay, whatever the window.
+        # A change any source records as deployed (a Jira change ticket moving to Done, a
+        # PagerDuty change event) counts the same as a change source's.
         changes = with_role(sources, "changes")
-        if changes:
-            early = [
-                e
-                for e in _between(merged, window.start - CHANGE_LOOKBACK, window.start)
-                if e.source in changes and e.at < window.start
-            ]
-            inside = early + inside
+        early = [
+            e
+            for e in _between(merged, window.start - CHANGE_LOOKBACK, window.start)
+            if (e.source in changes or e.kind == "change_deployed") and e.at < window.start
+        ]
+        inside = early + inside
         # Follow-ups the team filed in its incident tool belong to the incident whenever they
         # were written (often at the review, days later): they stay too.
         later = [e for e in merged if _filed_later(e, window)]
