@@ -79,6 +79,13 @@ def test_firing_then_resolved_webhooks(tmp_path: Path) -> None:
     assert fire.provenance.file == "am/1.json" and fire.provenance.record == "alerts[0]"
     assert done.provenance.file == "am/2.json"
     assert fire.attrs["notifications"] == 2  # seen firing in both notifications
+    # but the resolved notification is no repeat: Sources counts none merged
+    ctx = make_ctx(tmp_path)
+    read(ctx, *docs)
+    assert "repeated notifications of one alert" not in ctx.report.skipped
+    ctx = make_ctx(tmp_path)
+    read(ctx, Doc("am/0.json", webhook_payload([firing()])), *docs)
+    assert ctx.report.skipped["repeated notifications of one alert"] == 1
     assert fire.attrs["alertname"] == "HighErrorRate"
     assert fire.attrs["severity"] == "critical"
     assert (fire.attrs["service"], fire.attrs["job"]) == ("checkout", "api")

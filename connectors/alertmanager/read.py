@@ -72,7 +72,9 @@ class AlertCollector:
             self.events[event.key] = event
             return
         seen.attrs["notifications"] = seen.attrs.get("notifications", 1) + 1
-        self.merged += 1
+        # a resolved notification restates when the alert fired: not a repeated notification
+        if not (event.attrs.get("ends_at") and not seen.attrs.get("ends_at")):
+            self.merged += 1
         for name in ("receivers", "group_keys"):
             merged = list(dict.fromkeys([*seen.attrs.get(name, []), *event.attrs.get(name, [])]))
             if merged:
