@@ -436,8 +436,10 @@ def _statement_patterns() -> tuple[re.Pattern[str], list[tuple[re.Pattern[str], 
     fillers = re.compile(
         rf"^(?:(?:{_alternation(sorted(s['fillers'], key=len, reverse=True))})\b[\s,:;.!-]*)+", re.I
     )
+    # "us west", "us-east-1": a region, not "us"
+    region = rf"(?!\s*(?:{_alternation(s['us_regions'])})\b)"
     persons = [
-        (re.compile(rf"\b{re.escape(k)}\b(?![-/])", re.I), v)
+        (re.compile(rf"\b{re.escape(k)}\b(?![-/]){region if k == 'us' else ''}", re.I), v)
         for k, v in sorted(s["first_person"].items(), key=lambda kv: -len(kv[0]))
     ]
     return fillers, persons
@@ -450,6 +452,23 @@ _MENTION_LEAD = re.compile(r"^(?:@\S+\s*)+")
 
 
 _I = r"(?<![\w.'])i"
+# "I think" -> "the SRE thinks": the verb agrees with the role
+_I_VERB = re.compile(
+    rf"{_I}\s+((?:really|also|just|still)\s+)?(think|want|need|guess|see|know|suggest|agree|"
+    r"believe|feel|mean|hope|prefer|expect|assume|doubt)\b",
+    re.I,
+)
+
+
+def _third_person(who: str) -> Callable[[re.Match[str]], str]:
+    def replace(m: re.Match[str]) -> str:
+        verb = m[2]
+        ending = "es" if verb.casefold().endswith(("s", "sh", "ch", "x")) else "s"
+        return f"{who} {m[1] or ''}{verb}{ending}"
+
+    return replace
+
+
 _SELF = (
     (re.compile(rf"{_I}(?:'|’)?m\b|{_I} am\b", re.I), "{who} is"),
     (re.compile(rf"{_I}(?:'|’)?ve\b|{_I} have\b", re.I), "{who} has"),
@@ -481,6 +500,7 @@ def statement(sentence: str, speaker: str = "") -> str:
     for pattern, repl in persons:
         text = pattern.sub(_pronoun(repl), text)
     who = speaker or "a responder"
+    text = _I_VERB.sub(_third_person(who), text)
     for pattern, repl in _SELF:
         text = pattern.sub(repl.format(who=who), text)
     text = re.sub(r"\s+", " ", text).strip()
