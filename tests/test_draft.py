@@ -758,6 +758,37 @@ def test_a_theory_a_later_message_rules_out_by_name_is_not_the_trigger(tmp_path:
     assert not _trigger_cites(tmp_path, bundle, said)
 
 
+def test_a_theory_ruled_out_in_one_clause_by_part_of_its_name_is_not_the_trigger(
+    tmp_path: Path,
+) -> None:
+    """ "edge-gateway 7.2 canary started", then "the gateway roll out is not it, errors began
+    in every region at once": the ruling-out clause names the rollout by a part of
+    "edge-gateway", so the canary is no trigger."""
+    from bundle_factory import CHAT, msg
+
+    said = "edge-gateway 7.2 canary started in eu-west with the new keepalive settings."
+    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
+    extra = [
+        msg("U02", 5, said),
+        msg("U01", 13, "the gateway roll out is not it, errors began in every region at once"),
+    ]
+    bundle = write_bundle(
+        tmp_path / "b", chat=sorted([*chat, *extra], key=lambda m: float(m["ts"]))
+    )
+    assert not _trigger_cites(tmp_path, bundle, said)
+
+
+def test_what_a_sentence_rules_out_is_its_ruling_out_clause_or_what_its_label_names() -> None:
+    from retro.understand.lexicon import ruled_out_subject
+
+    said = "the gateway canary is not it, it was only in eu-west when errors began"
+    assert ruled_out_subject(said) == "the gateway canary"
+    assert ruled_out_subject("Ruled out: a per-tenant restore (2 h each, …)") == (
+        "a per-tenant restore (2 h each"
+    )
+    assert ruled_out_subject("DNS was a red herring, it is the cache") == "DNS"
+
+
 def test_a_started_at_rootly_defaulted_to_the_creation_time_is_not_the_impact_start(
     tmp_path: Path,
 ) -> None:

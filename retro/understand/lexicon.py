@@ -586,12 +586,25 @@ def full_name(title: str, short: Mapping[str, str]) -> str:
     return full + title[m.end("name") :]
 
 
+_CLAUSE = re.compile(r"\s*[,;:]\s+|\s+(?:but|and|so|because)\s+", re.I)
+_COPULA_END = re.compile(r"\s+(?:is|was|are|were|'s)(?:\s+(?:a|an|the|just|all))?\s*$", re.I)
+
+
 def ruled_out_subject(text: str) -> str:
     """What a sentence that rules out a theory names, without the words that rule it out
     ("payments-api deploy ruled out" -> "payments-api deploy")."""
     if _ruled_out_fragment().match(text):
         return re.sub(r"^\W*(?:.*?\bnot\s+)", "", text, count=1, flags=re.I)
-    return _ruled_out().sub(" ", text)
+    m = _ruled_out().search(text)
+    if m is not None and (label := re.match(r"\s*:\s*", text[m.end() :])) is not None:
+        # a label: "Ruled out: per-workspace restore (35 min each, …)" names what follows
+        rest = text[m.end() + label.end() :]
+        return rest[: next((b.start() for b in _CLAUSE.finditer(rest)), len(rest))].strip()
+    if m is not None:  # the clause that rules out: "gateway roll out is not it, it was …"
+        start = max((b.end() for b in _CLAUSE.finditer(text, 0, m.start())), default=0)
+        end = next((b.start() for b in _CLAUSE.finditer(text, m.end())), len(text))
+        text = text[start:end]
+    return _COPULA_END.sub("", _ruled_out().sub(" ", text)).strip()
 
 
 # --- gaps --------------------------------------------------------------------------------------

@@ -114,17 +114,20 @@ class Chooser:
         """The content words and identifiers of what a sentence rules out. A bare "not the
         deploy" names its theory through the rest of its message ("payments-api rollback done.
         no change in error rate. not the deploy")."""
-        words = content_words(ruled_out_subject(s.text))
+        words = content_words(ruled_out_subject(strip_record_prefix(s.text)))
         context = s.text
         if len(words) < 2:
             context = " ".join(o.text for o in self.sentences if o.row_id == s.row_id)
-        return words, identifiers(context)
+        # "INC-214 comment: …" names the incident's own record, not the theory
+        return words, identifiers(strip_record_prefix(context))
 
     def _discarded(self, s: ScoredSentence, row: EvidenceRow) -> bool:
         """A theory is discarded when a later sentence rules it out: the two share words, or
         the theory holds most of what the later sentence names, or a name of a system or
         change ("payments-api", "CHG-214") that the ruling-out message names."""
         mine = content_words(s.text)
+        # "api-gateway" holds "gateway": a ruling-out that says "the gateway" names it
+        mine |= {part for word in mine for part in re.split(r"[-_]", word) if len(part) >= 3}
         names = identifiers(s.text)
         for other in self._ruled_out:
             later = self.by_id[other.row_id]
