@@ -789,6 +789,27 @@ def test_what_a_sentence_rules_out_is_its_ruling_out_clause_or_what_its_label_na
     assert ruled_out_subject("DNS was a red herring, it is the cache") == "DNS"
 
 
+def test_a_sentence_whose_point_is_what_was_not_the_cause_is_no_contributing_factor(
+    tmp_path: Path,
+) -> None:
+    """ "the cdn purge is not it, it finished an hour before errors began" says what did not
+    happen; "this is the symptom, not the cause: the pool queue is unbounded" uses the words
+    to introduce a finding and stays a candidate."""
+    from bundle_factory import CHAT, msg
+
+    from retro.understand.lexicon import discards
+
+    assert discards("the cdn purge is not it, it finished an hour before errors began")
+    assert not discards("this is the symptom, not the cause: the pool queue is unbounded")
+    said = "the cdn purge is not it, it finished an hour before the errors began"
+    chat = sorted([*CHAT, msg("U02", 32.5, said)], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    row = next(r for r in result.data.rows if r.text == said)
+    cited = {c for claim in result.postmortem.contributing_factors for c in claim.citations}
+    assert row.id not in cited
+
+
 def test_a_started_at_rootly_defaulted_to_the_creation_time_is_not_the_impact_start(
     tmp_path: Path,
 ) -> None:

@@ -586,6 +586,16 @@ def full_name(title: str, short: Mapping[str, str]) -> str:
     return full + title[m.end("name") :]
 
 
+def discards(text: str) -> bool:
+    """The sentence's point is that something was not the cause ("the gateway roll out is not
+    it, it was still in us-west"), not a statement that uses the words to introduce one ("this
+    is the symptom, not the cause: the queue is unbounded")."""
+    if not rules_out(text):
+        return False
+    m = _ruled_out().search(text)
+    return m is None or re.match(r"\s*:", text[m.end() :]) is None
+
+
 _CLAUSE = re.compile(r"\s*[,;:]\s+|\s+(?:but|and|so|because)\s+", re.I)
 _COPULA_END = re.compile(r"\s+(?:is|was|are|were|'s)(?:\s+(?:a|an|the|just|all))?\s*$", re.I)
 

@@ -17,7 +17,13 @@ from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Claim
 from retro.safety import policy
 from retro.text import content_words, overlap, word_overlap
-from retro.understand.lexicon import identifiers, ruled_out_subject, rules_out, statement
+from retro.understand.lexicon import (
+    discards,
+    identifiers,
+    ruled_out_subject,
+    rules_out,
+    statement,
+)
 
 QUOTABLE = frozenset({"message", "comment", "note", "ticket_created", "status_page_update"})
 
@@ -97,6 +103,8 @@ class Chooser:
                 continue
             if label == "trigger" and s in self._ruled_out:
                 continue  # "the deploy didn't start this" names what was not the trigger
+            if label in ("cause", "contributing") and s in self._ruled_out and discards(s.text):
+                continue  # "the gateway roll out is not it, …": what did not happen
             out.append(Pick(s, row, p * self._weight(row)))
         out.sort(key=lambda pick: (-pick.score, pick.at))
         return out

@@ -20,6 +20,7 @@ from retro.safety import policy
 from retro.text import content_words, overlap
 from retro.understand.lexicon import (
     about_paging,
+    discards,
     local_zone,
     stated_times,
     statement,
@@ -471,6 +472,8 @@ def _reflections(f: _Facts) -> list[Pick]:
             continue  # "5xx ratio 0.3%, p99 normal everywhere" is a reading of the recovery
         if len(content_words(s.text)) < 4 or policy.unsafe(s.text) or policy.counterfactual(s.text):
             continue
+        if discards(s.text):
+            continue  # "the gateway roll out is not it": what did not happen
         score = max(s.p("contributing"), s.p("cause"), s.p("investigation"))
         out.append(Pick(s, row, REFLECTION_WEIGHT * score))
     return out
