@@ -76,3 +76,15 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", str(tmp_path / "nope.md")])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_owner_named_with_accented_letters_looks_like_a_person(tmp_path: Path) -> None:
+    out, text = _draft(tmp_path)
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("| 1 |"))
+    cells = lines[row].split(" | ")
+    cells[4] = "Zoë Brandt"
+    lines[row] = " | ".join(cells)
+    out.write_text("\n".join(lines))
+    result = CliRunner().invoke(cli, ["check", str(out), "--bundle", str(tmp_path / "b")])
+    assert "looks like a person" in result.stdout

@@ -29,6 +29,9 @@ from retro.safety import policy
 
 Severity = Literal["error", "warning"]
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+# A person's full name as an owner: capitalised words, accented letters included ("Søren Dahl")
+_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž]+"
+_FULL_NAME = rf"{_NAME_WORD}( {_NAME_WORD})+"
 HANDLE = re.compile(r"(?<![\w`\]:/.-])@([a-z][\w.-]{2,})\b", re.IGNORECASE)
 ROLE_HANDLES = frozenset(
     {"here", "channel", "everyone", "oncall", "on-call", "sre", "sres", "team"}
@@ -203,7 +206,7 @@ def _actions(doc: Document) -> list[Finding]:
             out.append(Finding(line, "error", f"{label} has no owner (a role or team)"))
         elif EMAIL.search(item.owner) or (
             not policy.find("team_words", item.owner)
-            and re.fullmatch(r"[A-Z][a-z]+( [A-Z][a-z]+)+", item.owner.strip())
+            and re.fullmatch(_FULL_NAME, item.owner.strip())
         ):
             out.append(
                 Finding(
