@@ -66,6 +66,20 @@ def test_a_list_for_the_writeup_and_a_requirement_without_its_subject_are_items(
     assert any("purge requests should refuse ids of the wrong type" in t for t in titles), titles
 
 
+def test_every_line_under_a_heading_that_names_action_items_is_one(tmp_path: Path) -> None:
+    """Under "Action items before we forget:", a rule the classifier cannot place ("No manual
+    failovers …") is an item; a fact that a requirement after it is about is not."""
+    text = (
+        "Action items before we forget:\n"
+        "• No manual failovers during the maintenance window unless the DBA on call owns it\n"
+        "• the janitor purged 40 workspaces in one minute. needs a rate cap per run"
+    )
+    titles = _titles(tmp_path, [msg("U01", 35, text)])
+    assert any(t.startswith("no manual failovers during the maintenance window") for t in titles)
+    assert any(t.startswith("the janitor needs a rate cap per run") for t in titles), titles
+    assert not any(t.startswith("the janitor purged") for t in titles), titles
+
+
 def _item(title: str, cite: str) -> ActionItem:
     return ActionItem(
         title=title,

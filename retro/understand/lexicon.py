@@ -238,14 +238,18 @@ _TRAIL_JUNK = re.compile(
     r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
 )
 _MARKS = re.compile(r"\s*\[E[0-9a-f]{4,16}\]")
+_PROHIBITION = re.compile(
+    r"^no\s+(?![,.!?]|idea\b|one\b|way\b|problem\b|worries\b)\S+(?:\s+\S+){2,}", re.I
+)
 _TICKET_KEY = re.compile(r"\b[A-Z][A-Z0-9_]+-\d+\b")
 _ARTICLE = re.compile(r"^(a|an|the|some|more|better)\s", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^(it|this|that|they|these|those)\b", re.I)
 
 
-def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
+def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) -> str | None:
     """The work a follow-up sentence asks for, as an instruction ("Add an alert on X"), or None
-    when the sentence is a hedge, names no work, or only points at something said before."""
+    when the sentence is a hedge, names no work, or only points at something said before.
+    `listed`: a line of a follow-ups list, where "No X during Y" is a rule to adopt."""
     markers, frames, pronoun, hedge = _follow_up_patterns()
     text = _MARKS.sub("", sentence).strip()
     text = _LEAD_KEY.sub("", _LEAD_JUNK.sub("", text))
@@ -273,7 +277,10 @@ def follow_up_title(sentence: str, *, max_len: int = 140) -> str | None:
     stated_as_requirement = requirement or _wish_patterns()[0].match(text) is not None
     if text == unframed and _PASSIVE_REPORT.match(text):
         return None  # "Opsgenie alert auto-closed by Alertmanager": what happened, not work
-    if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement) or _remark(text):
+    rule = listed and _PROHIBITION.match(text) is not None  # "No deploys on Fridays without …"
+    if len(text.split()) < 3 or (_reports(text) and not stated_as_requirement):
+        return None
+    if _remark(text) and not rule:
         return None
     if (needed := _follow_up_pattern("needed").match(text)) is not None:
         text = f"{lexicon()['follow_up']['noun_verb']} {needed['thing']}{needed['rest']}"

@@ -36,6 +36,11 @@ from retro.understand.lexicon import (
 
 ACTIVE = 2.0  # while the impact lasts, requests are mostly about the response itself: more proof
 HEADING_WORDS = 20  # a line this short that ends in ":" before two list lines introduces them
+# What a line under a follow-ups heading may still be: a part of the story told again.
+_STORY = frozenset(
+    {"impact", "cause", "trigger", "investigation", "recovery", "mitigation", "resolution"}
+)
+STORY_SURE = 0.5
 LISTED = 0.5  # a line under a follow-ups heading needs less: the heading said what it is
 SAME_ITEM = 0.5  # word overlap above which two titles are one item
 _DEFAULT_OWNER = {
@@ -71,7 +76,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
         # a reply in a thread opened to collect follow-ups ("follow-ups while it's fresh, in
         # thread pls") proposes later work, in whatever words, like a line under a heading
         threaded = row.thread is not None and row.thread in collecting
-        in_list = False
+        in_list = named_list = False
         active = calm is not None and row.at < calm
         for i, s in enumerate(sentences):
             heading = (
@@ -91,19 +96,31 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             )
             if heading:
                 in_list = True
+                # "Action items:", "Follow-ups before we lose them:": the heading names them
+                named_list = names_follow_ups().search(s.text) is not None
                 continue
             if in_list and not _is_bullet_like(s.text):
-                in_list = False
+                in_list = named_list = False
             factor = LISTED if in_list else ACTIVE if active and not _marked(s.text) else 1.0
             # "cachekeeper swapped a quarter of the pool. needs a cap": the requirement is the
             # sentence before's subject's
             subject = carried_subject(s.text, sentences[i - 1].text) if i else None
             if subject:
                 s = s.model_copy(update={"text": f"{subject} {s.text.strip()}"})
+            following = sentences[i + 1].text if i + 1 < len(sentences) else ""
+            context = bool(following) and carried_subject(following, s.text) is not None
             wish = (
                 (over is not None and row.at >= over and _wish(s))
                 or (in_list and subject is not None and states_wish(s.text))
                 or (threaded and _wish(s))
+                # a line under a heading that names follow-ups is one, unless the classifier
+                # is sure it tells the story ("cachekeeper swapped a quarter of the pool")
+                or (
+                    named_list
+                    and not context  # the fact a requirement after it is about
+                    and not _field_note(s.text)  # "Postmortem owner: Dana"
+                    and not (s.top() in _STORY and s.p(s.top()) >= STORY_SURE)
+                )
             )
             if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
@@ -119,7 +136,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             if not in_list and not _marked(text) and _LABELLED.match(text):
                 continue  # "Plan: 1) grow the volume", "Customer comms: …": a note, not work
             for piece in _pieces(text):
-                item = _item(piece, s, row, data, causes, systems)
+                item = _item(piece, s, row, data, causes, systems, listed=in_list)
                 if item is not None:
                     items.append(item)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
@@ -133,6 +150,13 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
 
 
 _LABELLED = re.compile(r"^\s*[\w /&+-]{1,30}:\s+\S")
+
+
+def _field_note(text: str) -> bool:
+    """A labelled field with a short value ("Postmortem owner: Dana", "Review: Thursday"):
+    a note of who or when, not work."""
+    m = _LABELLED.match(text)
+    return m is not None and len(text[text.index(":") + 1 :].split()) <= 3
 
 
 # Follow-ups the team filed in its incident tool (incident.io follow-ups, Rootly action items):
@@ -260,10 +284,12 @@ def _item(
     data: DraftInput,
     causes: list[Claim],
     systems: dict[str, str],
+    *,
+    listed: bool = False,
 ) -> ActionItem | None:
     if policy.unsafe(text) or policy.counterfactual(text):
         return None
-    title = follow_up_title(text)
+    title = follow_up_title(text, listed=listed)
     if title is None or policy.vague(title.split(" ", 1)[0]):
         return None
     title = full_name(title, systems)
