@@ -146,13 +146,15 @@ def test_a_claim_still_ungrounded_after_repair_is_dropped_counted_and_filled_off
             return {"fixes": []}  # the model finds nothing better
         timeline = user_text(body).split("<timeline>")[1].split("</timeline>")[0]
         chat = [json.loads(line) for line in timeline.strip().splitlines()]
-        # Cite the IC's declaration ("Declaring a SEV2 …", tagged detection) as the cause.
+        # Cite the IC's declaration ("Declaring a SEV2 …", which carries no label of cause) as
+        # the cause.
         declaring = [
             r["id"]
             for r in chat
             if r.get("kind", "message") == "message"
             and r["text"].startswith("Declaring")
-            and set(r.get("lab", "x").split(",")) <= {"declaration", "detection"}
+            and not set(r.get("lab", "").split(","))
+            & {"cause", "trigger", "contributing", "investigation", "hypothesis"}
         ]
         return claims_citing("root_cause", declaring[0])
 
