@@ -744,18 +744,9 @@ def test_a_theory_a_later_message_rules_out_by_name_is_not_the_trigger(tmp_path:
     """ "search-api 7.2 is rolling out right now", then, once the rollback changed nothing,
     "search-api rollback done. no change. not the deploy": the bare "not the deploy" names its
     theory through the rest of its message, so the first sentence is no trigger."""
-    from bundle_factory import CHAT, msg
-
     said = "search-api 7.2 is rolling out right now, the deploy went out with the new ranking."
-    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
-    extra = [
-        msg("U02", 5, said),
-        msg("U02", 13, "search-api rollback done. no change in the error rate. not the deploy"),
-    ]
-    bundle = write_bundle(
-        tmp_path / "b", chat=sorted([*chat, *extra], key=lambda m: float(m["ts"]))
-    )
-    assert not _trigger_cites(tmp_path, bundle, said)
+    later = "search-api rollback done. no change in the error rate. not the deploy"
+    assert not _named_then_ruled_out(tmp_path, said, "U02", later)
 
 
 def test_a_theory_ruled_out_in_one_clause_by_part_of_its_name_is_not_the_trigger(
@@ -764,18 +755,22 @@ def test_a_theory_ruled_out_in_one_clause_by_part_of_its_name_is_not_the_trigger
     """ "edge-gateway 7.2 canary started", then "the gateway roll out is not it, errors began
     in every region at once": the ruling-out clause names the rollout by a part of
     "edge-gateway", so the canary is no trigger."""
+    said = "edge-gateway 7.2 canary started in eu-west with the new keepalive settings."
+    later = "the gateway roll out is not it, errors began in every region at once"
+    assert not _named_then_ruled_out(tmp_path, said, "U01", later)
+
+
+def _named_then_ruled_out(tmp_path: Path, said: str, who: str, later: str) -> bool:
+    """Whether the Trigger section cites `said` (+5 min) when `who` says `later` (+13 min) and
+    nobody else names a trigger."""
     from bundle_factory import CHAT, msg
 
-    said = "edge-gateway 7.2 canary started in eu-west with the new keepalive settings."
-    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
-    extra = [
-        msg("U02", 5, said),
-        msg("U01", 13, "the gateway roll out is not it, errors began in every region at once"),
-    ]
+    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]
+    extra = [msg("U02", 5, said), msg(who, 13, later)]
     bundle = write_bundle(
         tmp_path / "b", chat=sorted([*chat, *extra], key=lambda m: float(m["ts"]))
     )
-    assert not _trigger_cites(tmp_path, bundle, said)
+    return _trigger_cites(tmp_path, bundle, said)
 
 
 def test_what_a_sentence_rules_out_is_its_ruling_out_clause_or_what_its_label_names() -> None:
@@ -823,9 +818,14 @@ def test_a_started_at_rootly_defaulted_to_the_creation_time_is_not_the_impact_st
 def test_a_progress_note_read_more_as_a_step_than_a_symptom_is_no_report(tmp_path: Path) -> None:
     """ "36 workers total now", said during a change before any alert, is a step's progress:
     the classifier reads it more as a recovery than as an impact, so it starts nothing."""
+    _starts_nothing(tmp_path, "36 workers total now")
+
+
+def _starts_nothing(tmp_path: Path, note: str) -> None:
+    """`note`, said before any alert (-7 min), is evidence for neither the impact start nor
+    the detection."""
     from bundle_factory import CHAT, msg
 
-    note = "36 workers total now"
     chat = sorted([*CHAT, msg("U03", -7, note)], key=lambda m: float(m["ts"]))
     bundle = write_bundle(tmp_path / "b", chat=chat)
     result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
@@ -840,15 +840,9 @@ def test_a_sentence_read_more_as_the_change_than_as_a_symptom_is_no_report(
     """ "new pricing is flipped so it shows in app, web and partners at 15:00", said before any
     alert, announces the change: the classifier reads it more as a trigger than as an impact,
     so it neither starts the impact nor detects it, though it names partners."""
-    from bundle_factory import CHAT, msg
-
-    note = "new pricing is flipped so it shows in app, web and partners at 15:00"
-    chat = sorted([*CHAT, msg("U03", -7, note)], key=lambda m: float(m["ts"]))
-    bundle = write_bundle(tmp_path / "b", chat=chat)
-    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
-    row = next(r for r in result.data.rows if r.text == note)
-    for name in ("impact_start", "detected"):
-        assert row.id not in result.postmortem.milestones[name].evidence, name
+    _starts_nothing(
+        tmp_path, "new pricing is flipped so it shows in app, web and partners at 15:00"
+    )
 
 
 def test_the_resolution_the_incident_tool_recorded_wins_over_chat(tmp_path: Path) -> None:
