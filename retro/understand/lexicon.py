@@ -294,6 +294,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
         return None  # "history is in the review": how things are, not work
     if _ARTICLE.match(text) and not requirement and _COPULA_EARLY.match(text):
         return None  # "the hit ratio warning is too noisy": a remark, not a thing to add
+    if _follow_up_pattern("inference").search(text):
+        return None  # "R10 must mean the app crashed": a conclusion, not an obligation
     if _follow_up_pattern("state_note").match(text):
         return None  # "incident.io -> Fixing": a status noted, not work
     if _ARTICLE.match(text) and not requirement:
@@ -308,7 +310,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
 
 _COPULA_EARLY = re.compile(
     r"^(?:(?!(?:when|if|once|until|after|before|while|where|that|which|who|unless|whenever|as|so)"
-    r"\b)[\w/.'-]+\s+){1,6}(?:is|are|was|were|isn't|aren't|wasn't|weren't)\b",
+    r"\b)[\w/.'-]+\s+){1,6}(?:is|are|was|were|isn't|aren't|wasn't|weren't|said|says|answered|"
+    r"replied|told|wrote|confirmed|mentioned|reported)\b",
     re.I,
 )
 
