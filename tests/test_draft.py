@@ -712,6 +712,27 @@ def test_a_message_that_denies_recovery_is_no_recovery_report(tmp_path: Path) ->
     assert denied not in reports("denied", denied)
 
 
+def test_a_step_a_later_message_says_changed_nothing_is_no_recovery_step(tmp_path: Path) -> None:
+    """ "Restarting the checkout-api pods now", then "pod restart finished, no change in the 5xx
+    rate": the restart was tried, not what recovered the service."""
+    from bundle_factory import CHAT, msg
+
+    step = "Restarting the checkout-api pods now to clear the stuck connections"
+    chat = [*CHAT, msg("U02", 10, step)]
+    later = msg("U02", 12, "checkout-api pod restart finished, no change in the 5xx rate")
+
+    def recovery_cites(name: str, extra: list[dict]) -> bool:
+        bundle = write_bundle(
+            tmp_path / name, chat=sorted([*chat, *extra], key=lambda m: float(m["ts"]))
+        )
+        result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / f"{name}.md")
+        row = next(r for r in result.data.rows if r.text == step)
+        return any(row.id in c.citations for c in result.postmortem.recovery)
+
+    assert recovery_cites("tried", [])
+    assert not recovery_cites("no-effect", [later])
+
+
 def test_a_task_filed_as_later_work_states_no_onset(tmp_path: Path) -> None:
     """A tracker task filed during the incident looks back ("checkout p95 errors for customers
     from 13:45, the warning went to #alerts only"): planned work, never a report of symptoms,

@@ -27,6 +27,7 @@ from retro.understand.lexicon import (
     local_zone,
     names_customers,
     names_follow_ups,
+    no_effect,
     owner_in,
     rules_out,
     said_mitigated,
@@ -187,6 +188,7 @@ def test_lexicon_examples_hold() -> None:
         ("alert_hold_examples", alert_hold_minutes, "minutes"),
         ("alerts_resolved_examples", about_alerts_resolving, "about_alerts"),
         ("not_recovered_examples", denies_recovery, "denied"),
+        ("no_effect_examples", no_effect, "none"),
     )
     for key, read, field in signals:
         for ex in lex["signals"][key]:

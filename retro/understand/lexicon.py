@@ -176,6 +176,11 @@ def said_mitigated(sentence: str) -> bool:
     return _signal("said_mitigated").search(sentence.strip()) is not None
 
 
+def no_effect(sentence: str) -> bool:
+    """The sentence reports a step that changed nothing ("rollback done, no change")."""
+    return _signal("no_effect").search(sentence) is not None
+
+
 def denies_recovery(sentence: str) -> bool:
     """The sentence says the service is not recovering ("back to 81%, not recovering")."""
     return _signal("not_recovered").search(sentence) is not None

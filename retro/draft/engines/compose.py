@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Claim
@@ -20,6 +20,7 @@ from retro.text import content_words, overlap, word_overlap
 from retro.understand.lexicon import (
     discards,
     identifiers,
+    no_effect,
     ruled_out_subject,
     rules_out,
     statement,
@@ -61,6 +62,9 @@ def strip_record_prefix(text: str) -> str:
     return _RECORD_PREFIX.sub("", text)
 
 
+NO_EFFECT_WITHIN = timedelta(minutes=60)  # "no change" this long after a step speaks of it
+
+
 class Chooser:
     """Ranks the scored sentences of one draft for each section."""
 
@@ -70,6 +74,7 @@ class Chooser:
         self.sentences = [s for s in data.sentences if s.row_id in self.by_id]
         self._ruled_out = [s for s in self.sentences if rules_out(s.text)]
         self._subjects = {id(s): self._subject(s) for s in self._ruled_out}
+        self._no_effect = [s for s in self.sentences if no_effect(s.text)]
 
     def candidates(
         self,
@@ -146,6 +151,22 @@ class Chooser:
                 overlap(s.text, other.text) >= 0.25
                 or (len(subject) >= 2 and word_overlap(subject, mine, how="containment") >= 0.5)
                 or names & named
+            ):
+                return True
+        return False
+
+    def changed_nothing(self, s: ScoredSentence, row: EvidenceRow) -> bool:
+        """A step a later sentence (or the rest of its own message) says changed nothing
+        ("rollback to 3.7.2 done" ... "rollback done, no change"): no mitigation."""
+        names = identifiers(s.text)
+        for other in self._no_effect:
+            later = self.by_id[other.row_id]
+            if later.at < row.at or later.at - row.at > NO_EFFECT_WITHIN:
+                continue
+            if (
+                other.row_id == row.id
+                or overlap(s.text, other.text) >= 0.25
+                or (names and names & identifiers(other.text))
             ):
                 return True
         return False

@@ -280,7 +280,9 @@ def recovery(f: _Facts) -> list[Claim]:
     out: list[Claim] = []
     start = f.at("detected")
     actions = [
-        p for p in f.pick.candidates("mitigation", after=start) if not p.sentence.has("setback")
+        p
+        for p in f.pick.candidates("mitigation", after=start)
+        if not p.sentence.has("setback") and not f.pick.changed_nothing(p.sentence, p.row)
     ]
     chosen = sorted(f.pick.top(actions, 3), key=lambda p: p.at)
     out += f.pick.said(chosen)
