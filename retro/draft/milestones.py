@@ -43,9 +43,8 @@ CONTRADICTION_WINDOW = timedelta(minutes=30)
 REPORT_LEAD = timedelta(minutes=15)
 ONSET_LOOKBACK = timedelta(hours=6)
 UNZONED_LOOKBACK = timedelta(minutes=90)
-PRECURSOR_LEAD = timedelta(
-    hours=1
-)  # a symptom warning this long before anything louder is background
+# A symptom warning this long before anything louder is background.
+PRECURSOR_LEAD = timedelta(hours=1)
 # An error tracker's new issue this long before anything loud is background: trackers report
 # every new exception, most of them unrelated (a KeyError in a template 38 minutes before a
 # database pool ran dry).
@@ -67,10 +66,10 @@ STATUS_LEAD = re.compile(
 )
 INCIDENT_TYPE = re.compile(r"incident|outage|major|sev", re.I)
 # A ticket that plans or records a change is not a report of symptoms, whatever it describes.
+CHANGE_TYPE = re.compile(r"change|deploy|release|maintenance", re.I)
 # Tracker issue types of planned work, never a report of symptoms (a support request, bug or
 # incident ticket can be).
 WORK_TYPES = frozenset({"task", "sub-task", "subtask", "story", "improvement", "epic"})
-CHANGE_TYPE = re.compile(r"change|deploy|release|maintenance", re.I)
 
 
 @dataclass

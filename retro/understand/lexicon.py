@@ -238,7 +238,8 @@ def _follow_up_patterns() -> tuple[
 
 _LEAD_JUNK = re.compile(r"^[\s>*•·\-–—\d.)\]]+")
 # A ticket's key leading a list line ("PLAT-1880 Kill switch …") is not part of the work.
-_LEAD_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-\d+\b[\s:–—-]*")
+_KEY = r"\b[A-Z][A-Z0-9_]+-\d+\b"  # a tracker key: "PLAT-1880"
+_LEAD_KEY = re.compile(rf"^{_KEY}[\s:–—-]*")
 _TRAIL_JUNK = re.compile(
     r"[\s.!,;:…]+$|\s*(?:(?<![\w:]):[a-z][a-z0-9_+\-]{1,30}:|[\U0001F300-\U0001FAFF☀-➿])+\s*$"
 )
@@ -246,7 +247,7 @@ _MARKS = re.compile(r"\s*\[E[0-9a-f]{4,16}\]")
 _PROHIBITION = re.compile(
     r"^no\s+(?![,.!?]|idea\b|one\b|way\b|problem\b|worries\b)\S+(?:\s+\S+){2,}", re.I
 )
-_TICKET_KEY = re.compile(r"\b[A-Z][A-Z0-9_]+-\d+\b")
+_TICKET_KEY = re.compile(_KEY)
 _ARTICLE = re.compile(r"^(a|an|the|some|more|better)\s", re.I)
 _PRONOUN_SUBJECT = re.compile(r"^(it|this|that|they|these|those)\b", re.I)
 
@@ -297,7 +298,7 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
         and not commands
     ):
         return None  # "history is in the review": how things are, not work
-    if _ARTICLE.match(text) and not requirement and _COPULA_EARLY.match(text):
+    if _ARTICLE.match(text) and not requirement and _follow_up_pattern("said_of").match(text):
         return None  # "the hit ratio warning is too noisy": a remark, not a thing to add
     if _follow_up_pattern("inference").search(text):
         return None  # "R10 must mean the app crashed": a conclusion, not an obligation
@@ -311,14 +312,6 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
             return None
         text = short
     return text[0].upper() + text[1:]
-
-
-_COPULA_EARLY = re.compile(
-    r"^(?:(?!(?:when|if|once|until|after|before|while|where|that|which|who|unless|whenever|as|so)"
-    r"\b)[\w/.'-]+\s+){1,6}(?:is|are|was|were|isn't|aren't|wasn't|weren't|said|says|answered|"
-    r"replied|told|wrote|confirmed|mentioned|reported)\b",
-    re.I,
-)
 
 
 @cache
@@ -337,8 +330,8 @@ def _leads_with_verb(text: str) -> bool:
 @cache
 def _follow_up_pattern(name: str) -> re.Pattern[str]:
     """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
-    not a noun phrase to "Add"), `copula_remark`, `state_note`, `subjectless`, `first_verb`,
-    `marker_as_verb`."""
+    not a noun phrase to "Add"), `copula_remark`, `said_of`, `state_note`, `subjectless`,
+    `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`."""
     return re.compile(lexicon()["follow_up"][name], re.I)
 
 
@@ -605,10 +598,15 @@ def discards(text: str) -> bool:
     """The sentence's point is that something was not the cause ("the gateway roll out is not
     it, it was still in us-west"), not a statement that uses the words to introduce one ("this
     is the symptom, not the cause: the queue is unbounded")."""
-    if not rules_out(text):
-        return False
+    return rules_out(text) and _labelled(text) is None
+
+
+def _labelled(text: str) -> tuple[re.Match[str], int] | None:
+    """The ruling-out words used as a label ("Ruled out: …", "not the cause: …"), with where
+    the text after the colon starts."""
     m = _ruled_out().search(text)
-    return m is None or re.match(r"\s*:", text[m.end() :]) is None
+    label = re.match(r"\s*:\s*", text[m.end() :]) if m is not None else None
+    return (m, m.end() + label.end()) if m is not None and label is not None else None
 
 
 _CLAUSE = re.compile(r"\s*[,;:]\s+|\s+(?:but|and|so|because)\s+", re.I)
@@ -620,11 +618,11 @@ def ruled_out_subject(text: str) -> str:
     ("payments-api deploy ruled out" -> "payments-api deploy")."""
     if _ruled_out_fragment().match(text):
         return re.sub(r"^\W*(?:.*?\bnot\s+)", "", text, count=1, flags=re.I)
-    m = _ruled_out().search(text)
-    if m is not None and (label := re.match(r"\s*:\s*", text[m.end() :])) is not None:
+    if (label := _labelled(text)) is not None:
         # a label: "Ruled out: per-workspace restore (35 min each, …)" names what follows
-        rest = text[m.end() + label.end() :]
+        rest = text[label[1] :]
         return rest[: next((b.start() for b in _CLAUSE.finditer(rest)), len(rest))].strip()
+    m = _ruled_out().search(text)
     if m is not None:  # the clause that rules out: "gateway roll out is not it, it was …"
         start = max((b.end() for b in _CLAUSE.finditer(text, 0, m.start())), default=0)
         end = next((b.start() for b in _CLAUSE.finditer(text, m.end())), len(text))

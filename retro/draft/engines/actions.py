@@ -107,20 +107,11 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             subject = carried_subject(s.text, sentences[i - 1].text) if i else None
             if subject:
                 s = s.model_copy(update={"text": f"{subject} {s.text.strip()}"})
-            following = sentences[i + 1].text if i + 1 < len(sentences) else ""
-            context = bool(following) and carried_subject(following, s.text) is not None
             wish = (
                 (over is not None and row.at >= over and _wish(s))
                 or (in_list and subject is not None and states_wish(s.text))
                 or (threaded and _wish(s))
-                # a line under a heading that names follow-ups is one, unless the classifier
-                # is sure it tells the story ("cachekeeper swapped a quarter of the pool")
-                or (
-                    named_list
-                    and not context  # the fact a requirement after it is about
-                    and not _field_note(s.text)  # "Postmortem owner: Dana"
-                    and not (s.top() in _STORY and s.p(s.top()) >= STORY_SURE)
-                )
+                or (named_list and _named_list_line(s, sentences[i + 1 : i + 2]))
             )
             if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
@@ -150,6 +141,18 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
 
 
 _LABELLED = re.compile(r"^\s*[\w /&+-]{1,30}:\s+\S")
+
+
+def _named_list_line(s: ScoredSentence, following: list[ScoredSentence]) -> bool:
+    """A line under a heading that names follow-ups is one, whatever it scores, unless the
+    classifier is sure it tells the story ("cachekeeper swapped a quarter of the pool"), a
+    requirement after it is about it ("… needs a cap"), or it is a field ("Postmortem owner:
+    Dana")."""
+    if following and carried_subject(following[0].text, s.text) is not None:
+        return False
+    if _field_note(s.text):
+        return False
+    return not (s.top() in _STORY and s.p(s.top()) >= STORY_SURE)
 
 
 def _field_note(text: str) -> bool:
