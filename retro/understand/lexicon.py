@@ -277,6 +277,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
         return None
     if pronoun.match(text) or pronoun.match(first_clause):
         return None  # "rotate it once we're out of this, I'll add a follow-up"
+    if re.match(r"^\w+,\s", text):
+        return None  # "Do, and add it to the follow-ups": an answer to a question, not work
     if len(_TICKET_KEY.findall(text)) >= 2 and not _leads_with_verb(text):
         return None  # "OPS-17, OPS-18, OPS-19, more after the review": where the items are
     requirement = _follow_up_pattern("requirement").match(text) is not None
