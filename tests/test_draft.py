@@ -199,6 +199,35 @@ def test_a_warning_that_paged_nobody_is_not_the_detection(tmp_path: Path) -> Non
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(-20)[11:16]
 
 
+def test_a_new_relic_issue_is_detected_when_its_notifications_went_out(tmp_path: Path) -> None:
+    """New Relic opens an issue, then activates it after the grace period: only then does
+    anyone hear of it. The impact began when the issue was opened."""
+    bundle = write_bundle(tmp_path / "b")
+    shutil.rmtree(bundle / "alertmanager")
+    shutil.rmtree(bundle / "pagerduty")
+    ms = 60_000
+    start = int(datetime.fromisoformat(iso(-10)).timestamp()) * 1000
+    issue = {
+        "issueId": "7d1c2b3a-0000-4e5f-8a9b-00000000aa01",
+        "title": ["checkout-api error rate above 5%"],
+        "priority": "CRITICAL",
+        "state": "CLOSED",
+        "createdAt": start,
+        "activatedAt": start + 6 * ms,
+        "closedAt": start + 50 * ms,
+        "sources": ["newrelic"],
+        "policyName": ["checkout golden signals"],
+    }
+    body = {"data": {"actor": {"account": {"aiIssues": {"issues": {"issues": [issue]}}}}}}
+    (bundle / "newrelic").mkdir()
+    (bundle / "newrelic" / "issues.json").write_text(json.dumps(body), encoding="utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    det = pm.milestones["detected"]
+    assert det.at is not None and det.at.strftime("%H:%M") == iso(-4)[11:16]
+    assert "notifications went out" in det.rule
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(-10)[11:16]
+
+
 def test_a_resource_warning_before_the_loud_alert_is_a_precursor_not_the_impact(
     tmp_path: Path,
 ) -> None:

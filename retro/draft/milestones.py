@@ -272,6 +272,19 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     return sorted(trusted, key=lambda pair: pair[0].at)
 
 
+def _notified(e: TimelineEvent) -> datetime:
+    """When an alert's notifications went out: New Relic activates an issue after its grace
+    period (`activated_at`); until then it reached nobody. Otherwise when it fired."""
+    raw = e.attrs.get("activated_at") if e.kind == "alert_firing" else None
+    try:
+        activated = datetime.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        activated = None
+    if activated is None or activated.tzinfo is None or not e.at < activated <= e.at + PENDING_MAX:
+        return e.at
+    return activated
+
+
 def detected(ev: _Evidence) -> Candidate | None:
     """The first signal: an alert or page, or a person's report when that came first.
 
@@ -283,11 +296,14 @@ def detected(ev: _Evidence) -> Candidate | None:
     signals = [e for e in signals if e.id not in episodes] or signals
     reports = human_reports(ev)
     loud = [e for e in signals if not _quiet(e)]
-    first_signal = min(loud or signals, key=lambda e: e.at, default=None)
+    first_signal = min(loud or signals, key=_notified, default=None)
     first_report = reports[0] if reports else None
     quiet_before = bool(loud) and min(e.at for e in signals) < min(e.at for e in loud)
     note = "; an earlier warning-level alert paged nobody" if quiet_before else ""
-    if first_signal and (first_report is None or first_signal.at <= first_report[0].at):
+    notified = _notified(first_signal) if first_signal else None
+    if first_signal and notified != first_signal.at:
+        note += "; at the end of its grace period, when notifications went out"
+    if first_signal and notified and (first_report is None or notified <= first_report[0].at):
         by_person = (
             first_signal.kind == "page_triggered"
             and first_signal.actor is not None
@@ -298,7 +314,9 @@ def detected(ev: _Evidence) -> Candidate | None:
         if by_person:
             return Candidate(first_signal, 0.8, f"first page, raised by a person{note}")
         kind = "alert" if first_signal.kind == "alert_firing" else "page"
-        return Candidate(first_signal, 0.85, f"first {kind} received (automated){note}")
+        return Candidate(
+            first_signal, 0.85, f"first {kind} received (automated){note}", at=notified
+        )
     if first_report:
         event, sentence = first_report
         if names_customers(sentence.text):
