@@ -72,6 +72,16 @@ def test_quoted_evidence_is_not_treated_as_our_own_blame() -> None:
     assert not [f for f in check_text(text) if "wording" in f.message]
 
 
+def test_a_release_name_is_not_an_email_address() -> None:
+    """Error trackers name releases "package@version"; only a mail domain is an address."""
+    text = (
+        "## Summary\n\nThe regression shipped in checkout-web@2024.11.05.3 and "
+        "billing-svc@4.2.0. [E1] Write to ops.lead@acme.example. [E1]\n"
+    )
+    found = [f.message for f in check_text(text) if "email" in f.message]
+    assert found == ["personal email address: ops.lead@acme.example"]
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", str(tmp_path / "nope.md")])
     assert result.exit_code == 2

@@ -119,6 +119,20 @@ def test_issues_and_their_incidents_are_one_alert_each() -> None:
     assert firing.attrs["condition_names"] == ["Checkout response time", "Checkout error rate"]
 
 
+def test_priority_is_read_as_an_alert_level() -> None:
+    """A critical threshold opens CRITICAL issues, a warning threshold HIGH ones: the level the
+    milestones read (a warning pages nobody) is the threshold's, not the word "high"."""
+    doc = load("documented_nerdgraph_aiissues_issues.json")
+    issues = doc.data["data"]["actor"]["account"]["aiIssues"]["issues"]["issues"]
+    issues.append({**issues[0], "issueId": "6f3a1e22-9b4c-4d8e-a1f0-2c5b7d9e0a99"})
+    for issue, priority in zip(issues, ("CRITICAL", "HIGH", "MEDIUM"), strict=True):
+        issue["priority"] = priority
+    levels = {
+        e.attrs["priority"]: e.attrs["severity"] for e in read(doc) if e.kind == "alert_firing"
+    }
+    assert levels == {"CRITICAL": "critical", "HIGH": "warning", "MEDIUM": "low"}
+
+
 def test_a_login_that_is_an_email_is_the_actors_email() -> None:
     """NerdGraph names who acknowledged by login, usually an email: kept as the email, so the
     people stage joins it to the same person in chat, not shown as a raw address."""

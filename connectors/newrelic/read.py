@@ -94,6 +94,15 @@ def _names(value: Any) -> list[str]:
     return [str(value)] if value not in (None, "") else []
 
 
+# New Relic's priority as an alert level: a condition's critical threshold opens CRITICAL
+# issues and its warning threshold HIGH ones; MEDIUM and LOW are below both.
+_LEVEL = {"CRITICAL": "critical", "HIGH": "warning", "MEDIUM": "low", "LOW": "low"}
+
+
+def _level(priority: Any) -> str | None:
+    return _LEVEL.get(str(priority or "").upper())
+
+
 def _issue_text(title: str, priority: Any) -> str:
     """The title first, as other alert texts have it: "High CPU on host-1 (critical issue)"."""
     return f"{title} ({str(priority or 'unknown').lower()} issue)"
@@ -180,6 +189,7 @@ class Reader:
             "issue_id": str(issue_id),
             "alert_name": title,
             "priority": rec.get("priority"),
+            "severity": _level(rec.get("priority")),
             "state": rec.get("state"),
             "condition_names": _names(rec.get("conditionName")),
             "policy_names": _names(rec.get("policyName")),
@@ -209,6 +219,7 @@ class Reader:
             "incident_id": str(inc_id),
             "alert_name": title,
             "priority": rec.get("priority"),
+            "severity": _level(rec.get("priority")),
             "state": rec.get("state"),
             "entity_names": _names(rec.get("entityNames")),
             "description": _names(rec.get("description")),
@@ -254,6 +265,7 @@ class Reader:
             "issue_id": str(rec["id"]),
             "alert_name": title,
             "priority": rec.get("priority"),
+            "severity": _level(rec.get("priority")),
             "state": state,
             "trigger": trigger,
             "condition_names": _names(rec.get("alertConditionNames")),

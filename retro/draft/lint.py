@@ -28,7 +28,8 @@ from retro.models import ActionType, Priority
 from retro.safety import policy
 
 Severity = Literal["error", "warning"]
-EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+# a mail domain ends in a top-level label of letters: "web-app@2025.02.11.2" is a release
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}\b(?![.-]?\w)")
 # A person's full name as an owner: capitalised words, accented letters included ("Søren Dahl")
 _NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž]+"
 _FULL_NAME = rf"{_NAME_WORD}( {_NAME_WORD})+"
