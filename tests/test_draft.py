@@ -230,6 +230,26 @@ def test_a_new_relic_issue_is_detected_when_its_notifications_went_out(tmp_path:
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(-10)[11:16]
 
 
+def test_a_systems_log_line_with_no_author_is_no_persons_report(tmp_path: Path) -> None:
+    """A facility log line ("UPS-A and UPS-B on battery") brought in as a note has no author:
+    it is not a person reporting symptoms, so it is neither the detection nor the impact."""
+    bundle = write_bundle(tmp_path / "b")
+    lines = [
+        {"at": iso(-8), "text": "UPS-A and UPS-B on battery; customers at risk", "kind": "note"},
+        {
+            "at": iso(-8),
+            "text": "Orders are failing for customers, checkout is down",
+            "kind": "note",
+        },
+    ]
+    (bundle / "facility.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert "by a person" not in pm.milestones["detected"].rule
+
+
 def test_a_resource_warning_before_the_loud_alert_is_a_precursor_not_the_impact(
     tmp_path: Path,
 ) -> None:
@@ -644,6 +664,25 @@ def test_the_times_an_incident_tool_recorded_are_the_milestones(tmp_path: Path) 
         assert milestone.at.isoformat().replace("+00:00", "Z")[:16] == iso(minutes)[:16], name
         assert "incident tool" in milestone.rule, name
     assert pm.milestones["mitigated"].at.isoformat()[:16] <= iso(27)[:16]
+
+
+def test_nothing_said_before_the_impact_start_the_tool_recorded_is_its_detection(
+    tmp_path: Path,
+) -> None:
+    """The team recorded in Rootly that the impact began at -2 min: a report of failing
+    checkouts at -10 was about something else, and the alert at +0 is the detection."""
+    from bundle_factory import CHAT, msg
+
+    said = "Support says customers report errors at checkout, cannot pay"
+    chat = sorted([*CHAT, msg("U03", -10, said)], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "rootly").mkdir()
+    attrs = {"title": "Checkout errors", "started_at": iso(-2)}
+    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(-2)[11:16]
 
 
 def test_incident_io_timestamps_and_updates_carry_their_milestone_and_state() -> None:

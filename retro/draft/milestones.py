@@ -139,9 +139,10 @@ class _Evidence:
         return closed, list(opened.values())
 
     def human(self) -> Iterator[TimelineEvent]:
-        """Events people wrote (chat, comments, notes), trusted sources first."""
+        """Events people wrote (chat, comments, notes), trusted sources first. A note with no
+        author is a system's log line ("UPS-A on battery"), not a person's report."""
         for e in self.events:
-            if e.kind in ("message", "comment", "note") and not e.is_bot:
+            if e.kind in ("message", "comment", "note") and not e.is_bot and e.actor is not None:
                 yield e
 
     def said(self, label: str, factor: float = 1.0) -> Iterator[tuple[TimelineEvent, Sentence]]:
@@ -237,11 +238,17 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
 
     A report counts only close to the incident: at most two hours before the first alert or
     page (when there is one), and never before the incident's own first ticket or signal by
-    more than that. A report naming customers or support needs less proof than one that does not.
+    more than that, nor before an impact start the incident tool recorded. A report naming
+    customers or support needs less proof than one that does not.
     """
     signals = ev.signals
     first_signal = min((e.at for e in signals), default=None)
     floor = first_signal - REPORT_LOOKBACK if first_signal else None
+    # the team recorded when the impact began: what people said before it is about something
+    # else (picking up an abuse report that is about to cause the outage)
+    recorded = _tool(ev, "impact_start")
+    if recorded is not None:
+        floor = max(floor, recorded.when) if floor else recorded.when
     found = []
     # a report of impact, or a customer's report the classifier reads as a detection
     for e in ev.human():
