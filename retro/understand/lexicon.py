@@ -236,7 +236,9 @@ def _follow_up_patterns() -> tuple[
     return markers, frames, pronoun, hedge
 
 
-_LEAD_JUNK = re.compile(r"^[\s>*•·\-–—\d.)\]]+")
+# list markers before an item: bullets, quotes, "1." or "2)", not a number the item starts
+# with ("9 to 12 minutes per pop is too slow")
+_LEAD_JUNK = re.compile(r"^(?:[\s>*•·\-–—.)\]]+|\(?\d{1,2}[.)](?!\d)\s*)+")
 # A ticket's key leading a list line ("PLAT-1880 Kill switch …") is not part of the work.
 _KEY = r"\b[A-Z][A-Z0-9_]+-\d+\b"  # a tracker key: "PLAT-1880"
 _LEAD_KEY = re.compile(rf"^{_KEY}[\s:–—-]*")
@@ -277,6 +279,14 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
         return None
     if pronoun.match(text) or pronoun.match(first_clause):
         return None  # "rotate it once we're out of this, I'll add a follow-up"
+    clauses = re.split(r"\s*[,;]\s+", text)
+    if (
+        len(clauses) >= 2
+        and pronoun.match(frames.sub("", clauses[-1], count=1))
+        and len(clauses[0].split()) <= 5
+        and not _leads_with_verb(text)
+    ):
+        return None  # "Good point on the runbook, let's do that too": agreeing, not the work
     if re.match(r"^\w+,\s", text):
         return None  # "Do, and add it to the follow-ups": an answer to a question, not work
     if len(_TICKET_KEY.findall(text)) >= 2 and not _leads_with_verb(text):
