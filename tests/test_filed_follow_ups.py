@@ -159,6 +159,26 @@ def test_a_rootly_action_item_linked_only_by_its_relationship_is_read(tmp_path: 
     assert [e.text for e in filed] == ["Add a canary stage for checkout-api config changes"]
 
 
+def test_a_rootly_action_item_that_names_no_incident_is_the_bundles_own(tmp_path: Path) -> None:
+    """Items listed under one incident's path name no incident of their own: they are read,
+    not counted as another incident's."""
+    bundle = _bundle(tmp_path)
+    path = bundle / "rootly" / "action_item.json"
+    body = json.loads(path.read_text(encoding="utf-8"))
+    del body["data"]["attributes"]["incident_id"]
+    path.write_text(json.dumps(body), encoding="utf-8")
+    incident = json.loads(
+        (FIXTURES / "api_v1_incident_get.openapi_example.json").read_text("utf-8")
+    )
+    incident["data"]["id"] = ROOTLY
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(incident), encoding="utf-8")
+    timeline = read_timeline(bundle)
+    filed = [e for e in timeline.events if e.attrs.get("follow_up") and e.source == "rootly"]
+    assert [e.text for e in filed] == ["Add a canary stage for checkout-api config changes"]
+    report = next(r for r in timeline.sources if r.name == "rootly")
+    assert "action item of another incident" not in report.skipped
+
+
 def test_each_file_is_listed_once_in_its_sources_report(tmp_path: Path) -> None:
     timeline = read_timeline(_bundle(tmp_path))
     for report in timeline.sources:

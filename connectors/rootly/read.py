@@ -71,7 +71,10 @@ def read_bundle(docs: list[Doc], ctx: ReadContext) -> Iterator[TimelineEvent]:
         item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
     ) -> Iterator[TimelineEvent]:
         incident = incident_of(item)
-        if item.get("type") == "incident_action_items" and ours and str(incident) not in ours:
+        # an item that names no incident (GET /incidents/{id}/action_items returns them so) is
+        # the bundle's own; one that names another incident is counted and left out
+        other = incident is not None and str(incident) not in ours
+        if item.get("type") == "incident_action_items" and ours and other:
             ctx.report.skip("action item of another incident")
             return iter(())
         return _events(item, doc, ctx, record)
