@@ -242,5 +242,11 @@ def test_a_change_deployed_hours_before_the_window_stays_as_a_trigger_candidate(
         ev("alert", 0, "alert_firing", "alertmanager"),
         ev("r", 30, "page_resolved", "pagerduty"),
     ]
-    tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[])
+    reports = [SourceReport(name=n) for n in ("jira", "slack", "alertmanager", "pagerduty")]
+    tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=reports)
     assert [e.key for e in tl.events] == ["change", "alert", "r"]
+    # each source counts only what it lost: the change kept as a trigger candidate is not
+    by_name = {r.name: r for r in tl.sources}
+    assert by_name["jira"].skipped == {"outside the incident window": 1}
+    assert by_name["slack"].skipped == {"outside the incident window": 1}
+    assert tl.dropped["outside the incident window"] == 2

@@ -388,7 +388,7 @@ def build_timeline(
         outside = len(merged) - len(inside)
         if outside:
             dropped["outside the incident window"] = outside
-            _count_outside(merged, window, reports)
+            _count_outside(merged, inside, reports)
     people = join_people(inside, with_role(sources, "chat") | with_role(sources, "transcript"))
     for event in inside:
         if event.actor is not None and event.actor.is_bot and event.kind in CHAT_KINDS:
@@ -420,15 +420,14 @@ def _filed_later(event: TimelineEvent, window: Window) -> bool:
 
 
 def _count_outside(
-    events: list[TimelineEvent], window: Window, reports: list[SourceReport]
+    events: list[TimelineEvent], inside: list[TimelineEvent], reports: list[SourceReport]
 ) -> None:
+    """Each source's events left out by the window, as its report counts them: not the changes
+    kept as trigger candidates or the follow-ups filed later, which stay."""
     by_name = {r.name: r for r in reports}
+    kept = {id(e) for e in inside}
     for event in events:
-        if (
-            not window.start <= event.at <= window.end
-            and event.source in by_name
-            and not _filed_later(event, window)
-        ):
+        if id(event) not in kept and event.source in by_name:
             by_name[event.source].skip("outside the incident window")
 
 
