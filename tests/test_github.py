@@ -99,7 +99,9 @@ def test_changes_before_impact_carry_change_ref_sha_url_environment() -> None:
         ("05-01 13:41:25", "workflow_run", "main", None),
     ]
     deploy = next(e for e in events if e.key == "github:deployment:1400000003")
-    assert deploy.text == "Deployed main to production"
+    assert deploy.text == "Deployed checkout-api main to production"  # the repository named
+    release = next(e for e in events if e.attrs.get("ref") == "v2024.05.01-3")
+    assert release.text.startswith("Released checkout-api v2024.05.01-3")
     assert deploy.attrs["sha"] == "9fceb02d0ae598e95dc970b74767f19372d61af8"
     assert deploy.attrs["url"] == "https://checkout.acme.example"
     assert deploy.attrs["statuses"][0].startswith("queued")
@@ -115,7 +117,7 @@ def test_failed_deploys_are_not_changes_and_skips_say_why() -> None:
     events = read(*documented(), ctx=ctx)
     failed = {e.key: e.text for e in events if e.kind == "other"}
     assert failed == {
-        "github:deployment:1400000001": "Deployment of main to production: failure",
+        "github:deployment:1400000001": "Deployment of checkout-api main to production: failure",
         "github:run:9100002990": "Workflow Deploy production #411 on main: failure",
     }
     assert ctx.report.skipped == {

@@ -101,6 +101,13 @@ def _repo_of(*urls: Any) -> str:
     return ""
 
 
+def _what(repo: str, ref: str) -> str:
+    """What was deployed or released, with its repository's name: two repositories' deploys
+    of "v5.31.0" must not read the same ("learner-web v5.31.0")."""
+    name = repo.rsplit("/", 1)[-1]
+    return f"{name} {ref}" if name and name not in ref else ref
+
+
 def _actor(user: Any) -> Actor | None:
     if not isinstance(user, dict) or not user.get("login"):
         return None
@@ -180,7 +187,7 @@ class Reader:
             "statuses": [f"{s.get('state')} {s.get('created_at')}" for s in statuses],
             "description": rec.get("description"),
         }
-        short = ref[:12] if _SHA.match(ref) else ref
+        short = _what(repo, ref[:12] if _SHA.match(ref) else ref)
         if outcome in ("success", "unknown"):
             text = f"Deployed {short} to {env}" + (
                 "" if success else " (outcome not in the bundle)"
@@ -262,7 +269,7 @@ class Reader:
             "change_deployed",
             key=f"github:release:{rec.get('id')}",
             at=self.time(rec["published_at"], doc, record, "published_at"),
-            text=f"Released {rec['tag_name']}{name}",
+            text=f"Released {_what(repo, str(rec['tag_name']))}{name}",
             actor=_actor(rec.get("author")),
             url=rec.get("html_url"),
             attrs=attrs,
