@@ -74,7 +74,7 @@ def test_firing_then_resolved_webhooks(tmp_path: Path) -> None:
     assert fire.at == datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=UTC)
     assert done.at == datetime(2024, 5, 1, 14, 25, 0, 500000, tzinfo=UTC)
     assert fire.text == "[FIRING] HighErrorRate: 5xx above 5%"
-    assert done.text == "[RESOLVED] HighErrorRate"
+    assert done.text == "[RESOLVED] HighErrorRate: 5xx above 5%"  # which alert cleared
     assert fire.url and fire.url.startswith("http://prometheus:9090/graph")
     assert fire.provenance.file == "am/1.json" and fire.provenance.record == "alerts[0]"
     assert done.provenance.file == "am/2.json"

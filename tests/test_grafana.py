@@ -110,7 +110,7 @@ def test_repeats_merge_and_resolution_follows(tmp_path: Path) -> None:
     assert events[0].attrs["notifications"] == 3
     assert events[1].key == "grafana:8d3c1f0e2b7a6954:2024-05-01T14:03:00.500Z:resolved"
     assert events[1].at == datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
-    assert events[1].text == "[RESOLVED] Checkout latency"
+    assert events[1].text == "[RESOLVED] Checkout latency: p99 latency above 2s"
     assert events[1].provenance.record == "[2].alerts[0]"
     assert ctx.report.records == 3
 

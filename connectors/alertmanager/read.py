@@ -150,7 +150,7 @@ def alert_events(alert: Any, actx: AlertContext, ctx: ReadContext) -> list[Timel
                 at=ends,
                 source=actx.source,
                 kind="alert_resolved",
-                text=f"[RESOLVED] {name}",
+                text=f"[RESOLVED] {name}: {note}" if note else f"[RESOLVED] {name}",
                 url=firing.url,
                 provenance=Provenance.of(doc.rel, record),
                 attrs=_own_copy(attrs),
