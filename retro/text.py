@@ -17,7 +17,7 @@ _END = re.compile(
     r"(?<=[.!?…])([\"'”’)\]]*)((?:\s*\[E[0-9a-fA-F]{1,16}\])*)\s+"
     r"(?!\[E[0-9a-fA-F]{1,16}\])(?=[\w\"'“‘(\[@#`*•-])"
 )
-_BREAK = re.compile(r"(?:^|\s*\n)\s*(?:[-*•]\s+|\d{1,2}[.)]\s+)?")
+_BREAK = re.compile(r"(?:^|\s*\n)\s*(?:[-*•]\s+|\(?\d{1,2}[.)]\s+)?")
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(])(?:e\.g|i\.e|vs|etc|approx|incl|no|fig|cf|mr|mrs|ms|dr|st|ca|est|min|max|avg"
     r"|[A-Z])\.$",
@@ -25,13 +25,34 @@ _ABBREVIATION = re.compile(
 )
 
 
+# A numbered list written on one line ("plan: 1) scale down 2) turn on the throttle 3) …"):
+# each number after the first starts an item, when they count up from 1.
+_INLINE_ITEM = re.compile(r"(?:^|(?<=\s))\(?(\d)\)\s+(?=\w)")
+
+
+def _inline_items(line: str) -> str:
+    marks = list(_INLINE_ITEM.finditer(line))
+    numbers = [int(m.group(1)) for m in marks]
+    if (
+        len(marks) < 2
+        or numbers[0] != 1
+        or numbers != list(range(numbers[0], numbers[0] + len(numbers)))
+    ):
+        return line
+    cuts = [0, *(m.start() for m in marks[1:]), len(line)]
+    return "\n".join(line[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False))
+
+
 def split_sentences(text: str) -> list[str]:
-    """The sentences of `text`, in order, stripped; bullets and line breaks end a sentence.
+    """The sentences of `text`, in order, stripped; bullets, line breaks and the numbers of a
+    list written on one line end a sentence.
 
     Citation marks that follow a sentence stay with it; abbreviations ("e.g.", "vs.") and
     decimal numbers ("3.5") do not end one.
     """
     out: list[str] = []
+    if ")" in text:
+        text = "\n".join(_inline_items(line) for line in text.split("\n"))
     for line in _BREAK.split(text):
         line = line.strip()
         if not line:

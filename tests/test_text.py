@@ -27,6 +27,17 @@ from retro.text import overlap, split_sentences
             ["Latency rose, e.g. on the API to 3.5 seconds.", "done.", "next"],
         ),
         ("- first item\n- second item", ["first item", "second item"]),
+        # A numbered list written on one line: each number after the first starts an item.
+        (
+            "Plan: 1) scale the workers down 2) turn on the throttle 3) scale back up slowly",
+            ["Plan: 1) scale the workers down", "turn on the throttle", "scale back up slowly"],
+        ),
+        ("(1) roll back\n(2) page the db on-call", ["roll back", "page the db on-call"]),
+        # A lone number in parentheses is no list.
+        (
+            "we have 2) options and step 3) is the slow one",
+            ["we have 2) options and step 3) is the slow one"],
+        ),
         ("", []),
     ],
 )
