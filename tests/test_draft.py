@@ -1038,6 +1038,30 @@ def test_an_error_tracker_issue_seen_again_at_the_page_counts_from_its_first_sig
     assert _impact_with_error_onset(tmp_path / "b", -25, escalating=40) == iso(0)[11:16]
 
 
+def test_a_failure_dated_with_since_is_the_onset_however_the_sentence_reads(
+    tmp_path: Path,
+) -> None:
+    """ "writes have been failing since around 13:48 UTC" dates the impact even when the
+    classifier reads the sentence as a finding; a time that only says when something is worst
+    ("13:40 UTC is the worst time for EU customers") dates nothing."""
+    from bundle_factory import CHAT, msg
+
+    said = [
+        msg(
+            "U02",
+            7,
+            "Context for everyone: checkout-db writes have been failing since around 13:48 UTC",
+        ),
+        msg("U03", 40, "also the cron needs to move, 13:40 UTC is the worst time for EU customers"),
+    ]
+    chat = sorted([*CHAT, *said], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    start = pm.milestones["impact_start"]
+    assert start.at is not None and start.at.strftime("%H:%M") == "13:48"
+    assert "onset time stated" in start.rule
+
+
 def test_an_onset_time_without_a_zone_far_back_is_not_read_as_the_onset(tmp_path: Path) -> None:
     """With no zone in incident.yaml or the sentence, "errors since 10:15" said at 14:20 could
     be anyone's local time: more than 90 minutes back it is not taken as the onset."""

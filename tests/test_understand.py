@@ -26,6 +26,7 @@ from retro.understand.lexicon import (
     lexicon,
     local_zone,
     names_customers,
+    names_failure_at,
     names_follow_ups,
     no_effect,
     owner_in,
@@ -158,6 +159,9 @@ def test_lexicon_examples_hold() -> None:
         assert found and found[0].relation == "onset", ex
         shown = zone if ex["zone"] == "local" else local_zone(ex["zone"])
         assert found[0].at.astimezone(shown).strftime("%H:%M") == ex["onset"], ex
+    for ex in lex["signals"]["failure_examples"]:
+        last = stated_times(ex["text"], sent.replace(hour=23), UTC)[-1]
+        assert names_failure_at(ex["text"], last.span) is ex["failure"], ex
     for ex in lex["follow_up"]["examples"]:
         assert follow_up_title(ex["text"]) == ex["title"], ex
     for ex in lex["action_types"]["examples"]:

@@ -28,6 +28,7 @@ from retro.understand.lexicon import (
     denies_recovery,
     local_zone,
     names_customers,
+    names_failure_at,
     quiet_severity,
     said_mitigated,
     stated_times,
@@ -378,11 +379,15 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
             continue
         for s in ev.reading.of(e.id):
             symptom = s.has("impact") or s.has("detection") or s.has("setback")
-            if not symptom or s.has("question"):
-                continue  # a trigger's time ("the deploy at 09:15") is not when impact began
-            if s.has("recovery") or s.has("resolution"):
+            if s.has("question") or s.has("recovery") or s.has("resolution"):
                 continue  # "flat since 10:04" states an end, not an onset
             for t in stated_times(s.text, e.at, ev.zone):
+                # "writes have been failing since around 14:38 UTC": a failure named in the
+                # time's own clause dates the impact, though the classifier reads the sentence
+                # as a finding; a trigger's time ("the deploy at 09:15") never does
+                named = t.relation == "onset" and names_failure_at(s.text, t.span)
+                if not (symptom or named):
+                    continue
                 # a time with no zone word, in an incident with no zone, could be anyone's
                 # local time: far back, it is as likely a misreading as an onset
                 zoned = ev.zoned or (t.zone and t.zone != "local")
@@ -391,6 +396,8 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
                     continue
                 if t.relation == "at" and not (s.has("impact", 1.5) or s.has("detection", 1.5)):
                     continue  # a bare time needs a sentence that is plainly about the symptom
+                if t.relation == "at" and s.p("trigger") > max(s.p("impact"), s.p("detection")):
+                    continue  # "14:30 UTC is the worst time for US customers": not a moment
                 rule = f"onset time stated by a responder ({t.at:%H:%M} UTC)"
                 out.append(Candidate(e, 0.6, rule, at=t.at))
     return out

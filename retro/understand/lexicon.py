@@ -42,7 +42,11 @@ def _any_word(words: list[str]) -> re.Pattern[str]:
 
 # --- stated times --------------------------------------------------------------------------------
 
-_CLOCK = r"(?<![\w.:])(?P<h>2[0-3]|[01]?\d)(?!\d)(?:[:.h](?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?"
+# hours, minutes, optional seconds ("14:12:40 local": the zone word follows the seconds)
+_CLOCK = (
+    r"(?<![\w.:])(?P<h>2[0-3]|[01]?\d)(?!\d)(?:[:.h](?P<m>[0-5]\d)(?::[0-5]\d(?![\d:]))?)?"
+    r"\s*(?P<ampm>[ap]\.?m\.?)?"
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,23 @@ def _quiet_severities() -> frozenset[str]:
 @cache
 def _symptoms() -> re.Pattern[str]:
     return _any_word(lexicon()["signals"]["symptom_words"])
+
+
+@cache
+def _failures() -> re.Pattern[str]:
+    return _any_word(lexicon()["signals"]["failure_words"])
+
+
+_CLAUSE_END = re.compile(r"[,;.!?](?:\s|$)|\s(?:but|and then|while|whereas)\s")
+
+
+def names_failure_at(text: str, span: tuple[int, int]) -> bool:
+    """The clause around `span` (a stated time) names a failure (lexicon
+    `signals.failure_words`): "cert change started 04:02, errors start 04:12" dates the errors
+    at 04:12 only."""
+    start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, span[0])), default=0)
+    end = next((m.start() for m in _CLAUSE_END.finditer(text, span[1])), len(text))
+    return _failures().search(text[start:end]) is not None
 
 
 def symptom_alert(text: str) -> bool:
