@@ -250,3 +250,34 @@ def test_a_change_deployed_hours_before_the_window_stays_as_a_trigger_candidate(
     assert by_name["jira"].skipped == {"outside the incident window": 1}
     assert by_name["slack"].skipped == {"outside the incident window": 1}
     assert tl.dropped["outside the incident window"] == 2
+
+
+def test_a_low_urgency_page_before_the_real_one_is_not_the_detection() -> None:
+    """PagerDuty notifies a low-urgency incident by its quieter rules (a disk filling up on a
+    log host at -25 min): like a warning, it is neither the detection nor the impact start."""
+    from retro.draft.milestones import infer_milestones
+
+    events = [
+        ev(
+            "pd:disk",
+            -25,
+            "page_triggered",
+            "pagerduty",
+            "Incident #1 triggered: disk 86% used",
+            urgency="low",
+        ),
+        ev(
+            "pd:api",
+            0,
+            "page_triggered",
+            "pagerduty",
+            "Incident #2 triggered: API unreachable",
+            urgency="high",
+        ),
+        ev("pd:api:ack", 3, "page_acknowledged", "pagerduty", "Acknowledged by Dana"),
+        ev("pd:api:res", 40, "page_resolved", "pagerduty", "Resolved"),
+    ]
+    tl = build_timeline(incident=IncidentMeta(id="X"), events=events, reports=[])
+    found = infer_milestones(tl)
+    assert found["detected"].at == T0
+    assert found["impact_start"].at == T0

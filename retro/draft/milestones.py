@@ -201,10 +201,13 @@ def _first(cands: list[Candidate]) -> Candidate | None:
 
 
 def _quiet(e: TimelineEvent) -> bool:
-    """An alert at a level that pages nobody, or an error tracker's issue at a warning or info
-    level (lexicon `signals.quiet_severities`)."""
+    """An alert at a level that pages nobody, an error tracker's issue at a warning or info
+    level (lexicon `signals.quiet_severities`), or a page at low urgency (PagerDuty notifies
+    low-urgency incidents by its quieter rules: nobody is woken)."""
     if e.kind == "error_spike":
         return quiet_severity(e.attrs.get("level"))
+    if e.kind == "page_triggered":
+        return str(e.attrs.get("urgency") or "").casefold() == "low"
     return e.kind == "alert_firing" and quiet_severity(e.attrs.get("severity"))
 
 
