@@ -7,6 +7,7 @@ import re
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bundle_factory import (
@@ -696,10 +697,13 @@ def test_incident_io_timestamps_and_updates_carry_their_milestone_and_state() ->
     assert stamp_milestone("Declined at") is None
 
 
-def _with_incident_io_reported(tmp_path: Path, minutes: float, *, paged: bool = True) -> Postmortem:
-    """The standard bundle (alert at +0, its page acknowledged at +3 unless not `paged`) with an
-    incident.io incident created and "Reported at" `minutes` after the alert."""
-    bundle = write_bundle(tmp_path / "b")
+def _with_incident_io_reported(
+    tmp_path: Path, minutes: float, *, paged: bool = True, chat: list[Any] | None = None
+) -> Postmortem:
+    """The standard bundle (alert at +0, its page acknowledged at +3 unless not `paged`; its
+    chat, or `chat`) with an incident.io incident created and "Reported at" `minutes` after the
+    alert."""
+    bundle = write_bundle(tmp_path / "b", **({"chat": chat} if chat is not None else {}))
     if not paged:
         shutil.rmtree(bundle / "pagerduty")
     example = (
@@ -723,11 +727,15 @@ def _with_incident_io_reported(tmp_path: Path, minutes: float, *, paged: bool = 
 
 def test_an_alert_that_led_to_incident_io_reported_at_is_the_detection(tmp_path: Path) -> None:
     """incident.io's "Reported at" is when someone reported the incident to the tool (by default
-    its creation). An alert up to 15 minutes before it, or one whose page was acknowledged
-    before it, is what made them report it; an unanswered alert 40 minutes back is not."""
+    its creation). An alert up to 15 minutes before it, or one whose page was acknowledged or
+    that responders were working on in chat before it, is what made them report it; an
+    unanswered alert 40 minutes back is not."""
+    from bundle_factory import CHAT, msg
 
-    def detected(name: str, minutes: float, paged: bool = True) -> tuple[str, str]:
-        pm = _with_incident_io_reported(tmp_path / name, minutes, paged=paged)
+    def detected(
+        name: str, minutes: float, paged: bool = True, chat: list[Any] | None = None
+    ) -> tuple[str, str]:
+        pm = _with_incident_io_reported(tmp_path / name, minutes, paged=paged, chat=chat)
         found = pm.milestones["detected"]
         return found.at.isoformat().replace("+00:00", "Z")[:16], found.rule
 
@@ -735,7 +743,13 @@ def test_an_alert_that_led_to_incident_io_reported_at_is_the_detection(tmp_path:
     assert at == iso(0)[:16] and "alert" in rule
     at, rule = detected("acknowledged", 40)
     assert at == iso(0)[:16] and "alert" in rule
-    at, rule = detected("unanswered", 40, paged=False)
+    # no page, but responders on the problem from +4 (the standard chat)
+    at, rule = detected("worked on", 40, paged=False)
+    assert at == iso(0)[:16] and "alert" in rule
+    # no page and nobody on it until after the report
+    quiet = [m for m in CHAT if float(m["ts"]) < float(msg("U01", 0, "")["ts"])]
+    later = [msg("U01", 42, "Looking into it now, checkout 5xx are spiking")]
+    at, rule = detected("unanswered", 40, paged=False, chat=[*quiet, *later])
     assert at == iso(40)[:16] and "incident tool" in rule
 
 

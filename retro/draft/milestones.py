@@ -342,29 +342,41 @@ def detected(ev: _Evidence) -> Candidate | None:
 def _reported(ev: _Evidence) -> Candidate | None:
     """The time someone reported the incident in the incident tool (incident.io's "Reported
     at", by default its creation) is the detection, unless an alert or page came at most
-    REPORTED_LEAD before it, or came earlier and had its page acknowledged before the report:
-    that is what made them report it. Any other alert further back is more likely background
-    noise than the detection (measured: letting any earlier alert win cost milestones on
-    held-out sets 4 and 5)."""
+    REPORTED_LEAD before it, or the response had begun before the report (a page acknowledged,
+    responders working on it in chat) after an earlier alert, page or report: that is what made
+    them report it. Any other alert further back is more likely background noise than the
+    detection (measured: letting any earlier alert win cost milestones on held-out sets 4 and
+    5)."""
     reported = _tool(ev, "reported")
     if reported is None:
         return None
     found = detected(ev)
-    if (
-        found is not None
-        and found.event.kind in ("alert_firing", "page_triggered")
-        and found.when < reported.when
-        and (
-            reported.when - REPORTED_LEAD <= found.when
-            # a page someone acknowledged before the report: the response had begun
-            or any(
-                e.kind == "page_acknowledged" and found.when <= e.at < reported.when
-                for e in ev.events
-            )
-        )
+    if found is None or found.when >= reported.when:
+        return Candidate(reported.event, reported.confidence, "reported in the incident tool")
+    signal = found.event.kind in ("alert_firing", "page_triggered")
+    if (signal and reported.when - REPORTED_LEAD <= found.when) or _responding(
+        ev, found.when, reported.when
     ):
         return found
     return Candidate(reported.event, reported.confidence, "reported in the incident tool")
+
+
+RESPONSE_LABELS = ("investigation", "impact", "cause", "hypothesis", "mitigation", "detection")
+
+
+def _responding(ev: _Evidence, start: datetime, end: datetime) -> bool:
+    """The response had begun between `start` and `end`: a page acknowledged, or responders
+    working on it in chat (two messages or more about the impact, its cause or the fix)."""
+    if any(e.kind == "page_acknowledged" and start <= e.at < end for e in ev.events):
+        return True
+    working = {
+        e.id
+        for e in ev.human()
+        if start <= e.at < end
+        and ev.trusted(e)
+        and any(s.has(label) for s in ev.reading.of(e.id) for label in RESPONSE_LABELS)
+    }
+    return len(working) >= 2
 
 
 def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
