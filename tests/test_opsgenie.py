@@ -204,6 +204,20 @@ def test_bare_logs_body_is_read_and_counted_as_unlinked() -> None:
     assert ctx.report.skipped == {"alert log entry without its alert (event kept, not linked)": 2}
 
 
+def test_an_escalation_because_nobody_acknowledged_is_no_acknowledgement() -> None:
+    """ "… because alert was not acknowledged in 5 minutes" is an escalation: reading it as an
+    acknowledgement by System would replace the real acknowledger and time."""
+    logs = load(ALERT_FILE)["logs"]["data"][:1]
+    line = dict(logs[0])
+    line.update(
+        log="Escalated to next responder [Secondary] because alert was not acknowledged in 5 min",
+        offset=str(int(line["offset"]) + 1) if str(line.get("offset", "")).isdigit() else "x9",
+    )
+    body = {"data": [line], "took": 0.1, "requestId": "r"}
+    events = read(make_ctx(), doc("logs.json", body))
+    assert [e.kind for e in events] == ["page_escalated"]
+
+
 def test_webhook_create_shares_the_alert_key() -> None:
     hook = {
         "action": "Create",

@@ -46,6 +46,8 @@ SLOTS = {"alert_firing": "created", "page_acknowledged": "ack", "alert_resolved"
 LOG_PATTERNS: list[tuple[re.Pattern[str], EventKind]] = [
     (re.compile(r"\bnote\b", re.I), "note"),
     (re.compile(r"\bunacknowledged\b", re.I), "page_unacknowledged"),
+    # "Escalated to next responder because alert was not acknowledged in 5 minutes"
+    (re.compile(r"\b(?:not|never)\s+(?:been\s+)?acknowledged\b", re.I), "page_escalated"),
     (re.compile(r"\backnowledged\b", re.I), "page_acknowledged"),
     (re.compile(r"\bclosed\b", re.I), "alert_resolved"),
     (re.compile(r"\bcreated\b", re.I), "alert_firing"),
