@@ -233,6 +233,7 @@ HELD_OUT_SETS = (
     "heldout-6",
     "heldout-7",
     "heldout-8",
+    "heldout-9",
 )
 
 
