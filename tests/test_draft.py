@@ -251,6 +251,26 @@ def test_a_systems_log_line_with_no_author_is_no_persons_report(tmp_path: Path) 
     assert "by a person" not in pm.milestones["detected"].rule
 
 
+def test_a_loud_alert_a_responder_set_aside_is_a_precursor(tmp_path: Path) -> None:
+    """A critical memory alert 40 minutes before the outage, answered "ack. not urgent, the DB
+    team can plan the rebalance this week", is a slow burn's precursor: the detection and the
+    impact start come with the later alert."""
+    early = alert("firing", -40, None)
+    early["labels"] = {"alertname": "MongodMemoryHigh", "severity": "critical"}
+    early["annotations"] = {"summary": "mongod resident memory above 95% of host RAM"}
+    early["fingerprint"] = "2f2e2d2c2b2a2928"
+    aside = msg("U02", -35, "ack. memory grows slow like always, not urgent, DB team can plan it")
+    chat = sorted([*CHAT, aside], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "alertmanager" / "memory.json").write_text(
+        json.dumps(webhook("firing", [early])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert "person" not in pm.milestones["detected"].rule
+
+
 def test_a_resource_warning_before_the_loud_alert_is_a_precursor_not_the_impact(
     tmp_path: Path,
 ) -> None:

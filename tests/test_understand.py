@@ -20,6 +20,7 @@ from retro.understand.lexicon import (
     carried_subject,
     collects_follow_ups,
     denies_recovery,
+    dismisses,
     follow_up_title,
     full_name,
     gap_title,
@@ -193,6 +194,7 @@ def test_lexicon_examples_hold() -> None:
         ("alerts_resolved_examples", about_alerts_resolving, "about_alerts"),
         ("not_recovered_examples", denies_recovery, "denied"),
         ("no_effect_examples", no_effect, "none"),
+        ("dismissed_examples", dismisses, "dismissed"),
     )
     for key, read, field in signals:
         for ex in lex["signals"][key]:

@@ -26,6 +26,7 @@ from retro.understand.lexicon import (
     about_alerts_resolving,
     alert_hold_minutes,
     denies_recovery,
+    dismisses,
     local_zone,
     names_customers,
     names_failure_at,
@@ -51,6 +52,7 @@ ONSET_LEAD = timedelta(minutes=15)
 # ... unless the tracker saw the same issue again within ONSET_LEAD of the alert
 RECURRING_LEAD = timedelta(hours=1)
 REPORTED_LEAD = timedelta(minutes=15)  # an alert this close before a tool's "Reported at" led to it
+DISMISS_WITHIN = timedelta(minutes=30)  # a responder setting a signal aside answers it soon
 
 # Structured-field rules: the state names ticketing tools and status pages use.
 RESOLVED_STATES = re.compile(r"^\s*(resolved|closed|done|complete[d]?|fixed|postmortem)\b", re.I)
@@ -114,13 +116,37 @@ class _Evidence:
                 self.incident_tickets.add(str(named[0].attrs.get("key")))
 
     @cached_property
-    def signals(self) -> list[TimelineEvent]:
+    def all_signals(self) -> list[TimelineEvent]:
         """Alerts firing and pages triggered, without another source's copies."""
         return [
             e
             for e in self.events
             if e.duplicate_of is None and e.kind in ("alert_firing", "page_triggered")
         ]
+
+    @cached_property
+    def dismissed(self) -> set[str]:
+        """Signals a responder set aside within DISMISS_WITHIN ("ack. not urgent, the DB team
+        can plan it", "expected load from the migration copy", `signals.dismissed` in the
+        lexicon): the latest signal before such a message, or that message's own alert."""
+        out: set[str] = set()
+        signals = sorted(self.all_signals, key=lambda e: e.at)
+        for e in self.events:
+            if e.kind not in ("message", "note", "comment") or e.is_bot or e.actor is None:
+                continue
+            if not dismisses(e.text):
+                continue
+            before = [x for x in signals if e.at - DISMISS_WITHIN <= x.at <= e.at]
+            if before:
+                out.add(before[-1].id)
+        return out
+
+    @cached_property
+    def signals(self) -> list[TimelineEvent]:
+        """The signals, without those a responder set aside, when any other remains (a later
+        alert, page or report is then the detection)."""
+        kept = [e for e in self.all_signals if e.id not in self.dismissed]
+        return kept or self.all_signals
 
     @cached_property
     def lifecycles(self) -> tuple[list[Lifecycle], list[TimelineEvent]]:
@@ -258,6 +284,8 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     for e in ev.human():
         if floor is not None and e.at < floor:
             continue
+        if dismisses(e.text):
+            continue  # "nothing customer facing afaict": setting a signal aside, no report
         for s in ev.reading.of(e.id):
             if any(s.has(x) for x in ("question", "hypothesis", "status_update", "mitigation")):
                 continue
@@ -453,6 +481,8 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     cands: list[Candidate] = []
     episodes = _earlier_episodes(ev, alerts)
     alerts = [e for e in alerts if e.id not in episodes] or alerts
+    # an alert a responder set aside ("not urgent", "nothing customer facing") is a precursor
+    alerts = [e for e in alerts if e.id not in ev.dismissed] or alerts
     # With nothing louder, a warning about what users feel (errors, latency: lexicon
     # `signals.symptom_words`) marks the impact, one about a resource (CPU, disk) does not. An
     # error tracker's text always names an error: its level says whether it mattered.
@@ -514,6 +544,10 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
 
 def acknowledged(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     acks = [e for e in ev.events if e.kind == "page_acknowledged"]
+    if ev.dismissed and ev.signals:
+        # acknowledging a page someone then set aside was not the response to this incident
+        first_live = min(e.at for e in ev.signals)
+        acks = [e for e in acks if e.at >= first_live]
     if acks:
         return Candidate(min(acks, key=lambda e: e.at), 0.9, "first page acknowledgement")
     start = det.event.at if det else None

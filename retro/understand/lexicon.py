@@ -202,6 +202,11 @@ def no_effect(sentence: str) -> bool:
     return _signal("no_effect").search(sentence) is not None
 
 
+def dismisses(sentence: str) -> bool:
+    """The sentence sets a signal aside: not urgent, not customer facing, expected load."""
+    return _signal("dismissed").search(sentence) is not None
+
+
 def denies_recovery(sentence: str) -> bool:
     """The sentence says the service is not recovering ("back to 81%, not recovering")."""
     return _signal("not_recovered").search(sentence) is not None
