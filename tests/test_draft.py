@@ -252,14 +252,14 @@ def test_a_systems_log_line_with_no_author_is_no_persons_report(tmp_path: Path) 
 
 
 def test_a_loud_alert_a_responder_set_aside_is_a_precursor(tmp_path: Path) -> None:
-    """A critical memory alert 40 minutes before the outage, answered "ack. not urgent, the DB
-    team can plan the rebalance this week", is a slow burn's precursor: the detection and the
-    impact start come with the later alert."""
+    """A critical heap alert 40 minutes before the outage, answered "seen it, heap creeps up
+    every week, not urgent", is a slow burn's precursor: the detection and the impact start
+    come with the later alert."""
     early = alert("firing", -40, None)
-    early["labels"] = {"alertname": "MongodMemoryHigh", "severity": "critical"}
-    early["annotations"] = {"summary": "mongod resident memory above 95% of host RAM"}
+    early["labels"] = {"alertname": "CartHeapHigh", "severity": "critical"}
+    early["annotations"] = {"summary": "cart-svc heap over 90 percent"}
     early["fingerprint"] = "2f2e2d2c2b2a2928"
-    aside = msg("U02", -35, "ack. memory grows slow like always, not urgent, DB team can plan it")
+    aside = msg("U02", -35, "seen it, heap creeps up every week, not urgent, will plan a resize")
     chat = sorted([*CHAT, aside], key=lambda m: float(m["ts"]))
     bundle = write_bundle(tmp_path / "b", chat=chat)
     (bundle / "alertmanager" / "memory.json").write_text(

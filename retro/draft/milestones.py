@@ -126,9 +126,9 @@ class _Evidence:
 
     @cached_property
     def dismissed(self) -> set[str]:
-        """Signals a responder set aside within DISMISS_WITHIN ("ack. not urgent, the DB team
-        can plan it", "expected load from the migration copy", `signals.dismissed` in the
-        lexicon): the latest signal before such a message, or that message's own alert."""
+        """Signals a responder set aside within DISMISS_WITHIN ("seen it, not urgent, will plan
+        a resize", "expected load until noon", `signals.dismissed` in the lexicon): the latest
+        signal before such a message."""
         out: set[str] = set()
         signals = sorted(self.all_signals, key=lambda e: e.at)
         for e in self.events:
@@ -285,7 +285,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         if floor is not None and e.at < floor:
             continue
         if dismisses(e.text):
-            continue  # "nothing customer facing afaict": setting a signal aside, no report
+            continue  # "nothing customer-facing": setting a signal aside, no report
         for s in ev.reading.of(e.id):
             if any(s.has(x) for x in ("question", "hypothesis", "status_update", "mitigation")):
                 continue
@@ -425,7 +425,7 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
             if s.has("question") or s.has("recovery") or s.has("resolution"):
                 continue  # "flat since 10:04" states an end, not an onset
             for t in stated_times(s.text, e.at, ev.zone):
-                # "writes have been failing since around 14:38 UTC": a failure named in the
+                # "payments have been failing since about 09:20 UTC": a failure named in the
                 # time's own clause dates the impact, though the classifier reads the sentence
                 # as a finding; a trigger's time ("the deploy at 09:15") never does
                 named = t.relation == "onset" and names_failure_at(s.text, t.span)

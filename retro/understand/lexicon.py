@@ -174,8 +174,8 @@ _CLAUSE_END = re.compile(r"[,;.!?](?:\s|$)|\s(?:but|and then|while|whereas)\s")
 
 def names_failure_at(text: str, span: tuple[int, int]) -> bool:
     """The clause around `span` (a stated time) names a failure (lexicon
-    `signals.failure_words`): "cert change started 04:02, errors start 04:12" dates the errors
-    at 04:12 only."""
+    `signals.failure_words`): "config push started 06:02, errors since 06:12" dates the
+    errors at 06:12 only."""
     start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, span[0])), default=0)
     end = next((m.start() for m in _CLAUSE_END.finditer(text, span[1])), len(text))
     return _failures().search(text[start:end]) is not None
