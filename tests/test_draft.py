@@ -271,6 +271,21 @@ def test_a_loud_alert_a_responder_set_aside_is_a_precursor(tmp_path: Path) -> No
     assert "person" not in pm.milestones["detected"].rule
 
 
+def test_an_impact_end_stated_when_the_ticket_moves_late_is_the_mitigation(
+    tmp_path: Path,
+) -> None:
+    """ "Customer impact ended 14:20 UTC", written when the incident is finally called
+    mitigated at 15:30: said in so many words, that time is the mitigation."""
+    chat = [
+        msg("U01", 4, "Looking into the HighErrorRate page now, checkout 5xx are spiking"),
+        msg("U02", 90, "Calling this mitigated. Customer impact ended 14:20 UTC."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    mitigated = pm.milestones["mitigated"]
+    assert mitigated.at is not None and mitigated.at.strftime("%H:%M") == "14:20", mitigated
+
+
 def test_a_resource_warning_before_the_loud_alert_is_a_precursor_not_the_impact(
     tmp_path: Path,
 ) -> None:

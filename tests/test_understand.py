@@ -36,6 +36,7 @@ from retro.understand.lexicon import (
     short_names,
     stated_times,
     statement,
+    states_impact_ended,
     states_range,
     states_wish,
     symptom_alert,
@@ -195,6 +196,7 @@ def test_lexicon_examples_hold() -> None:
         ("not_recovered_examples", denies_recovery, "denied"),
         ("no_effect_examples", no_effect, "none"),
         ("dismissed_examples", dismisses, "dismissed"),
+        ("impact_ended_examples", states_impact_ended, "ended"),
     )
     for key, read, field in signals:
         for ex in lex["signals"][key]:

@@ -33,6 +33,7 @@ from retro.understand.lexicon import (
     quiet_severity,
     said_mitigated,
     stated_times,
+    states_impact_ended,
     symptom_alert,
 )
 
@@ -701,6 +702,7 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
 
 
 STATED_RECOVERY_LOOKBACK = timedelta(minutes=45)
+ENDED_LOOKBACK = timedelta(hours=3)  # "customer impact ended 04:05", said as the ticket moves
 
 
 def _stated_recovery(ev: _Evidence, found: Candidate, det: Candidate | None) -> Candidate:
@@ -710,14 +712,24 @@ def _stated_recovery(ev: _Evidence, found: Candidate, det: Candidate | None) -> 
     start = det.event.at if det else ev.events[0].at
     when = found.when
     times = []
-    for e, s in ev.said("recovery"):
+    for e in ev.human():
         if not (when - REPORT_LEAD <= e.at <= when + REPORT_LEAD) or not ev.trusted(e):
             continue
-        if s.p("recovery") < CONFIDENT or s.p("setback") >= s.p("recovery"):
-            continue
-        for t in stated_times(s.text, e.at, ev.zone):
-            if start <= t.at < when and e.at - STATED_RECOVERY_LOOKBACK <= t.at <= e.at:
-                times.append(t.at)
+        for s in ev.reading.of(e.id):
+            # "Customer impact ended 04:05 UTC", written as the ticket moves to Monitoring an
+            # hour and a half later: said in so many words, the time holds further back
+            ended = states_impact_ended(s.text)
+            if not ended and (
+                not s.has("recovery")
+                or s.has("question")
+                or s.p("recovery") < CONFIDENT
+                or s.p("setback") >= s.p("recovery")
+            ):
+                continue
+            lookback = ENDED_LOOKBACK if ended else STATED_RECOVERY_LOOKBACK
+            for t in stated_times(s.text, e.at, ev.zone):
+                if start <= t.at < when and e.at - lookback <= t.at <= e.at:
+                    times.append(t.at)
     if not times:
         return found
     at = min(times)

@@ -202,6 +202,11 @@ def no_effect(sentence: str) -> bool:
     return _signal("no_effect").search(sentence) is not None
 
 
+def states_impact_ended(sentence: str) -> bool:
+    """The sentence says when the impact ended, in so many words ("customer impact ended …")."""
+    return _signal("impact_ended").search(sentence) is not None
+
+
 def dismisses(sentence: str) -> bool:
     """The sentence sets a signal aside: not urgent, not customer facing, expected load."""
     return _signal("dismissed").search(sentence) is not None
