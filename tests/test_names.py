@@ -111,6 +111,9 @@ def test_a_name_no_list_holds_is_found_where_chat_puts_a_person() -> None:
     words = not_names(["the rollout is done", "see https://kaveri.example/x"], ["Slack"])
     assert {"rollout", "kaveri", "slack"} <= words
     assert slotted("thanks Rollout, and thanks Kaveri", words) == []
+    # a particle the incident writes in lower case ("van") does not make a surname a word
+    text = "Annelies van Boer from Kessler Logistics asked for an ETA"
+    assert [text[a:b] for a, b in slotted(text, frozenset({"van"}))] == ["Annelies van Boer"]
 
 
 def test_a_person_named_only_in_a_person_slot_never_reaches_the_draft(tmp_path: Path) -> None:

@@ -79,11 +79,16 @@ def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
     )
     before = "|".join(raw["before"])
     after = "|".join(raw["after"])
-    name = r"([A-Z][a-zß-ÿ]{2,}(?: [A-Z][a-zß-ÿ]{2,})?)"
+    # a given name, then a surname, maybe after a particle ("Annelies de Boer", "Jan van Dijk")
+    particle = r"(?: (?:van der|van den|van de|van|von|de la|de|der|den|da|di|du|la|le|ten|ter))?"
+    name = rf"([A-Z][a-zß-ÿ]{{2,}}(?:{particle} [A-Z][a-zß-ÿ]{{2,}})?)"
     return re.compile(
         rf"(?:(?<![\w@])(?i:{before})[ ,]*{name}(?![\w@-]|\.\w))"
         rf"|(?:(?<![\w.@/#:-]){name}(?=[ ,]+(?i:{after})\b))"
     ), frozenset(w.casefold() for w in raw["not_names"])
+
+
+_FROM_ORG = re.compile(r"\bfrom (?:[A-Z][\w.&'-]* ){0,2}$")
 
 
 def slotted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
@@ -94,8 +99,10 @@ def slotted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int,
     for m in pattern.finditer(text):
         group = 1 if m.group(1) else 2
         start, end = m.span(group)
-        words = m.group(group).split(" ")
+        words = [w for w in m.group(group).split(" ") if w[:1].isupper()]  # not "van", "de"
         # "Grafana Cloud says": a full name only when neither word is known not to be one
+        if _FROM_ORG.search(text, 0, start):
+            continue  # the organisation in "Joost from Hallmark Foods said", not a person
         if not any(w.casefold() in exclude or w.casefold() in stop for w in words):
             spans.append((start, end))
     return spans
