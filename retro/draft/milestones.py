@@ -126,6 +126,11 @@ class _Evidence:
         ]
 
     @cached_property
+    def dismissing(self) -> frozenset[str]:
+        """People's messages and notes that set a signal aside (`signals.dismissed`)."""
+        return frozenset(e.id for e in self.human() if dismisses(e.text))
+
+    @cached_property
     def dismissed(self) -> set[str]:
         """Signals a responder set aside within DISMISS_WITHIN ("seen it, not urgent, will plan
         a resize", "expected load until noon", `signals.dismissed` in the lexicon): the latest
@@ -133,9 +138,7 @@ class _Evidence:
         out: set[str] = set()
         signals = sorted(self.all_signals, key=lambda e: e.at)
         for e in self.events:
-            if e.kind not in ("message", "note", "comment") or e.is_bot or e.actor is None:
-                continue
-            if not dismisses(e.text):
+            if e.id not in self.dismissing:
                 continue
             before = [x for x in signals if e.at - DISMISS_WITHIN <= x.at <= e.at]
             if before:
@@ -285,7 +288,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     for e in ev.human():
         if floor is not None and e.at < floor:
             continue
-        if dismisses(e.text):
+        if e.id in ev.dismissing:
             continue  # "nothing customer-facing": setting a signal aside, no report
         for s in ev.reading.of(e.id):
             if any(s.has(x) for x in ("question", "hypothesis", "status_update", "mitigation")):
