@@ -281,3 +281,18 @@ def test_a_low_urgency_page_before_the_real_one_is_not_the_detection() -> None:
     found = infer_milestones(tl)
     assert found["detected"].at == T0
     assert found["impact_start"].at == T0
+
+
+def test_a_change_ticket_listed_with_the_incident_does_not_open_the_window() -> None:
+    """incident.yaml lists the change ticket with the incident's keys; it was opened five days
+    before to plan the work. Its creation is no signal: the window opens at the page."""
+    change = ev("chg", -5 * 24 * 60, "ticket_created", "jira", "CHG-7 created: upgrade switches")
+    change.attrs.update({"key": "CHG-7", "issuetype": "Change"})
+    events = [
+        change,
+        ev("page", 0, "page_triggered", "pagerduty", "Incident #1 triggered: storage slow"),
+        ev("res", 60, "page_resolved", "pagerduty", "Resolved"),
+    ]
+    meta = IncidentMeta(id="INC-9", jira_keys=["INC-9", "CHG-7"])
+    tl = build_timeline(incident=meta, events=events, reports=[])
+    assert tl.window is not None and tl.window.start > T0 - timedelta(hours=2)

@@ -303,6 +303,7 @@ def choose_window(
 
 
 _INCIDENT_TICKET = re.compile(r"incident|outage|sev|problem|postmortem", re.IGNORECASE)
+_CHANGE_TICKET = re.compile(r"change|deploy|release|maintenance", re.IGNORECASE)
 SIGNAL_LOOKBACK = timedelta(hours=6)
 
 
@@ -320,10 +321,16 @@ def _signals(events: list[TimelineEvent], incident: IncidentMeta) -> list[Timeli
         if e.kind == "alert_firing" or e.kind == "page_triggered":
             if e.duplicate_of is None:
                 alerts.append(e)
-        elif e.kind == "ticket_created" and (
-            _INCIDENT_TICKET.search(str(e.attrs.get("issuetype", "")))
-            or str(e.attrs.get("key", "")) in incident_keys
+        elif (
+            e.kind == "ticket_created"
+            and not _CHANGE_TICKET.search(str(e.attrs.get("issuetype", "")))
+            and (
+                _INCIDENT_TICKET.search(str(e.attrs.get("issuetype", "")))
+                or str(e.attrs.get("key", "")) in incident_keys
+            )
         ):
+            # a change ticket listed with the incident's keys was opened to plan the work,
+            # often days before: its creation is no signal of the incident
             tickets.append(e)
     anchors = [e for e in alerts if e.kind == "page_triggered"] + tickets
     if not anchors:
