@@ -224,6 +224,21 @@ def test_replies_in_a_thread_that_collects_follow_ups_propose_later_work(tmp_pat
     assert not any("log every size change" in t for t in titles), titles
 
 
+def test_a_reply_that_goes_on_with_the_item_before_names_its_system(tmp_path: Path) -> None:
+    """In a thread collecting follow-ups, "and print the pool size on every deploy" after
+    "pgbouncer-cfg needs a floor" asks the same system for more: the item names it."""
+    root = ts(27)
+    titles = _titles(
+        tmp_path,
+        [
+            msg("U01", 27, "follow-ups while it's fresh, in thread pls", thread_ts=root),
+            msg("U02", 27.5, "pgbouncer-cfg needs a floor on the pool size", thread_ts=root),
+            msg("U03", 28, "and print the pool size on every deploy", thread_ts=root),
+        ],
+    )
+    assert "pgbouncer-cfg: print the pool size on every deploy" in titles, titles
+
+
 def test_a_report_in_the_passive_voice_is_not_work() -> None:
     assert follow_up_title("Opsgenie alert auto-closed by Alertmanager") is None
     assert follow_up_title("we need alerts owned by the db team") is not None

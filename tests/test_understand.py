@@ -19,6 +19,7 @@ from retro.understand.lexicon import (
     alert_hold_minutes,
     carried_subject,
     collects_follow_ups,
+    continued_title,
     denies_recovery,
     dismisses,
     follow_up_title,
@@ -31,6 +32,7 @@ from retro.understand.lexicon import (
     names_follow_ups,
     no_effect,
     owner_in,
+    requirement_subject,
     rules_out,
     said_mitigated,
     short_names,
@@ -166,6 +168,10 @@ def test_lexicon_examples_hold() -> None:
         assert names_failure_at(ex["text"], last.span) is ex["failure"], ex
     for ex in lex["follow_up"]["examples"]:
         assert follow_up_title(ex["text"]) == ex["title"], ex
+    for ex in lex["follow_up"]["continues_examples"]:
+        title, subject = follow_up_title(ex["text"]), requirement_subject(ex["before"])
+        got = continued_title(ex["text"], title, subject) if title and subject else None
+        assert got == ex["title"], ex
     for ex in lex["action_types"]["examples"]:
         assert action_type(ex["text"]) == ex["type"], ex
     for ex in lex["reporters"]["examples"]:

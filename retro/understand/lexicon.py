@@ -760,6 +760,30 @@ def carried_subject(text: str, before: str) -> str | None:
     return subject
 
 
+def requirement_subject(title: str) -> str | None:
+    """The system a requirement names as its subject ("capctl needs a per-subsystem floor" ->
+    "capctl"), or None (a person, a pronoun, an article-led noun, no modal)."""
+    m = _follow_up_pattern("requirement_subject").match(title.strip())
+    if m is None:
+        return None
+    subject = m["subject"]
+    first = subject.casefold().split()[0]
+    if first in lexicon()["follow_up"]["carried_not_subjects"] or _ARTICLE.match(subject):
+        return None
+    return None if first in _not_imperative() else subject
+
+
+def continued_title(text: str, title: str, subject: str) -> str | None:
+    """A reply that goes on with the items before it ("and print the list of hosts first")
+    and asks for work without naming its system, with that system (the subject of the last
+    requirement before it) as its subject ("drainctl: print the list of hosts first")."""
+    if _follow_up_pattern("continues").search(text) is None:
+        return None
+    if _follow_up_pattern("requirement_subject").match(title) or _ARTICLE.match(title):
+        return None  # it names its own subject: "the restart should be slower too"
+    return f"{subject}: {title[0].lower()}{title[1:]}"
+
+
 def collects_follow_ups(text: str) -> bool:
     """A message that names follow-ups as such ("follow-ups while it's fresh, in thread pls"),
     not as a verb ("I'll follow up with the vendor")."""

@@ -22,6 +22,7 @@ from retro.understand.lexicon import (
     action_type,
     carried_subject,
     collects_follow_ups,
+    continued_title,
     follow_up_title,
     full_name,
     gap_title,
@@ -30,6 +31,7 @@ from retro.understand.lexicon import (
     marker_split,
     names_follow_ups,
     owner_in,
+    requirement_subject,
     short_names,
     states_wish,
 )
@@ -65,6 +67,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     began = detected.at if detected and detected.at else None
     collecting = _collecting_threads(data, calm)
     systems = _system_names(data)
+    last_subject: dict[str, str] = {}  # the last system a requirement named, per thread
     for row_id, sentences in _rows_with_sentences(data):
         row = by_id[row_id]
         if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row, calm):
@@ -128,8 +131,18 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 continue  # "Plan: 1) grow the volume", "Customer comms: …": a note, not work
             for piece in _pieces(text):
                 item = _item(piece, s, row, data, causes, systems, listed=in_list)
-                if item is not None:
-                    items.append(item)
+                if item is None:
+                    continue
+                # "and show the host list first" after "capctl needs a floor", in a thread
+                # or list of follow-ups: the same system's work
+                key = row.thread or row.id
+                subject = last_subject.get(key) if (threaded or in_list) else None
+                title = continued_title(piece, item.title, subject) if subject else None
+                if title is not None:
+                    item = item.model_copy(update={"title": title})
+                if (named := requirement_subject(item.title)) is not None:
+                    last_subject[key] = named
+                items.append(item)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
     # restatement gives a merged item its title)
     for row in data.rows:
