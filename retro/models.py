@@ -83,6 +83,9 @@ EventKind = Literal[
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 
 CHAT_KINDS = frozenset({"message", "bot_message"})
+# Tracker issue types that plan or record a change (a change request, a release): their
+# tickets are never a signal that an incident began, nor a report of its symptoms.
+CHANGE_TICKET = re.compile(r"change|deploy|release|maintenance", re.IGNORECASE)
 
 
 def _require_utc(value: datetime) -> datetime:

@@ -33,11 +33,7 @@ _INLINE_ITEM = re.compile(r"(?:^|(?<=\s))\(?(\d)\)\s+(?=\w)")
 def _inline_items(line: str) -> str:
     marks = list(_INLINE_ITEM.finditer(line))
     numbers = [int(m.group(1)) for m in marks]
-    if (
-        len(marks) < 2
-        or numbers[0] != 1
-        or numbers != list(range(numbers[0], numbers[0] + len(numbers)))
-    ):
+    if len(marks) < 2 or numbers != list(range(1, len(numbers) + 1)):
         return line
     cuts = [0, *(m.start() for m in marks[1:]), len(line)]
     return "\n".join(line[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False))

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from retro.models import Metrics, Milestone, Timeline, TimelineEvent, seconds_between
+from retro.models import (
+    CHANGE_TICKET,
+    Metrics,
+    Milestone,
+    Timeline,
+    TimelineEvent,
+    seconds_between,
+)
 from retro.understand.cues import scores as cue_scores
 from retro.understand.layer import Reading, Sentence, Understanding
 from retro.understand.lexicon import (
@@ -69,8 +76,6 @@ STATUS_LEAD = re.compile(
     re.I,
 )
 INCIDENT_TYPE = re.compile(r"incident|outage|major|sev", re.I)
-# A ticket that plans or records a change is not a report of symptoms, whatever it describes.
-CHANGE_TYPE = re.compile(r"change|deploy|release|maintenance", re.I)
 # Tracker issue types of planned work, never a report of symptoms (a support request, bug or
 # incident ticket can be).
 WORK_TYPES = frozenset({"task", "sub-task", "subtask", "story", "improvement", "epic"})
@@ -137,7 +142,7 @@ class _Evidence:
         signal before such a message."""
         out: set[str] = set()
         signals = sorted(self.all_signals, key=lambda e: e.at)
-        for e in self.events:
+        for e in self.human():
             if e.id not in self.dismissing:
                 continue
             before = [x for x in signals if e.at - DISMISS_WITHIN <= x.at <= e.at]
@@ -305,7 +310,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         for e in ev.events
         if e.kind == "ticket_created"
         and str(e.attrs.get("key")) not in ev.incident_tickets
-        and not CHANGE_TYPE.search(str(e.attrs.get("issuetype") or ""))
+        and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
         and not _files_follow_up(ev, e)
         and (floor is None or e.at >= floor)
         and any(s.has("impact") or s.has("detection") for s in ev.reading.of(e.id))
@@ -548,7 +553,7 @@ def impact_start(ev: _Evidence, det: Candidate | None) -> Candidate | None:
 
 def acknowledged(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     acks = [e for e in ev.events if e.kind == "page_acknowledged"]
-    if ev.dismissed and ev.signals:
+    if ev.dismissed:
         # acknowledging a page someone then set aside was not the response to this incident
         first_live = min(e.at for e in ev.signals)
         acks = [e for e in acks if e.at >= first_live]

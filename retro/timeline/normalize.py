@@ -13,6 +13,7 @@ from typing import Any
 from retro import registry
 from retro.errors import BundleError
 from retro.models import (
+    CHANGE_TICKET,
     CHAT_KINDS,
     IncidentMeta,
     SourceInfo,
@@ -303,7 +304,6 @@ def choose_window(
 
 
 _INCIDENT_TICKET = re.compile(r"incident|outage|sev|problem|postmortem", re.IGNORECASE)
-_CHANGE_TICKET = re.compile(r"change|deploy|release|maintenance", re.IGNORECASE)
 SIGNAL_LOOKBACK = timedelta(hours=6)
 
 
@@ -323,7 +323,7 @@ def _signals(events: list[TimelineEvent], incident: IncidentMeta) -> list[Timeli
                 alerts.append(e)
         elif (
             e.kind == "ticket_created"
-            and not _CHANGE_TICKET.search(str(e.attrs.get("issuetype", "")))
+            and not CHANGE_TICKET.search(str(e.attrs.get("issuetype", "")))
             and (
                 _INCIDENT_TICKET.search(str(e.attrs.get("issuetype", "")))
                 or str(e.attrs.get("key", "")) in incident_keys

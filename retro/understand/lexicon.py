@@ -207,15 +207,8 @@ def states_impact_ended(sentence: str) -> bool:
     return _signal("impact_ended").search(sentence) is not None
 
 
-# words every `signals.dismissed` alternative holds: most chat has none, and skips the regex
-_DISMISS_KEYS = ("urgent", "facing", "impact", "actionable", "expected", "wait", "park")
-
-
 def dismisses(sentence: str) -> bool:
     """The sentence sets a signal aside: not urgent, not customer facing, expected load."""
-    low = sentence.lower()
-    if not any(k in low for k in _DISMISS_KEYS):
-        return False
     return _signal("dismissed").search(sentence) is not None
 
 
