@@ -244,6 +244,7 @@ HELD_OUT_SETS = (
     "heldout-7",
     "heldout-8",
     "heldout-9",
+    "heldout-10",
 )
 
 
