@@ -18,6 +18,7 @@ from bundle_factory import (
     alert,
     iso,
     msg,
+    pagerduty_log,
     webhook,
     write_bundle,
 )
@@ -269,6 +270,43 @@ def test_a_loud_alert_a_responder_set_aside_is_a_precursor(tmp_path: Path) -> No
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
     assert "person" not in pm.milestones["detected"].rule
+
+
+def test_one_alert_firing_for_two_pools_is_set_aside_as_a_whole(tmp_path: Path) -> None:
+    """One alert rule fires for two pools 40 and 37 minutes before the outage; "acked both,
+    known drift, not urgent" sets aside both firings, not only the latest."""
+    firings = []
+    for n, (minutes, pool) in enumerate(((-40, "pool-a"), (-37, "pool-b"))):
+        early = alert("firing", minutes, None)
+        early["labels"] = {"alertname": "ClockOffsetHigh", "pool": pool, "severity": "critical"}
+        early["annotations"] = {"summary": f"clock offset on {pool} above 0.5 s"}
+        early["fingerprint"] = f"3f3e3d3c3b3a39{n:02d}"
+        firings.append(early)
+    aside = msg("U02", -33, "acked both, known drift on the old image, not urgent")
+    chat = sorted([*CHAT, aside], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    for n, early in enumerate(firings):
+        (bundle / "alertmanager" / f"clock-{n}.json").write_text(
+            json.dumps(webhook("firing", [early])), encoding="utf-8"
+        )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_chatter_long_before_the_first_alert_is_no_report_of_symptoms(tmp_path: Path) -> None:
+    """70 minutes before the page, a lone remark the classifier reads as a symptom, with no
+    report after it, and travel chatter read more as off-topic than as impact are not
+    reports: detection and impact come with the alert."""
+    chatter = [
+        msg("U03", -70, "the wiki page for the export tool is down"),
+        msg("U02", -25, "on the train from 14:40, laptop with me. phone should work"),
+    ]
+    chat = sorted([*CHAT, *chatter], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
 
 
 def test_an_impact_end_stated_when_the_ticket_moves_late_is_the_mitigation(
@@ -1183,3 +1221,34 @@ def _with_rootly(tmp_path: Path, times: dict[str, str]) -> Postmortem:
     body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
     (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
     return generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+
+
+def test_a_page_acknowledged_before_the_detection_is_another_pages(tmp_path: Path) -> None:
+    """A morning page about something else, acknowledged and resolved hours before the
+    detection the incident tool recorded, gives no acknowledgement: it follows detection."""
+    bundle = write_bundle(tmp_path / "b")
+    log = pagerduty_log()
+    morning = json.loads(json.dumps(log["log_entries"]))
+    for n, (entry, minutes) in enumerate(zip(morning, (-240, -236, -200), strict=True)):
+        entry.update(id=f"RM{n:04d}", created_at=iso(minutes))
+        entry["incident"] = {**entry["incident"], "id": "PINC000", "summary": "[#99] DiskFull"}
+    log["log_entries"] = morning + log["log_entries"]
+    (bundle / "pagerduty" / "log_entries.json").write_text(json.dumps(log), "utf-8")
+    example = (
+        Path(__file__).parent / "fixtures/incident_io/api_v2_incident_show.openapi_example.json"
+    )
+    body = json.loads(example.read_text(encoding="utf-8"))
+    incident = body["incident"]
+    incident["created_at"] = incident["updated_at"] = iso(5)
+    incident["incident_status"]["category"] = "live"
+    incident["incident_timestamp_values"] = [
+        {
+            "incident_timestamp": {"id": "01FCNDV6P870EA6S7TK1DSYD5H", "name": "Detected at"},
+            "value": {"value": iso(0)},
+        }
+    ]
+    (bundle / "incident_io").mkdir()
+    (bundle / "incident_io" / "incident.json").write_text(json.dumps(body), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+    assert pm.milestones["acknowledged"].at.strftime("%H:%M") == iso(3)[11:16]

@@ -4,10 +4,11 @@ are read from a bundle and become the draft's action items as they are written."
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bundle_factory import iso, write_bundle
+from bundle_factory import CHAT, T0, iso, msg, ts, write_bundle
 
 from retro.draft.engines.offline import OfflineEngine
 from retro.draft.pipeline import generate
@@ -185,3 +186,61 @@ def test_each_file_is_listed_once_in_its_sources_report(tmp_path: Path) -> None:
         assert len(report.files) == len(set(report.files)), report.name
     report = next(r for r in timeline.sources if r.name == "incident_io")
     assert sorted(report.files) == ["incident_io/follow_ups.json", "incident_io/incident.json"]
+
+
+def test_the_follow_up_work_of_the_days_after_is_read_for_action_items(tmp_path: Path) -> None:
+    """The window ends an hour after the resolution; the team's follow-up work goes on for days:
+    a thread that collects follow-ups, its replies, and tracker tasks filed for the review. They
+    stay for the action items; chat of the days after that is not about follow-ups does not,
+    and none of it moves a milestone."""
+    day = 24 * 60
+    root = ts(day + 30)
+    chat = [
+        *CHAT,
+        msg("U03", day + 30, "Collecting the follow-ups for Thursday's review here, add yours"),
+        msg("U02", day + 32, "the pool config must refuse a size below 20", thread_ts=root),
+        msg("U01", day + 33, "we need a load test for pool size changes", thread_ts=root),
+        msg("U01", day + 40, "the pool is back to normal and we're resolved"),  # another thread
+        msg("U03", day + 45, "we should get pizza for the team on Friday"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    jira = bundle / "jira"
+    jira.mkdir()
+    task = _jira_task("OPS-130", "Alert on pgbouncer wait time for checkout-api", day + 50)
+    (jira / "OPS-130.json").write_text(json.dumps(task), "utf-8")
+    timeline = read_timeline(bundle)
+    assert timeline.window is not None and timeline.window.end < T0 + timedelta(days=1)
+    texts = [e.text for e in timeline.events]
+    assert "the pool config must refuse a size below 20" in texts
+    assert not [t for t in texts if "pizza" in t or "back to normal and" in t]
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    titles = [a.title for a in result.postmortem.action_items]
+    assert "The pool config must refuse a size below 20" in titles, titles
+    assert "Add a load test for pool size changes" in titles, titles
+    assert "Alert on pgbouncer wait time for checkout-api" in titles, titles
+    resolved = result.postmortem.milestones["resolved"]
+    assert resolved.at is not None and resolved.at < T0 + timedelta(hours=2)
+    cited = {c for claim in result.postmortem.root_cause for c in claim.citations}
+    later = {r.id for r in result.data.rows if r.later}
+    assert later and not cited & later  # the story is told from the window
+
+
+def test_a_review_call_recorded_days_later_is_read_for_action_items(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b")
+    calls = bundle / "transcripts"
+    calls.mkdir()
+    start = iso(3 * 24 * 60)
+    (calls / "review.txt").write_text(
+        f"---\nrecording_start: {start}\n---\n"
+        "[00:00:05] Dana Whitfield: okay so we had the pool drop to five on Tuesday\n"
+        "[00:01:10] Marco Ferreira: yeah so the thing we should do is add a canary stage "
+        "for checkout-api config pushes\n"
+        "[00:01:40] Priya Raman: agreed\n",
+        encoding="utf-8",
+    )
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    items = result.postmortem.action_items
+    review = {r.id for r in result.data.rows if r.later and r.source == "transcripts"}
+    assert len(review) == 3
+    said = [a for a in items if review & set(a.citations)]
+    assert said and "canary stage" in said[0].title, [a.title for a in items]

@@ -418,6 +418,7 @@ def evidence_rows(
     patterns = scrubber or scrubber_for(timeline, names)
     id_of_key = {e.key: e.id for e in timeline.events}
     low_trust = {s for s, i in timeline.source_info.items() if i.low_trust}
+    end = timeline.window.end if timeline.window else None
     rows = []
     for event in timeline.events:
         person = event.actor.person if event.actor else None
@@ -455,6 +456,8 @@ def evidence_rows(
                 and not (event.actor is not None and event.actor.is_bot),
                 low_trust=event.source in low_trust or bool(event.attrs.get("low_trust")),
                 facts=facts,
+                # a follow-up filed in the incident tool tells the story too, whenever filed
+                later=end is not None and event.at > end and not event.attrs.get("follow_up"),
             )
         )
     return rows

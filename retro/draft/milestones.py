@@ -103,7 +103,11 @@ class _Evidence:
     def __init__(self, timeline: Timeline, reading: Reading, skip: frozenset[str]) -> None:
         self.tl = timeline
         self.reading = reading
-        self.events = [e for e in timeline.events if e.id not in skip]
+        # the follow-up work kept from the days after the window tells no milestone
+        end = timeline.window.end if timeline.window else None
+        self.events = [
+            e for e in timeline.events if e.id not in skip and (end is None or e.at <= end)
+        ]
         self.low_trust = timeline.with_role("transcript") | {
             s for s, i in timeline.source_info.items() if i.low_trust
         }
@@ -139,7 +143,8 @@ class _Evidence:
     def dismissed(self) -> set[str]:
         """Signals a responder set aside within DISMISS_WITHIN ("seen it, not urgent, will plan
         a resize", "expected load until noon", `signals.dismissed` in the lexicon): the latest
-        signal before such a message."""
+        signal before such a message, with the same alert's other firings in those minutes
+        (one rule firing for two pools, "acked both, not urgent")."""
         out: set[str] = set()
         signals = sorted(self.all_signals, key=lambda e: e.at)
         for e in self.human():
@@ -147,6 +152,8 @@ class _Evidence:
                 continue
             before = [x for x in signals if e.at - DISMISS_WITHIN <= x.at <= e.at]
             if before:
+                name = before[-1].attrs.get("alertname")
+                out.update(x.id for x in before if name and x.attrs.get("alertname") == name)
                 out.add(before[-1].id)
         return out
 
@@ -270,6 +277,7 @@ def _earlier_episodes(ev: _Evidence, alerts: list[TimelineEvent]) -> set[str]:
 
 
 REPORT_LOOKBACK = timedelta(hours=2)
+LONE_REPORT_LEAD = timedelta(minutes=30)
 
 
 def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
@@ -300,6 +308,8 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
                 continue
             if max(s.p("recovery"), s.p("mitigation")) > s.p("impact"):
                 continue  # "48 routers total now" reads more as a step or a recovery
+            if s.p("off_topic") > s.p("impact"):
+                continue  # "on the train from 13:40, phone should work": chatter
             # "the price flips to €1 at noon, visible in app and web" reads more as the change
             # than as a symptom
             symptom = s.has("impact") and s.p("trigger") <= s.p("impact")
@@ -317,6 +327,17 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     ]
     found += [(e, ev.reading.of(e.id)[0]) for e in tickets]
     trusted = [(e, s) for e, s in found if ev.corroborated(e, [x for x, _ in found])]
+    if first_signal is not None:
+        # long before the first signal, a lone remark the classifier reads as a symptom ("they
+        # are, went out yesterday", about docs) is chatter: an early report stands when it
+        # names customers or another report follows it
+        trusted = [
+            (e, s)
+            for e, s in trusted
+            if e.at >= first_signal - LONE_REPORT_LEAD
+            or names_customers(s.text)
+            or any(x.id != e.id and e.at < x.at <= e.at + LONE_REPORT_LEAD for x, _ in trusted)
+        ]
     return sorted(trusted, key=lambda pair: pair[0].at)
 
 
@@ -557,6 +578,10 @@ def acknowledged(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         # acknowledging a page someone then set aside was not the response to this incident
         first_live = min(e.at for e in ev.signals)
         acks = [e for e in acks if e.at >= first_live]
+    if det is not None:
+        # a page acknowledged before anything detected this incident was another page's (a
+        # morning blip's, a precursor nobody connected)
+        acks = [e for e in acks if e.at >= det.event.at]
     if acks:
         return Candidate(min(acks, key=lambda e: e.at), 0.9, "first page acknowledgement")
     start = det.event.at if det else None

@@ -29,6 +29,9 @@ MARGIN_AFTER = timedelta(minutes=60)
 CHAT_LOOKBACK = timedelta(hours=2)
 LINK_WINDOW = timedelta(minutes=15)
 CHANGE_LOOKBACK = timedelta(hours=6)
+# How long after the window the team's follow-up work is still read: the review is usually
+# within a week or two of the incident.
+FOLLOW_UP_HORIZON = timedelta(days=14)
 
 RESOLUTION_KINDS = frozenset({"page_resolved", "alert_resolved"})
 _MAYBE_RESOLUTION = RESOLUTION_KINDS | {"status_change", "status_page_update"}
@@ -380,9 +383,12 @@ def build_timeline(
         ]
         inside = early + inside
         # Follow-ups the team filed in its incident tool belong to the incident whenever they
-        # were written (often at the review, days later): they stay too.
+        # were written (often at the review, days later): they stay too, and so does the
+        # follow-up work of the days after (see _follow_up_work).
         later = [e for e in merged if _filed_later(e, window)]
-        inside = inside + later
+        later_ids = {id(e) for e in later}
+        work = _follow_up_work(merged, window, {incident.id, *incident.jira_keys}, sources)
+        inside = inside + sorted(later + [e for e in work if id(e) not in later_ids], key=_at)
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
                 "incident.yaml",
@@ -424,6 +430,45 @@ def _between(events: list[TimelineEvent], start: datetime, end: datetime) -> lis
 def _filed_later(event: TimelineEvent, window: Window) -> bool:
     """A follow-up filed in the incident tool after the window: it stays in the timeline."""
     return event.at > window.end and event.attrs.get("follow_up") is True
+
+
+def _at(event: TimelineEvent) -> datetime:
+    return event.at
+
+
+def _follow_up_work(
+    events: list[TimelineEvent], window: Window, incident_keys: set[str], sources: Sources
+) -> list[TimelineEvent]:
+    """What the team wrote about its follow-up work in the days after the window: tickets it
+    filed for it (tasks, stories: not the incident's own, not incidents or changes), a
+    message, comment or note that collects follow-ups ("Follow-ups for Tuesday's review:")
+    with the replies in its thread, and the calls recorded then (the review). They stay in the
+    timeline for the action items; the milestones read only the window."""
+    after = _between(events, window.end, shift(window.end, FOLLOW_UP_HORIZON))
+    after = [e for e in after if e.at > window.end]
+    if not after:
+        return []
+    from retro.understand.lexicon import collects_follow_ups  # the lexicon loads only if needed
+
+    calls = with_role(sources, "transcript")
+    roots = {
+        e.key
+        for e in after
+        if e.kind in ("message", "comment", "note") and collects_follow_ups(e.text)
+    }
+    return [
+        e
+        for e in after
+        if e.key in roots
+        or (e.thread is not None and e.thread in roots)
+        or (e.source in calls and e.kind in CHAT_KINDS)
+        or (
+            e.kind == "ticket_created"
+            and str(e.attrs.get("key") or "") not in incident_keys
+            and not _INCIDENT_TICKET.search(str(e.attrs.get("issuetype") or ""))
+            and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
+        )
+    ]
 
 
 def _count_outside(

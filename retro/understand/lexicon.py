@@ -302,6 +302,12 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
             break
         text = stripped
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
+    rest = text[3:]
+    detect = lexicon()["end_states"]["detect_leads"]
+    if text[:3].casefold() == "to " and (
+        _leads_with_verb(rest) or rest.split(" ", 1)[0].casefold() in detect
+    ):
+        text = text[3:]  # "we must to add …", "AI: to page on …": the infinitive's "to"
     if (need := _follow_up_pattern("need_noun").match(text)) is not None:
         rest = text[need.end() :]
         text = rest if _ARTICLE.match(rest) else f"{lexicon()['follow_up']['noun_verb']} {rest}"
@@ -347,8 +353,10 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
         return None  # "R10 must mean the app crashed": a conclusion, not an obligation
     if _follow_up_pattern("state_note").match(text):
         return None  # "incident.io -> Fixing": a status noted, not work
+    if not stated_as_requirement and not commands and _follow_up_pattern("done_report").match(text):
+        return None  # "the read-back check merged as change 91": work done, not work to do
     if _ARTICLE.match(text) and not requirement:
-        text = f"{lexicon()['follow_up']['noun_verb']} {text}"
+        text = f"{lexicon()['follow_up']['noun_verb']} {text[0].lower()}{text[1:]}"
     if len(text) > max_len:
         short = _shorten(text, max_len)
         if short is None:
@@ -373,8 +381,8 @@ def _leads_with_verb(text: str) -> bool:
 @cache
 def _follow_up_pattern(name: str) -> re.Pattern[str]:
     """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
-    not a noun phrase to "Add"), `copula_remark`, `said_of`, `state_note`, `subjectless`,
-    `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`."""
+    not a noun phrase to "Add"), `copula_remark`, `said_of`, `state_note`, `done_report`,
+    `subjectless`, `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`."""
     return re.compile(lexicon()["follow_up"][name], re.I)
 
 

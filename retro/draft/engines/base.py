@@ -29,6 +29,11 @@ class EvidenceRow(BaseModel):
     duplicate: bool = Field(default=False, description="Another source's copy of a linked event")
     human: bool = Field(default=False, description="Written by a person (not a bot or a tool)")
     low_trust: bool = Field(default=False, description="Speech-to-text or similar: never alone")
+    later: bool = Field(
+        default=False,
+        description="Follow-up work from the days after the incident window: read for action "
+        "items, never for the story",
+    )
     facts: dict[str, str] = Field(
         default_factory=dict,
         description="Structured fields an engine may state: status, issue type, change kind",

@@ -70,7 +70,8 @@ class Chooser:
 
     def __init__(self, data: DraftInput) -> None:
         self.data = data
-        self.by_id = {r.id: r for r in data.rows}
+        # the story's sections read the window; what the team wrote days later is follow-up work
+        self.by_id = {r.id: r for r in data.rows if not r.later}
         self.sentences = [s for s in data.sentences if s.row_id in self.by_id]
         self._ruled_out = [s for s in self.sentences if rules_out(s.text)]
         self._subjects = {id(s): self._subject(s) for s in self._ruled_out}

@@ -41,15 +41,16 @@ class _Facts:
 
     def __init__(self, data: DraftInput) -> None:
         self.data = data
-        self.rows = data.rows
+        # the story is told from the window; rows kept from the days after are follow-up work
+        self.rows = [r for r in data.rows if not r.later]
         self.by_id = {r.id: r for r in data.rows}
         self.ms = data.milestones
         self.pick = Chooser(data)
-        self.alerts = [r for r in data.rows if r.kind == "alert_firing" and not r.duplicate]
+        self.alerts = [r for r in self.rows if r.kind == "alert_firing" and not r.duplicate]
         changes = {s for s, roles in data.roles_of_sources.items() if "changes" in roles}
         self.changes = [
             r
-            for r in data.rows
+            for r in self.rows
             if r.kind == "change_deployed" or (r.source in changes and not r.human)
         ]
 
@@ -465,6 +466,7 @@ def _reflections(f: _Facts) -> list[Pick]:
         row = f.by_id.get(s.row_id)
         if (
             row is None
+            or row.later
             or row.at < calm
             or not row.human
             or row.kind not in ("message", "comment", "note")
