@@ -242,3 +242,22 @@ def test_a_reply_that_goes_on_with_the_item_before_names_its_system(tmp_path: Pa
 def test_a_report_in_the_passive_voice_is_not_work() -> None:
     assert follow_up_title("Opsgenie alert auto-closed by Alertmanager") is None
     assert follow_up_title("we need alerts owned by the db team") is not None
+
+
+def test_a_title_that_points_back_joins_the_item_before_it(tmp_path: Path) -> None:
+    """ "I'll write that policy, due Friday" restates the policy item said before: one item,
+    citing both; with no item before it, such a title is too thin to stand."""
+    chat = sorted(
+        CHAT
+        + [
+            msg("U02", 33, "we need a written freeze policy for config pushes during peak"),
+            msg("U03", 34, "I'll write that policy, due Friday"),
+        ],
+        key=lambda m: float(m["ts"]),
+    )
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    titles = [i.title for i in result.postmortem.action_items]
+    assert not [t for t in titles if "that policy" in t], titles
+    policy = [i for i in result.postmortem.action_items if "freeze policy" in i.title]
+    assert len(policy) == 1 and len(policy[0].citations) >= 2, titles

@@ -244,3 +244,23 @@ def test_a_review_call_recorded_days_later_is_read_for_action_items(tmp_path: Pa
     assert len(review) == 3
     said = [a for a in items if review & set(a.citations)]
     assert said and "canary stage" in said[0].title, [a.title for a in items]
+
+
+def test_a_follow_up_only_a_call_transcript_states_is_not_an_item(tmp_path: Path) -> None:
+    """Speech-to-text is never alone: a follow-up said only on the call is left out; one that
+    chat also states is an item citing both."""
+    bundle = write_bundle(tmp_path / "b")
+    calls = bundle / "transcripts"
+    calls.mkdir()
+    (calls / "bridge.txt").write_text(
+        f"---\nrecording_start: {iso(26)}\n---\n"
+        "[00:00:05] Marco Ferreira: we should add a lint rule for the pool size in the chart\n"
+        "[00:00:40] Dana Whitfield: and we need a canary stage for config changes to checkout-api\n",
+        encoding="utf-8",
+    )
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    call = {r.id for r in result.data.rows if r.low_trust}
+    titles = [a.title for a in result.postmortem.action_items]
+    assert not [t for t in titles if "lint rule" in t], titles
+    canary = [a for a in result.postmortem.action_items if "canary stage" in a.title]
+    assert canary and call & set(canary[0].citations)

@@ -32,6 +32,7 @@ from retro.understand.lexicon import (
     names_follow_ups,
     no_effect,
     owner_in,
+    refers_back,
     requirement_subject,
     rules_out,
     said_mitigated,
@@ -186,6 +187,8 @@ def test_lexicon_examples_hold() -> None:
         assert carried_subject(ex["text"], ex["before"]) == ex["subject"], ex
     for ex in lex["follow_up"]["collects_examples"]:
         assert collects_follow_ups(ex["text"]) == ex["collects"], ex
+    for ex in lex["follow_up"]["refers_back_examples"]:
+        assert refers_back(ex["text"]) == ex["refers"], ex
     for ex in lex["short_names"]["examples"]:
         assert full_name(ex["text"], short_names(ex["services"])) == ex["full"], ex
     for ex in lex["follow_up"]["owner_examples"]:

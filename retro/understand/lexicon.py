@@ -785,6 +785,12 @@ def continued_title(text: str, title: str, subject: str) -> str | None:
     return f"{subject}: {title[0].lower()}{title[1:]}"
 
 
+def refers_back(title: str) -> bool:
+    """A follow-up title that points back at something said before ("write that policy",
+    "add a test for it"): a restatement, too thin to stand alone."""
+    return _follow_up_pattern("refers_back").search(title) is not None
+
+
 def collects_follow_ups(text: str) -> bool:
     """A message that names follow-ups as such ("follow-ups while it's fresh, in thread pls"),
     not as a verb ("I'll follow up with the vendor")."""

@@ -31,6 +31,7 @@ from retro.understand.lexicon import (
     marker_split,
     names_follow_ups,
     owner_in,
+    refers_back,
     requirement_subject,
     short_names,
     states_wish,
@@ -150,7 +151,31 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             item = _filed_item(row, data, causes)
             if item is not None:
                 items.append(item)
-    return _dedupe(items, same)
+    # speech-to-text is never alone: a follow-up only a call transcript states ("like forty,
+    # and do a clean stop first") stands when chat, a ticket or a note says it too
+    return [
+        item
+        for item in _dedupe(_join_references(items, same), same)
+        if not all(by_id[c].low_trust for c in item.citations if c in by_id)
+    ]
+
+
+def _join_references(items: list[ActionItem], same: SameItem | None) -> list[ActionItem]:
+    """A title that points back at something said before ("write that policy, due Oct 3",
+    "add a test for it") restates an earlier item: it joins the closest one (its citations
+    added, its title left), and with no item before it, it is left out (too thin to act on)."""
+    test = same or _same_words
+    kept: list[ActionItem] = []
+    for item in items:
+        if not refers_back(item.title):
+            kept.append(item)
+            continue
+        if kept:
+            closest = max(
+                kept, key=lambda k: (test(k.title, item.title) or 0.0, overlap(k.title, item.title))
+            )
+            closest.citations = list(dict.fromkeys(closest.citations + item.citations))
+    return kept
 
 
 _LABELLED = re.compile(r"^\s*[\w /&+-]{1,30}:\s+\S")
