@@ -350,6 +350,7 @@ class Reader:
     def monitor_events(self) -> None:
         """Assign each transition to an alert cycle per monitor and group, in time order."""
         open_cycles: dict[tuple[str, str], str] = {}
+        warned: set[tuple[str, str]] = set()  # open cycles that fired at Warn and have not paged
         for t in sorted(self.transitions, key=lambda t: (t.at, t.event_id)):
             slot = (t.monitor_id, t.group)
             base = f"datadog:monitor:{t.monitor_id}:{t.group}"
@@ -371,10 +372,20 @@ class Reader:
             if firing and slot not in open_cycles:
                 cycle = open_cycles[slot] = f"{t.at:%Y%m%dT%H%M%S}"
                 key, kind = f"{base}:{cycle}:firing", "alert_firing"
-            elif firing:  # a re-notification, or a Warn -> Triggered step, inside one alert
+                if severity == "warning":
+                    warned.add(slot)
+            elif firing and slot in warned and severity == "critical":
+                # Warn -> Triggered: the same alert now at its critical threshold, which is what
+                # pages; a firing of the cycle at its louder level (same alert key up to the
+                # last part, so its one recovery closes both)
+                warned.discard(slot)
+                cycle = open_cycles[slot]
+                key, kind = f"{base}:{cycle}:triggered", "alert_firing"
+            elif firing:  # a re-notification inside one alert
                 cycle = open_cycles[slot]
                 key, kind = f"datadog:event:{t.event_id}", "other"
             else:
+                warned.discard(slot)
                 cycle = open_cycles.pop(slot, "") or self._cycle_from_duration(t)
                 key, kind = f"{base}:{cycle}:resolved", "alert_resolved"
                 severity = None
