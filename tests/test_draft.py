@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from bundle_factory import (
     CUSTOMERS_FIRST,
     PEOPLE,
     SECRET,
+    T0,
     alert,
     iso,
     msg,
@@ -307,6 +308,34 @@ def test_chatter_long_before_the_first_alert_is_no_report_of_symptoms(tmp_path: 
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_a_recovery_reported_as_one_region_clears_is_that_regions(tmp_path: Path) -> None:
+    """One alert rule fires for two regions; "eu recovered" as the eu firing clears, while the
+    us firing goes on, is that region's recovery: the mitigation comes when the impact ends
+    everywhere."""
+    chat = [
+        msg("U01", 4, "Looking into the HighErrorRate page now, checkout 5xx are spiking"),
+        msg("U02", 21, "eu recovered, error rate is back to normal there"),
+        msg("U01", 32, "us is back at baseline as well"),
+        msg("U01", 34, "Calling this mitigated."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    am = bundle / "alertmanager"
+    for path in am.iterdir():
+        path.unlink()
+    for region, ends in (("eu", 20), ("us", 31)):
+        firing = alert("firing", 0, None)
+        firing["labels"] = {**firing["labels"], "region": region}
+        firing["fingerprint"] = f"a1b2c3d4e5f607{ends:02d}"
+        resolved = {**firing, "status": "resolved", "endsAt": iso(ends)}
+        (am / f"{region}-firing.json").write_text(json.dumps(webhook("firing", [firing])), "utf-8")
+        (am / f"{region}-resolved.json").write_text(
+            json.dumps(webhook("resolved", [resolved])), "utf-8"
+        )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    mitigated = pm.milestones["mitigated"].at
+    assert mitigated is not None and mitigated >= T0 + timedelta(minutes=31), mitigated
 
 
 def test_an_impact_end_stated_when_the_ticket_moves_late_is_the_mitigation(

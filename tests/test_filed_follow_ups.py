@@ -264,3 +264,15 @@ def test_a_follow_up_only_a_call_transcript_states_is_not_an_item(tmp_path: Path
     assert not [t for t in titles if "lint rule" in t], titles
     canary = [a for a in result.postmortem.action_items if "canary stage" in a.title]
     assert canary and call & set(canary[0].citations)
+
+
+def test_a_rootly_incident_event_is_a_note_by_its_author(tmp_path: Path) -> None:
+    """Rootly's timeline events name their author only by `user_display_name`."""
+    bundle = write_bundle(tmp_path / "b")
+    (bundle / "rootly").mkdir()
+    body = json.loads((FIXTURES / "api_v1_incident_event_get.openapi_example.json").read_text())
+    body["data"]["attributes"]["occurred_at"] = iso(12)
+    (bundle / "rootly" / "event.json").write_text(json.dumps(body), encoding="utf-8")
+    (note,) = [e for e in read_timeline(bundle).events if e.source == "rootly"]
+    assert note.kind == "note" and note.actor is not None
+    assert note.actor.name == "Misti Christiansen"

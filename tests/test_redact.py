@@ -69,6 +69,7 @@ S: dict[str, str] = {
     "glpat": fake("gl" + "pat-", 20, ALNUM + "-_"),
     "atlassian": fake("ATA" + "TT3xFfGF0", 180, ALNUM + "-_") + "=0A1B2C3D",
     "glsa": fake("gl" + "sa_", 32) + fake("_", 8, HEX),
+    "glsa_short": fake("gl" + "sa_", 31) + fake("_", 8, HEX),  # a token copied one short
     "glc": fake("gl" + "c_", 120, B64),
     "hvs": fake("hv" + "s.", 90, ALNUM + "-_"),
     "hf": fake("h" + "f_", 34),
@@ -151,6 +152,7 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("gitlab_token", "git clone with {glpat}", "{glpat}"),
     ("atlassian_token", "jira api token {atlassian}", "{atlassian}"),
     ("grafana_token", "grafana SA token {glsa}", "{glsa}"),
+    ("grafana_token", "dashboards API with {glsa_short}", "{glsa_short}"),
     ("grafana_token", "cloud token {glc}", "{glc}"),
     ("vault_token", "VAULT_TOKEN={hvs}", "{hvs}"),
     ("huggingface_token", "HF token {hf}", "{hf}"),

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from retro.connector import Doc, ReadContext, filed_follow_up, shape_error
-from retro.models import EventKind, Provenance, TimelineEvent
+from retro.models import Actor, EventKind, Provenance, TimelineEvent
 
 SOURCE: Final = "rootly"
 # Each timestamp field of an incident, its wording, and the milestone it records.
@@ -94,7 +94,12 @@ def _events(
         return
     if item["type"] == "incident_events":
         at = ctx.time(attrs.get("occurred_at") or attrs.get("created_at"), doc=doc, record=record)
-        yield _event(f"rootly:event:{rid}", at, "note", str(attrs.get("event") or ""), doc, record)
+        text = str(attrs.get("event") or "")
+        event = _event(f"rootly:event:{rid}", at, "note", text, doc, record)
+        # who wrote it, by name only (Rootly's event body carries no user id or email)
+        if name := str(attrs.get("user_display_name") or "").strip():
+            event.actor = Actor(source=SOURCE, name=name)
+        yield event
         return
     title = str(attrs.get("title") or "")
     created = attrs.get("created_at")

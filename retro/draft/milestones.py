@@ -660,6 +660,30 @@ def _outlasted(at: datetime, closed: list[Lifecycle]) -> bool:
     )
 
 
+SCOPE_CLEARED = timedelta(minutes=10)
+
+
+def _alert_rule(e: TimelineEvent) -> str | None:
+    name = e.attrs.get("alertname") or e.attrs.get("alert_name")
+    return str(name) if name else None
+
+
+def _one_scope(at: datetime, closed: list[Lifecycle]) -> bool:
+    """Recovery reported as one alert rule cleared for one scope (a region, a pop) while it
+    still fired for another: the report is that scope's ("fra1 recovered"), not the end of
+    the impact."""
+    for fired, resolved in closed:
+        rule = _alert_rule(fired)
+        if rule is None or not (at - SCOPE_CLEARED <= resolved.at <= at):
+            continue
+        if any(
+            _alert_rule(f) == rule and f.at <= at < r.at and f.id != fired.id and not _quiet(f)
+            for f, r in closed
+        ):
+            return True
+    return False
+
+
 def recovery_reports(ev: _Evidence, start: datetime) -> list[TimelineEvent]:
     """People reporting that the impact stopped: observed recovery, not a plan or a hope."""
     out = []
@@ -708,6 +732,7 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
         for e in recovery_reports(ev, start)
         if not _contradicted(e.at, setbacks)
         and not _outlasted(e.at, closed)
+        and not _one_scope(e.at, closed)
         and ev.corroborated(e, states)
     ]
     cleared = _alerts_cleared(closed, still, start)

@@ -230,7 +230,8 @@ _PREFIXED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glsoat-", "glft-", "glimt-", "gloas-"),
     ),
     ("atlassian_token", _TOK + r"AT[AC]TT3[A-Za-z0-9_=-]{30,}", ("atatt3", "atctt3")),
-    ("grafana_token", _TOK + r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}(?![\w-])", ("glsa_",)),
+    # 32 characters and an 8-hex checksum; a few more or fewer are still a Grafana token
+    ("grafana_token", _TOK + r"glsa_[A-Za-z0-9]{24,48}_[A-Fa-f0-9]{8}(?![\w-])", ("glsa_",)),
     ("grafana_token", _TOK + r"glc_[A-Za-z0-9+/]{32,}={0,2}", ("glc_",)),
     ("grafana_token", _TOK + r"eyJrIjoi[A-Za-z0-9+/]{20,}={0,2}", ("eyjrijoi",)),
     ("vault_token", r"(?<![\w.-])hv[sbr]\.[A-Za-z0-9_-]{24,}", ("hvs.", "hvb.", "hvr.")),
