@@ -276,3 +276,21 @@ def test_a_rootly_incident_event_is_a_note_by_its_author(tmp_path: Path) -> None
     (note,) = [e for e in read_timeline(bundle).events if e.source == "rootly"]
     assert note.kind == "note" and note.actor is not None
     assert note.actor.name == "Misti Christiansen"
+
+
+def test_a_ticket_filed_days_later_is_one_item_as_its_summary_says(tmp_path: Path) -> None:
+    """A bug filed for the review is the follow-up its summary names; the sentences of its
+    description explain it and ask for nothing more."""
+    bundle = write_bundle(tmp_path / "b")
+    jira = bundle / "jira"
+    jira.mkdir()
+    task = _jira_task("OPS-140", "Pool size validation accepts values below 20", 2 * 24 * 60)
+    task["fields"]["issuetype"]["name"] = "Bug"
+    task["fields"]["description"] = (
+        "The validator only checks the type. We should also add a dashboard panel for it."
+    )
+    (jira / "OPS-140.json").write_text(json.dumps(task), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "Pool size validation accepts values below 20" in titles, titles
+    assert not [t for t in titles if "dashboard panel" in t], titles

@@ -213,7 +213,13 @@ def _filed(row: EvidenceRow, calm: datetime | None = None) -> bool:
     if row.kind != "ticket_created":
         return False
     kind = row.facts.get("issuetype", "").casefold()
-    return kind in FILED_TYPES or (kind in LATER_TYPES and calm is not None and row.at >= calm)
+    # a ticket filed in the days after the incident (kept for its follow-up work) is one as
+    # its summary says, whatever its type: its description explains it, it asks for no more
+    return (
+        kind in FILED_TYPES
+        or (kind in LATER_TYPES and calm is not None and row.at >= calm)
+        or row.later
+    )
 
 
 def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> ActionItem | None:
