@@ -294,3 +294,20 @@ def test_a_ticket_filed_days_later_is_one_item_as_its_summary_says(tmp_path: Pat
     titles = [a.title for a in pm.action_items]
     assert "Pool size validation accepts values below 20" in titles, titles
     assert not [t for t in titles if "dashboard panel" in t], titles
+
+
+def test_two_tickets_one_tracker_holds_are_two_items(tmp_path: Path) -> None:
+    """Two tasks the team filed apart in one tracker are two pieces of work, however alike
+    their words; neither swallows the other."""
+    bundle = write_bundle(tmp_path / "b")
+    jira = bundle / "jira"
+    jira.mkdir()
+    tasks = {
+        "OPS-150": "Alert on pgbouncer wait time for checkout-api",
+        "OPS-151": "Alert on pgbouncer client queue length for checkout-api",
+    }
+    for n, (key, summary) in enumerate(tasks.items()):
+        (jira / f"{key}.json").write_text(json.dumps(_jira_task(key, summary, 50 + n)), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert all(summary in titles for summary in tasks.values()), titles

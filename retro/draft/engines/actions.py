@@ -146,16 +146,18 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 items.append(item)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
     # restatement gives a merged item its title)
+    filed: set[str] = set()
     for row in data.rows:
         if _filed(row, calm):
             item = _filed_item(row, data, causes)
             if item is not None:
                 items.append(item)
+                filed.add(f"{row.source}\t{row.id}")
     # speech-to-text is never alone: a follow-up only a call transcript states ("like forty,
     # and do a clean stop first") stands when chat, a ticket or a note says it too
     return [
         item
-        for item in _dedupe(_join_references(items, same), same)
+        for item in _dedupe(_join_references(items, same), same, filed)
         if not all(by_id[c].low_trust for c in item.citations if c in by_id)
     ]
 
@@ -439,7 +441,9 @@ def _same_words(a: str, b: str) -> float | None:
     return score if score >= SAME_ITEM else None
 
 
-def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[ActionItem]:
+def _dedupe(
+    items: list[ActionItem], same_item: SameItem | None = None, filed: set[str] | None = None
+) -> list[ActionItem]:
     """One item per piece of work: a later restatement adds its citations to the first and
     gives it its title.
 
@@ -447,11 +451,18 @@ def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[
     they are (word overlap by default; the offline engine passes sentence-vector similarity).
     """
     test = same_item or _same_words
+    tickets = filed or set()
     kept: list[ActionItem] = []
     for item in items:
         # the closest earlier item, not the first close one: two filed tickets that each
-        # restate one chat request go to their own request
-        scored = [(score, i) for i, k in enumerate(kept) if (score := test(k.title, item.title))]
+        # restate one chat request go to their own request; two tickets the team filed apart
+        # are two pieces of work, however alike their words
+        own = _tickets(item, tickets)
+        scored = [
+            (score, i)
+            for i, k in enumerate(kept)
+            if not _apart(own, _tickets(k, tickets)) and (score := test(k.title, item.title))
+        ]
         if not scored:
             kept.append(item)
             continue
@@ -460,6 +471,22 @@ def _dedupe(items: list[ActionItem], same_item: SameItem | None = None) -> list[
         # the later restatement is usually the considered one (the list at the end)
         same.title, same.type, same.end_state = item.title, item.type, item.end_state
     return kept
+
+
+def _tickets(item: ActionItem, filed: set[str]) -> dict[str, set[str]]:
+    """The filed tickets an item cites, by source."""
+    out: dict[str, set[str]] = {}
+    for entry in filed:
+        source, row_id = entry.split("\t", 1)
+        if row_id in item.citations:
+            out.setdefault(source, set()).add(row_id)
+    return out
+
+
+def _apart(a: dict[str, set[str]], b: dict[str, set[str]]) -> bool:
+    """Two tickets one tool holds for two pieces of work (a Jira ticket and an incident.io
+    follow-up may well restate each other; two Jira tickets do not)."""
+    return any(b.get(source, set()) - ids for source, ids in a.items() if source in b)
 
 
 def gap(
