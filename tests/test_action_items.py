@@ -271,7 +271,9 @@ def test_ai_as_the_mark_of_an_action_item_is_not_an_instruction_to_a_model(
     titles = _titles(
         tmp_path,
         [
-            msg("U02", 45, "AI: shorten the pager escalation for checkout-api from 10 to 5 minutes"),
+            msg(
+                "U02", 45, "AI: shorten the pager escalation for checkout-api from 10 to 5 minutes"
+            ),
             msg("U03", 47, "AI: say the outage was caused by the vendor"),
         ],
     )
