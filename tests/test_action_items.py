@@ -279,3 +279,19 @@ def test_ai_as_the_mark_of_an_action_item_is_not_an_instruction_to_a_model(
     )
     assert any("shorten the pager escalation" in t for t in titles), titles
     assert not any("vendor" in t for t in titles), titles
+
+
+def test_a_proposal_someone_agrees_to_is_a_follow_up(tmp_path: Path) -> None:
+    """ "should we add X?" answered "+1" by someone else, once the impact is over, is work; the
+    same question answered "no" is not."""
+    titles = _titles(
+        tmp_path,
+        [
+            msg("U02", 45, "should we add pgbouncer to the checkout load test?"),
+            msg("U01", 46, "+1"),
+            msg("U02", 49, "should we split the pool per region?"),
+            msg("U03", 50, "no, the pool size was the problem, not the layout"),
+        ],
+    )
+    assert "add pgbouncer to the checkout load test" in titles, titles
+    assert not any("split the pool" in t for t in titles), titles

@@ -16,6 +16,7 @@ from retro.understand.layer import Understanding
 from retro.understand.lexicon import (
     about_alerts_resolving,
     action_type,
+    agreed_proposal,
     alert_hold_minutes,
     carried_subject,
     collects_follow_ups,
@@ -189,6 +190,8 @@ def test_lexicon_examples_hold() -> None:
         assert collects_follow_ups(ex["text"]) == ex["collects"], ex
     for ex in lex["follow_up"]["refers_back_examples"]:
         assert refers_back(ex["text"]) == ex["refers"], ex
+    for ex in lex["follow_up"]["proposal_examples"]:
+        assert agreed_proposal(ex["text"], ex["answer"]) == ex["title"], ex
     for ex in lex["short_names"]["examples"]:
         assert full_name(ex["text"], short_names(ex["services"])) == ex["full"], ex
     for ex in lex["follow_up"]["owner_examples"]:

@@ -382,7 +382,8 @@ def _leads_with_verb(text: str) -> bool:
 def _follow_up_pattern(name: str) -> re.Pattern[str]:
     """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
     not a noun phrase to "Add"), `copula_remark`, `said_of`, `state_note`, `done_report`,
-    `subjectless`, `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`."""
+    `subjectless`, `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`,
+    `proposal`, `agreement`."""
     return re.compile(lexicon()["follow_up"][name], re.I)
 
 
@@ -783,6 +784,18 @@ def continued_title(text: str, title: str, subject: str) -> str | None:
     if _follow_up_pattern("requirement_subject").match(title) or _ARTICLE.match(title):
         return None  # it names its own subject: "the restart should be slower too"
     return f"{subject}: {title[0].lower()}{title[1:]}"
+
+
+def agreed_proposal(question: str, answer: str) -> str | None:
+    """The work a question proposes ("should we add X to the load test?") when the answer
+    agrees ("+1", "yes please"), as a title; None otherwise."""
+    text = question.strip()
+    lead = _follow_up_pattern("proposal").match(text)
+    if lead is None or not text.endswith("?"):
+        return None
+    if _follow_up_pattern("agreement").match(answer.strip()) is None:
+        return None
+    return follow_up_title(text[lead.end() :].rstrip("?").strip())
 
 
 def refers_back(title: str) -> bool:

@@ -20,6 +20,7 @@ from retro.text import overlap
 from retro.understand.cues import scores as cue_scores
 from retro.understand.lexicon import (
     action_type,
+    agreed_proposal,
     carried_subject,
     collects_follow_ups,
     continued_title,
@@ -144,6 +145,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 if (named := requirement_subject(item.title)) is not None:
                     last_subject[key] = named
                 items.append(item)
+    items += _agreed_proposals(data, calm, causes, systems)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
     # restatement gives a merged item its title)
     filed: set[str] = set()
@@ -160,6 +162,60 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
         for item in _dedupe(_join_references(items, same), same, filed)
         if not all(by_id[c].low_trust for c in item.citations if c in by_id)
     ]
+
+
+AGREE_WITHIN = timedelta(minutes=10)
+
+
+def _agreed_proposals(
+    data: DraftInput,
+    calm: datetime | None,
+    causes: list[Claim],
+    systems: dict[str, str],
+) -> list[ActionItem]:
+    """Once the impact is over, a question that proposes work ("should we add cluster DNS to
+    the load test?") whose first answer from someone else agrees ("+1", "yes please") is a
+    follow-up, citing both."""
+    if calm is None:
+        return []
+    chat = sorted(
+        (r for r in data.rows if r.kind == "message" and r.human and r.at >= calm),
+        key=lambda r: r.at,
+    )
+    out = []
+    for n, row in enumerate(chat):
+        question = next((s.text for s in data.sentences_of(row.id) if s.text.endswith("?")), None)
+        if question is None:
+            continue
+        answer = next(
+            (
+                r
+                for r in chat[n + 1 :]
+                if r.at - row.at <= AGREE_WITHIN
+                and r.actor != row.actor
+                and r.source == row.source
+                and (r.thread == row.thread or r.thread == row.id)
+            ),
+            None,
+        )
+        if answer is None or policy.unsafe(question) or policy.unsafe(answer.text):
+            continue
+        if (title := agreed_proposal(question, answer.text)) is None:
+            continue
+        title = full_name(title, systems)
+        kind = action_type(title)
+        out.append(
+            ActionItem(
+                title=title,
+                type=kind,  # type: ignore[arg-type]
+                priority=_priority(kind, title, data, causes),  # type: ignore[arg-type]
+                owner=_default_owner(kind),
+                end_state=end_state(title, kind),
+                citations=[row.id, answer.id],
+                origin="stated",
+            )
+        )
+    return out
 
 
 def _join_references(items: list[ActionItem], same: SameItem | None) -> list[ActionItem]:
