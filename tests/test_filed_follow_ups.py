@@ -210,6 +210,7 @@ def test_the_follow_up_work_of_the_days_after_is_read_for_action_items(tmp_path:
     (jira / "OPS-130.json").write_text(json.dumps(task), "utf-8")
     timeline = read_timeline(bundle)
     assert timeline.window is not None and timeline.window.end < T0 + timedelta(days=1)
+    assert "4 events of follow-up work from the days after kept" in timeline.window.reason
     texts = [e.text for e in timeline.events]
     assert "the pool config must refuse a size below 20" in texts
     assert not [t for t in texts if "pizza" in t or "back to normal and" in t]

@@ -388,7 +388,13 @@ def build_timeline(
         later = [e for e in merged if _filed_later(e, window)]
         later_ids = {id(e) for e in later}
         work = _follow_up_work(merged, window, {incident.id, *incident.jira_keys}, sources)
-        inside = inside + sorted(later + [e for e in work if id(e) not in later_ids], key=_at)
+        work = [e for e in work if id(e) not in later_ids]
+        if work:
+            reason = (
+                f"{window.reason}; {len(work)} events of follow-up work from the days after kept"
+            )
+            window = window.model_copy(update={"reason": reason})
+        inside = inside + sorted(later + work, key=_at)
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
                 "incident.yaml",
