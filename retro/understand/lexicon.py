@@ -786,16 +786,23 @@ def continued_title(text: str, title: str, subject: str) -> str | None:
     return f"{subject}: {title[0].lower()}{title[1:]}"
 
 
-def agreed_proposal(question: str, answer: str) -> str | None:
-    """The work a question proposes ("should we add X to the load test?") when the answer
-    agrees ("+1", "yes please"), as a title; None otherwise."""
+def proposes(question: str) -> str | None:
+    """The work a question proposes ("should we add X to the load test?"), without its lead,
+    or None for any other sentence."""
     text = question.strip()
     lead = _follow_up_pattern("proposal").match(text)
     if lead is None or not text.endswith("?"):
         return None
-    if _follow_up_pattern("agreement").match(answer.strip()) is None:
+    return text[lead.end() :].rstrip("?").strip()
+
+
+def agreed_proposal(question: str, answer: str) -> str | None:
+    """The work a question proposes when the answer agrees ("+1", "yes please"), as a title;
+    None otherwise."""
+    work = proposes(question)
+    if work is None or _follow_up_pattern("agreement").match(answer.strip()) is None:
         return None
-    return follow_up_title(text[lead.end() :].rstrip("?").strip())
+    return follow_up_title(work)
 
 
 def refers_back(title: str) -> bool:

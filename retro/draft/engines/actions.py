@@ -32,6 +32,7 @@ from retro.understand.lexicon import (
     marker_split,
     names_follow_ups,
     owner_in,
+    proposes,
     refers_back,
     requirement_subject,
     short_names,
@@ -185,19 +186,15 @@ def _agreed_proposals(
     out = []
     for n, row in enumerate(chat):
         question = next((s.text for s in data.sentences_of(row.id) if s.text.endswith("?")), None)
-        if question is None:
+        if question is None or proposes(question) is None:
             continue
-        answer = next(
-            (
-                r
-                for r in chat[n + 1 :]
-                if r.at - row.at <= AGREE_WITHIN
-                and r.actor != row.actor
-                and r.source == row.source
-                and (r.thread == row.thread or r.thread == row.id)
-            ),
-            None,
-        )
+        answer = None
+        for r in chat[n + 1 :]:
+            if r.at - row.at > AGREE_WITHIN:
+                break
+            if r.actor != row.actor and r.source == row.source and r.thread in (row.thread, row.id):
+                answer = r
+                break
         if answer is None or policy.unsafe(question) or policy.unsafe(answer.text):
             continue
         if (title := agreed_proposal(question, answer.text)) is None:
