@@ -338,6 +338,32 @@ def test_a_recovery_reported_as_one_region_clears_is_that_regions(tmp_path: Path
     assert mitigated is not None and mitigated >= T0 + timedelta(minutes=31), mitigated
 
 
+def test_a_mitigated_state_the_impact_goes_on_after_is_too_early(tmp_path: Path) -> None:
+    """The status page moves to Monitoring at +20 while the 5xx alert still fires; three
+    minutes later "shoppers still see errors, but fewer" says the impact went on: the
+    mitigation comes with the later state."""
+    chat = [
+        msg("U01", 4, "Looking into the HighErrorRate page now, checkout 5xx are spiking"),
+        msg("U03", 23, "shoppers still see errors, but fewer"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "alertmanager" / "resolved.json").write_text(
+        json.dumps(webhook("resolved", [alert("resolved", 0, 34)])), encoding="utf-8"
+    )
+    updates = [
+        {"at": iso(20), "text": "Monitoring - half of the checkout pods are replaced",
+         "kind": "status_page_update", "status": "monitoring"},
+        {"at": iso(36), "text": "Monitoring - every checkout pod is replaced",
+         "kind": "status_page_update", "status": "monitoring"},
+    ]  # fmt: skip
+    (bundle / "status.jsonl").write_text(
+        "".join(json.dumps(u) + "\n" for u in updates), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    mitigated = pm.milestones["mitigated"].at
+    assert mitigated is not None and mitigated >= T0 + timedelta(minutes=30), mitigated
+
+
 def test_an_impact_end_stated_when_the_ticket_moves_late_is_the_mitigation(
     tmp_path: Path,
 ) -> None:

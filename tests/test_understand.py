@@ -37,6 +37,7 @@ from retro.understand.lexicon import (
     requirement_subject,
     rules_out,
     said_mitigated,
+    says_ongoing,
     short_names,
     stated_times,
     statement,
@@ -190,6 +191,8 @@ def test_lexicon_examples_hold() -> None:
         assert collects_follow_ups(ex["text"]) == ex["collects"], ex
     for ex in lex["follow_up"]["refers_back_examples"]:
         assert refers_back(ex["text"]) == ex["refers"], ex
+    for ex in lex["signals"]["ongoing_examples"]:
+        assert says_ongoing(ex["text"]) == ex["ongoing"], ex
     for ex in lex["follow_up"]["proposal_examples"]:
         assert agreed_proposal(ex["text"], ex["answer"]) == ex["title"], ex
     for ex in lex["short_names"]["examples"]:

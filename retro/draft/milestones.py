@@ -39,6 +39,7 @@ from retro.understand.lexicon import (
     names_failure_at,
     quiet_severity,
     said_mitigated,
+    says_ongoing,
     stated_times,
     states_impact_ended,
     symptom_alert,
@@ -815,16 +816,41 @@ def _held(
         and not _quiet(e)
         and e.at >= start
     ]
+    closed, still = ev.lifecycles
     for i, state in enumerate(states):
         until = next((e.at for e in states[i + 1 :] if e.at > state.at), None)
         undone = (
             any(_within(at, state.at, until) for at in back)
             or any(_within(at, state.at + RELAPSE_GRACE, until) for at in fired)
             or _contradicted(state.at, setbacks)
+            or _goes_on(ev, state.at, closed, still)
         )
         if not undone:
             return state
     return states[-1]
+
+
+ONGOING_WITHIN = timedelta(minutes=10)
+
+
+def _goes_on(
+    ev: _Evidence, at: datetime, closed: list[Lifecycle], still: list[TimelineEvent]
+) -> bool:
+    """Right after a mitigated state, a person reports the impact goes on ("users still
+    reporting errors, fewer though") while a loud alert that fired before the state still
+    fires: the state came before the impact ended."""
+    firing = any(f.at <= at < r.at and not _quiet(f) for f, r in closed) or any(
+        f.at <= at and not _quiet(f) for f in still
+    )
+    if not firing:
+        return False
+    return any(
+        at < e.at <= at + ONGOING_WITHIN
+        and s.p("impact") >= CONFIDENT
+        and s.p("impact") > s.p("recovery")
+        and says_ongoing(s.text)
+        for e, s in ev.said("impact")
+    )
 
 
 def _within(at: datetime, after: datetime, until: datetime | None) -> bool:

@@ -212,6 +212,11 @@ def dismisses(sentence: str) -> bool:
     return _signal("dismissed").search(sentence) is not None
 
 
+def says_ongoing(sentence: str) -> bool:
+    """The sentence says the impact goes on ("still reporting errors"), `signals.ongoing`."""
+    return _signal("ongoing").search(sentence) is not None
+
+
 def denies_recovery(sentence: str) -> bool:
     """The sentence says the service is not recovering ("back to 81%, not recovering")."""
     return _signal("not_recovered").search(sentence) is not None
