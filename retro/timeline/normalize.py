@@ -386,15 +386,14 @@ def build_timeline(
         # were written (often at the review, days later): they stay too, and so does the
         # follow-up work of the days after (see _follow_up_work).
         later = [e for e in merged if _filed_later(e, window)]
-        later_ids = {id(e) for e in later}
         work = _follow_up_work(merged, window, {incident.id, *incident.jira_keys}, sources)
-        work = [e for e in work if id(e) not in later_ids]
+        work = [e for e in work if not _filed_later(e, window)]
         if work:
             reason = (
                 f"{window.reason}; {len(work)} events of follow-up work from the days after kept"
             )
             window = window.model_copy(update={"reason": reason})
-        inside = inside + sorted(later + work, key=_at)
+        inside = inside + sorted(later + work, key=attrgetter("at"))
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
                 "incident.yaml",
@@ -436,10 +435,6 @@ def _between(events: list[TimelineEvent], start: datetime, end: datetime) -> lis
 def _filed_later(event: TimelineEvent, window: Window) -> bool:
     """A follow-up filed in the incident tool after the window: it stays in the timeline."""
     return event.at > window.end and event.attrs.get("follow_up") is True
-
-
-def _at(event: TimelineEvent) -> datetime:
-    return event.at
 
 
 def _follow_up_work(

@@ -307,12 +307,12 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
             break
         text = stripped
     text = _TRAIL_JUNK.sub("", text).strip().strip("\"'“”`")
-    rest = text[3:]
-    detect = lexicon()["end_states"]["detect_leads"]
-    if text[:3].casefold() == "to " and (
-        _leads_with_verb(rest) or rest.split(" ", 1)[0].casefold() in detect
+    infinitive = text[3:] if text[:3].casefold() == "to " else None
+    if infinitive is not None and (
+        _leads_with_verb(infinitive)
+        or infinitive.split(" ", 1)[0].casefold() in lexicon()["end_states"]["detect_leads"]
     ):
-        text = text[3:]  # "we must to add …", "AI: to page on …": the infinitive's "to"
+        text = infinitive  # "we must to add …", "AI: to page on …": the infinitive's "to"
     if (need := _follow_up_pattern("need_noun").match(text)) is not None:
         rest = text[need.end() :]
         text = rest if _ARTICLE.match(rest) else f"{lexicon()['follow_up']['noun_verb']} {rest}"

@@ -149,13 +149,13 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
     items += _agreed_proposals(data, calm, causes, systems)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
     # restatement gives a merged item its title)
-    filed: set[str] = set()
+    filed: dict[str, str] = {}  # the row of each filed ticket, and the tool that holds it
     for row in data.rows:
         if _filed(row, calm):
             item = _filed_item(row, data, causes)
             if item is not None:
                 items.append(item)
-                filed.add(f"{row.source}\t{row.id}")
+                filed[row.id] = row.source
     # speech-to-text is never alone: a follow-up only a call transcript states ("like forty,
     # and do a clean stop first") stands when chat, a ticket or a note says it too
     return [
@@ -495,7 +495,7 @@ def _same_words(a: str, b: str) -> float | None:
 
 
 def _dedupe(
-    items: list[ActionItem], same_item: SameItem | None = None, filed: set[str] | None = None
+    items: list[ActionItem], same_item: SameItem | None = None, filed: dict[str, str] | None = None
 ) -> list[ActionItem]:
     """One item per piece of work: a later restatement adds its citations to the first and
     gives it its title.
@@ -504,7 +504,7 @@ def _dedupe(
     they are (word overlap by default; the offline engine passes sentence-vector similarity).
     """
     test = same_item or _same_words
-    tickets = filed or set()
+    tickets = filed or {}
     kept: list[ActionItem] = []
     for item in items:
         # the closest earlier item, not the first close one: two filed tickets that each
@@ -526,12 +526,11 @@ def _dedupe(
     return kept
 
 
-def _tickets(item: ActionItem, filed: set[str]) -> dict[str, set[str]]:
-    """The filed tickets an item cites, by source."""
+def _tickets(item: ActionItem, filed: dict[str, str]) -> dict[str, set[str]]:
+    """The filed tickets an item cites, by the tool that holds them."""
     out: dict[str, set[str]] = {}
-    for entry in filed:
-        source, row_id = entry.split("\t", 1)
-        if row_id in item.citations:
+    for row_id in item.citations:
+        if (source := filed.get(row_id)) is not None:
             out.setdefault(source, set()).add(row_id)
     return out
 
