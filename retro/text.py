@@ -39,6 +39,20 @@ def _inline_items(line: str) -> str:
     return "\n".join(line[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False))
 
 
+def _inside_brackets(head: str, closing: str) -> bool:
+    """An end mark inside brackets the sentence opened, before a word in lower case ("a review
+    of every replace(year=…) in the codebase", "restarted it (again!) and"): the brackets
+    close, the sentence goes on. A sentence that is itself in brackets ("(It was the cache.)")
+    ends with them."""
+    if not closing or closing[0] not in ")]":
+        return False
+    head = head.lstrip()
+    return (
+        head.count("(") + head.count("[") > head.count(")") + head.count("]")
+        and head[:1] not in "(["
+    )
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of `text`, in order, stripped; bullets, line breaks and the numbers of a
     list written on one line end a sentence.
@@ -58,6 +72,10 @@ def split_sentences(text: str) -> list[str]:
         for match in _END.finditer(line):
             head = line[start : match.end(2)].strip()
             if _ABBREVIATION.search(line[: match.start(1)]):
+                continue
+            if line[match.end()].islower() and _inside_brackets(
+                line[start : match.start(1)], match.group(1)
+            ):
                 continue
             pieces.append(head)
             start = match.end()

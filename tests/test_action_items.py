@@ -295,3 +295,17 @@ def test_a_proposal_someone_agrees_to_is_a_follow_up(tmp_path: Path) -> None:
     )
     assert "add pgbouncer to the checkout load test" in titles, titles
     assert not any("split the pool" in t for t in titles), titles
+
+
+def test_a_sentence_read_more_as_chatter_than_as_work_is_no_item(tmp_path: Path) -> None:
+    """A request in form ("we should get cake for the team") that the classifier reads more as
+    off-topic than as a follow-up is chatter, not work."""
+    titles = _titles(
+        tmp_path,
+        [
+            msg("U03", 50, "we should get cake for the team"),
+            msg("U01", 52, "we should add a load test for pool size changes"),
+        ],
+    )
+    assert not any("cake" in t for t in titles), titles
+    assert any("load test for pool size changes" in t for t in titles), titles

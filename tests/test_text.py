@@ -38,6 +38,17 @@ from retro.text import overlap, split_sentences
             "we have 2) options and step 3) is the slow one",
             ["we have 2) options and step 3) is the slow one"],
         ),
+        # An end mark inside brackets the sentence opened does not end it before lower case;
+        # a sentence that is itself in brackets ends with them.
+        (
+            "review every other replace(year=…) in the codebase",
+            ["review every other replace(year=…) in the codebase"],
+        ),
+        (
+            "I restarted it (again!) and it held. See the doc (v2.) Then go",
+            ["I restarted it (again!) and it held.", "See the doc (v2.)", "Then go"],
+        ),
+        ("(It was the cache.) then we rolled back", ["(It was the cache.)", "then we rolled back"]),
         ("", []),
     ],
 )

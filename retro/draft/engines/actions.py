@@ -121,6 +121,8 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
             )
             if not wish and (not s.has("follow_up", factor) or (s.has("question") and not in_list)):
                 continue
+            if not (in_list or threaded or _marked(s.text)) and _aside(s):
+                continue
             if not in_list and not wish and not _marked(s.text):
                 # said while the impact lasts, a bare imperative ("keep the new zone", "post
                 # each site as it answers") steers the response; later work is framed as
@@ -306,6 +308,12 @@ def _wish(s: ScoredSentence) -> bool:
     mitigation and the resolution the team still works ("the replica needs to catch up"):
     measured, counting from the mitigation took development-set precision 53% -> 49%."""
     return states_wish(s.text) and s.top() not in _NOT_WISH and not s.has("question")
+
+
+def _aside(s: ScoredSentence) -> bool:
+    """A sentence the classifier reads more as off-topic than as a follow-up ("docs.example.io
+    also OK"): chatter, not work, whatever words it shares with requests."""
+    return s.has("off_topic") and s.p("off_topic") > s.p("follow_up")
 
 
 def _framed_as_later(text: str) -> bool:
