@@ -254,6 +254,7 @@ HELD_OUT_SETS = (
     "heldout-8",
     "heldout-9",
     "heldout-10",
+    "heldout-11",
 )
 
 
