@@ -11,7 +11,7 @@ import pytest
 
 from retro.draft.engines.offline import OfflineEngine
 from retro.draft.pipeline import generate
-from retro.safety.names import given_names, system_words, unlisted
+from retro.safety.names import given_names, lower_surnames, system_words, unlisted
 from tests.bundle_factory import CHAT, msg, write_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,21 @@ def test_a_person_outside_the_user_lists_never_reaches_the_draft(tmp_path: Path)
     texts = [row.text for row in result.data.rows]
     assert any("a teammate from the storage team says" in t for t in texts)
     assert any("thanks, a teammate will double-check" in t for t in texts)
+
+
+def test_a_name_chat_writes_in_lower_case_is_found_with_its_surname() -> None:
+    """Chat skips capitals: "siobhan okonkwowski" is a person. A lower-case word is her
+    surname only when the incident writes it nowhere else and it is no common English word:
+    "yusuf said" keeps its verb; "the thiago cluster" is a system."""
+    text = (
+        "the carrier's noc (siobhan okonkwowski) says they dropped the route. yusuf said ok. "
+        "Siobhan okonkwowski again. restart the thiago cluster"
+    )
+    surnames = lower_surnames(text)
+    assert surnames == {"okonkwowski"}
+    found = [text[a:b] for a, b in unlisted(text, frozenset(), surnames)]
+    assert found == ["siobhan okonkwowski", "yusuf", "Siobhan okonkwowski"]
+    assert _found(text) == ["Siobhan"]  # without the surnames, lower case is not read
 
 
 @pytest.mark.skipif(

@@ -238,6 +238,28 @@ POSITIVES: list[tuple[str, str, str]] = [
     ),
     ("url_password", "mongodb+srv://svc:p%40ss@cluster0.mongodb.net/db", "p%40ss"),
     ("url_password", "postgresql://u:p@ss@db:5432/x", "p@ss"),
+    # a "#" pasted unescaped is part of the password
+    (
+        "url_password",
+        "psql postgresql://ops:Tq4#vN8!zL2@pg-main:5432/ops -c 'select 1'",
+        "Tq4#vN8!zL2",
+    ),
+    # a random-looking value a few words after the word that names it
+    (
+        "generic_secret",
+        "sign in to the console with token ab-stage-9c4e7a1f03bd52e8aa.",
+        "ab-stage-9c4e7a1f03bd52e8aa",
+    ),
+    (
+        "generic_secret",
+        "the cdn api key for terraform: Zq8Lm3Vt9Xw2Rk7Np4Hs",
+        "Zq8Lm3Vt9Xw2Rk7Np4Hs",
+    ),
+    (
+        "generic_secret",
+        "use mxv_live_8Kd3Lq9Zt2Wm7Xr4Np6Vb1 in the provider",
+        "8Kd3Lq9Zt2Wm7Xr4Np6Vb1",
+    ),
     # email
     ("email", "ping alice@example.com when the rollback is done", "alice@example.com"),
     ("email", "<mailto:bob.smith@corp.example.co.uk|bob.smith@corp.example.co.uk>", "bob.smith@"),
@@ -343,6 +365,9 @@ EXACT: list[tuple[str, str]] = [
 
 # Text that must come back unchanged.
 NEGATIVES: list[str] = [
+    # a name or an id after a secret word, not a credential
+    "the tokens expired for tenant acme-prod-eu-west-1-blue",
+    "password reset for svc-billing-worker-02 done",
     # look like generated passwords, are not
     "set maxConnections=200 and poolSize=40Ab# later",
     "GET /api%2Fv1%2FUsers9# returned 404",

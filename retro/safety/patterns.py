@@ -70,6 +70,22 @@ def _entropy_check(candidate: str) -> tuple[int, int] | None:
     return (0, len(candidate)) if high_entropy(candidate) else None
 
 
+_CORE = re.compile(r"[A-Za-z0-9]{12,}")
+
+
+def _random_core(value: str) -> tuple[int, int] | None:
+    """A labelled value that is a credential: random-looking as a whole (trailing punctuation
+    aside) and holding a run of 12+ letters and digits with both in it, which a host or
+    resource name ("acme-prod-eu-west-1-blue") does not."""
+    bare = value.rstrip(".-~")
+    if not high_entropy(bare):
+        return None
+    for run in _CORE.findall(bare):
+        if any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
+            return (0, len(bare))
+    return None
+
+
 def _password_part(value: str) -> tuple[int, int] | None:
     """The password in `the password is <value>`: a digit, a symbol or mixed case; not a word."""
     bare = value.rstrip(".,;:?)")
@@ -156,7 +172,8 @@ _PEM = _rule(
 _URL_PASSWORD = _rule(
     "url_password",
     r"\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/@?#\[\]\"'<>|]*:"
-    r"(?P<secret>[^\s/?#\"'<>|]+)@(?=[A-Za-z0-9\[])",
+    # a "#" people paste unescaped ("postgres://app:Xk7#pR2v@db:5432") is the password's
+    r"(?P<secret>[^\s/?\"'<>|]+)@(?=[A-Za-z0-9\[])",
     ("://",),
 )
 _SLACK_WEBHOOK = _rule(
@@ -265,6 +282,23 @@ _PROSE_SECRET = _rule(
     prefilter=Lowered(
         re.compile(r"(?:secret|token|password|passwd|credential|key)s?[ \t]+(?:is|was|->|→)")
     ),
+)
+# "log in with token kd-prod-7f3b9c2e41aa8d06e5", "api token for the provider: shl_live_…": a
+# random-looking value a few words after the word that names it, with no "is" between
+_NEAR_LABEL_SECRET = _rule(
+    "generic_secret",
+    r"(?i:(?<![\w-])(?:token|secret|password|passwd|passphrase|credential|api[ _-]?key)s?\b)"
+    r"[^\n`\"']{0,40}?(?<![\w+/=\-.~])(?P<secret>[A-Za-z0-9+/=_\-.~]{16,})",
+    ("token", "secret", "pass", "credential", "key"),
+    check=lambda value: _random_core(value),
+)
+# "shl_live_7Qm2…", "xyz_test_…": the live/test key shape many vendors copied from Stripe's
+_LIVE_KEY = _rule(
+    "generic_secret",
+    # (a publishable key, pk_live_…, is public)
+    _TOK + r"(?!pk_)[A-Za-z]{2,10}_(?:live|test|prod)_(?P<secret>[A-Za-z0-9]{16,})(?![A-Za-z0-9])",
+    ("_live_", "_test_", "_prod_"),
+    check=_entropy_check,
 )
 _PASSWORD_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw)"
 _PROSE_PASSWORD = _rule(
@@ -614,6 +648,8 @@ BUILTIN_HEAD: tuple[Rule | LabelledRule | FlagRule, ...] = (
     _PROSE_SECRET,
     _PROSE_PASSWORD,
     _SHAPED_PASSWORD,
+    _NEAR_LABEL_SECRET,
+    _LIVE_KEY,
 )
 SCHEME = re.compile(
     r"(?i)(?:bearer|basic|token|geniekey|bot|ssws|apikey|oauth|jwt|splunk)[ \t]+(?:token=)?"
