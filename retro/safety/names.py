@@ -26,6 +26,7 @@ SURNAME = re.compile(r"[ ][A-Z][a-zß-ÿ]+(?:-[A-Z][a-zß-ÿ]+)?(?=(?:['’]s)?(
 # cluster" names a system).
 LOWER_WORD = re.compile(r"(?<![\w.@/#:-])([a-zß-ÿ]{4,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
 LOWER_SURNAME = re.compile(r"[ ]([a-zß-ÿ]{3,})(?=(?:['’]s)?(?![\w@-]|\.\w))")
+_LOWER_RUN = re.compile(r"[a-zß-ÿ]{4,}")
 _DETERMINER = re.compile(r"\b(?:the|a|an|our|their|this|that|its|your|my|his|her)[ ]$", re.I)
 # A login that spells a given name: "matteo.r", "dana_w", "priya.natarajan".
 LOGIN = re.compile(r"(?<![\w.@/#:-])([a-zß-ÿ]{3,})[._][a-zß-ÿ]{1,20}(?![\w@-]|\.\w)")
@@ -71,7 +72,7 @@ def unlisted(
     for m in WORD.finditer(text):
         if (low := m.group(1).casefold()) in names and low not in exclude:
             spans.append((m.start(1), _surname_end(text, m.end(1), surnames)))
-    if surnames is not None:
+    if surnames is not None and not names.isdisjoint(_LOWER_RUN.findall(text)):
         for m in LOWER_WORD.finditer(text):
             word = m.group(1)
             if word in names and word not in exclude and not _DETERMINER.search(text, 0, m.start()):
@@ -101,12 +102,15 @@ def lower_surnames(text: str, exclude: frozenset[str] = frozenset()) -> frozense
     ("oskar said", "priya stays")."""
     names = given_names()
     low = text.casefold()
+    present = (set(_LOWER_RUN.findall(low)) & names) - exclude  # one fast pass, then only those
+    if not present:
+        return frozenset()
+    alternation = "|".join(map(re.escape, sorted(present, key=len, reverse=True)))
     after: Counter[str] = Counter()
-    for m in LOWER_WORD.finditer(low):
-        if m.group(1) in names and m.group(1) not in exclude:
-            surname = LOWER_SURNAME.match(low, m.end(1))
-            if surname is not None:
-                after[surname.group(1)] += 1
+    for m in re.finditer(rf"(?<![\w.@/#:-])({alternation})(?=(?:['’]s)?(?![\w@-]|\.\w))", low):
+        surname = LOWER_SURNAME.match(low, m.end(1))
+        if surname is not None:
+            after[surname.group(1)] += 1
     if not after:
         return frozenset()
     alternation = "|".join(map(re.escape, sorted(after, key=len, reverse=True)))

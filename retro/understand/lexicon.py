@@ -360,6 +360,8 @@ def follow_up_title(sentence: str, *, max_len: int = 140, listed: bool = False) 
         return None  # "incident.io -> Fixing": a status noted, not work
     if not stated_as_requirement and not commands and _follow_up_pattern("done_report").match(text):
         return None  # "the read-back check merged as change 91": work done, not work to do
+    if _follow_up_pattern("done_clause").search(text):
+        return None  # "I already pushed the fix, so that one is done": done, not to do
     if _ARTICLE.match(text) and not requirement:
         text = f"{lexicon()['follow_up']['noun_verb']} {text[0].lower()}{text[1:]}"
     if len(text) > max_len:
@@ -387,6 +389,7 @@ def _leads_with_verb(text: str) -> bool:
 def _follow_up_pattern(name: str) -> re.Pattern[str]:
     """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
     not a noun phrase to "Add"), `copula_remark`, `said_of`, `state_note`, `done_report`,
+    `done_clause`,
     `subjectless`, `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`,
     `proposal`, `agreement`."""
     return re.compile(lexicon()["follow_up"][name], re.I)
