@@ -226,6 +226,52 @@ def test_the_follow_up_work_of_the_days_after_is_read_for_action_items(tmp_path:
     assert later and not cited & later  # the story is told from the window
 
 
+def test_a_ticket_filed_days_later_about_other_work_is_left_out(tmp_path: Path) -> None:
+    """A search export brings in the tracker's other work of those days. A ticket filed after
+    the window is this incident's follow-up only when it links to one of its tickets, names it
+    (its id, keys, channel or services), carries a follow-up label or is named in the bundle
+    ("filed OPS-154 so we …")."""
+    day = 24 * 60
+    chat = [*CHAT, msg("U02", day + 40, "filed OPS-154 so we rehearse the restore")]
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    jira = bundle / "jira"
+    jira.mkdir()
+    tasks = {
+        "OPS-150": "Upgrade the office VPN client on build agents",  # other work
+        "OPS-151": "Refuse pool sizes below 20 in the chart",  # links to the incident
+        "OPS-152": "Alert on pgbouncer wait time for checkout-api",  # names the service
+        "OPS-153": "Canary stage for config pushes",  # a follow-up label
+        "OPS-154": "Restore drill for the orders database",  # chat names it
+    }
+    for n, (key, summary) in enumerate(tasks.items()):
+        task = _jira_task(key, summary, day + 50 + n)
+        task["fields"]["labels"], task["fields"]["components"] = [], []
+        if key == "OPS-151":
+            task["fields"]["issuelinks"] = [
+                {
+                    "type": {"name": "Relates", "outward": "relates to"},
+                    "outwardIssue": {"key": "INC-101"},
+                }
+            ]
+        if key == "OPS-153":
+            task["fields"]["labels"] = ["postmortem-followup"]
+        (jira / f"{key}.json").write_text(json.dumps(task), "utf-8")
+    timeline = read_timeline(bundle)
+    assert timeline.window is not None
+    assert "4 events of follow-up work from the days after kept" in timeline.window.reason
+    assert not [e for e in timeline.events if "VPN" in e.text]
+    assert [r for r in timeline.sources if r.name == "jira"][0].skipped == {
+        "outside the incident window": 1
+    }
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "Refuse pool sizes below 20 in the chart" in titles, titles
+    assert "Alert on pgbouncer wait time for checkout-api" in titles, titles
+    assert "Canary stage for config pushes" in titles, titles
+    assert "Restore drill for the orders database" in titles, titles
+    assert not [t for t in titles if "VPN" in t], titles
+
+
 def test_a_review_call_recorded_days_later_is_read_for_action_items(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "b")
     calls = bundle / "transcripts"
@@ -312,3 +358,26 @@ def test_two_tickets_one_tracker_holds_are_two_items(tmp_path: Path) -> None:
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     titles = [a.title for a in pm.action_items]
     assert all(summary in titles for summary in tasks.values()), titles
+
+
+def test_a_ticket_the_team_declined_is_no_item(tmp_path: Path) -> None:
+    """Jira says "Won't Do" as a status or as the resolution of a Done ticket: the team decided
+    against the work at the review, so it is no action item."""
+    day = 24 * 60
+    bundle = write_bundle(tmp_path / "b")
+    jira = bundle / "jira"
+    jira.mkdir()
+    tasks = {
+        "OPS-160": ("Move checkout-api to a bigger database instance", {"name": "Won't Do"}, None),
+        "OPS-161": ("Shard the checkout-api orders table", {"name": "Done"}, "Won't Fix"),
+        "OPS-162": ("Alert on pgbouncer wait time for checkout-api", {"name": "Done"}, "Done"),
+    }
+    for n, (key, (summary, status, resolution)) in enumerate(tasks.items()):
+        task = _jira_task(key, summary, day + 50 + n)
+        task["fields"]["status"] = {**task["fields"]["status"], **status}
+        task["fields"]["resolution"] = {"name": resolution} if resolution else None
+        (jira / f"{key}.json").write_text(json.dumps(task), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "Alert on pgbouncer wait time for checkout-api" in titles, titles
+    assert not [t for t in titles if "bigger database" in t or "Shard" in t], titles

@@ -397,6 +397,7 @@ def known_names(people: dict[str, Person]) -> list[str]:
 
 FACT_KEYS = (
     "status",
+    "resolution",
     "to",
     "from",
     "issuetype",

@@ -386,7 +386,7 @@ def build_timeline(
         # were written (often at the review, days later): they stay too, and so does the
         # follow-up work of the days after (see _follow_up_work).
         later = [e for e in merged if _filed_later(e, window)]
-        work = _follow_up_work(merged, window, {incident.id, *incident.jira_keys}, sources)
+        work = _follow_up_work(merged, window, incident, sources)
         work = [e for e in work if not _filed_later(e, window)]
         if work:
             reason = (
@@ -438,13 +438,14 @@ def _filed_later(event: TimelineEvent, window: Window) -> bool:
 
 
 def _follow_up_work(
-    events: list[TimelineEvent], window: Window, incident_keys: set[str], sources: Sources
+    events: list[TimelineEvent], window: Window, incident: IncidentMeta, sources: Sources
 ) -> list[TimelineEvent]:
     """What the team wrote about its follow-up work in the days after the window: tickets it
-    filed for it (tasks, stories: not the incident's own, not incidents or changes), a
-    message, comment or note that collects follow-ups ("Follow-ups for Tuesday's review:")
-    with the replies in its thread, and the calls recorded then (the review). They stay in the
-    timeline for the action items; the milestones read only the window."""
+    filed for it (tasks, stories: not the incident's own, not incidents or changes, and only
+    those the bundle's texts name or that are about this incident, see _about), a message, comment or note that collects
+    follow-ups ("Follow-ups for Tuesday's review:") with the replies in its thread, and the
+    calls recorded then (the review). They stay in the timeline for the action items; the
+    milestones read only the window."""
     after = _between(events, window.end, shift(window.end, FOLLOW_UP_HORIZON))
     after = [e for e in after if e.at > window.end]
     if not after:
@@ -457,6 +458,9 @@ def _follow_up_work(
         for e in after
         if e.kind in ("message", "comment", "note") and collects_follow_ups(e.text)
     }
+    own = {incident.id, *incident.jira_keys}
+    names = _incident_names(events, window, incident)
+    named = _named_keys(events)
     return [
         e
         for e in after
@@ -465,11 +469,64 @@ def _follow_up_work(
         or (e.source in calls and e.kind in CHAT_KINDS)
         or (
             e.kind == "ticket_created"
-            and str(e.attrs.get("key") or "") not in incident_keys
+            and str(e.attrs.get("key") or "") not in own
             and not _INCIDENT_TICKET.search(str(e.attrs.get("issuetype") or ""))
             and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
+            and (str(e.attrs.get("key") or "") in named or _about(e, names))
         )
     ]
+
+
+# A label or component a team gives the tickets of its incident process.
+_FOLLOW_UP_LABEL = re.compile(
+    r"post[-_ ]?mortem|post[-_ ]?incident|incident|follow[-_ ]?up|action[-_ ]?item|retro|"
+    r"\bpir\b|\brca\b|\bsev",
+    re.IGNORECASE,
+)
+
+
+def _incident_names(
+    events: list[TimelineEvent], window: Window, incident: IncidentMeta
+) -> re.Pattern[str]:
+    """The names that tie a ticket to this incident: its id, keys, channels and services, and
+    the keys of the tickets the window holds."""
+    keys = {str(e.attrs.get("key")) for e in _between(events, window.start, window.end)}
+    names = {
+        incident.id,
+        *incident.jira_keys,
+        *incident.slack_channels,
+        *incident.services,
+        *(k for k in keys if k != "None"),
+    }
+    names = {n.strip().lstrip("#") for n in names if len(n.strip().lstrip("#")) >= 3}
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])" if names else r"(?!)", re.I)
+
+
+_TICKET_KEY = re.compile(r"(?<![\w-])[A-Z][A-Z0-9]{1,9}-\d{1,7}(?![\w-])")
+
+
+def _named_keys(events: list[TimelineEvent]) -> set[str]:
+    """Ticket keys the bundle's texts name outside the ticket itself ("filed OPS-2252 for the
+    runbook"): the team's conversation ties them to the incident."""
+    named: set[str] = set()
+    for e in events:
+        if "-" in e.text:
+            own = str(e.attrs.get("key") or "")
+            named.update(k for k in _TICKET_KEY.findall(e.text) if k != own)
+    return named
+
+
+def _about(ticket: TimelineEvent, names: re.Pattern[str]) -> bool:
+    """Whether a ticket filed after the window is about this incident: it links to one of its
+    tickets, names it (its id, keys, channel or services) or carries a follow-up label. A
+    ticket a search export brings in that does none of these, and that nothing in the bundle
+    names, is other work."""
+    attrs = ticket.attrs
+    links = [str(link.get("key") or "") for link in attrs.get("links") or []]
+    tags = [str(t) for t in [*(attrs.get("labels") or []), *(attrs.get("components") or [])]]
+    text = "\n".join([ticket.text, str(attrs.get("description") or ""), *links, *tags])
+    return bool(names.search(text)) or any(_FOLLOW_UP_LABEL.search(t) for t in tags)
 
 
 def _count_outside(

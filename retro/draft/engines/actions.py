@@ -263,7 +263,11 @@ FILED_TYPES = frozenset({"follow-up", "action item"})
 # Tracker tickets of these types filed once the impact was over are follow-ups too; filed
 # while it lasted they are mostly the response's own tasks, and go through their sentences.
 LATER_TYPES = frozenset({"task", "sub-task", "subtask", "story", "improvement"})
-NOT_DOING = frozenset({"not_doing", "cancelled", "canceled", "declined", "wontfix"})
+# A status or resolution that says the team decided against the work (letters only, so that
+# Jira's "Won't Do", "Won't Fix" and incident.io's "not_doing" all read the same)
+NOT_DOING = frozenset(
+    {"notdoing", "cancelled", "canceled", "declined", "rejected", "wontfix", "wontdo", "duplicate"}
+)
 
 
 def _filed(row: EvidenceRow, calm: datetime | None = None) -> bool:
@@ -279,8 +283,12 @@ def _filed(row: EvidenceRow, calm: datetime | None = None) -> bool:
     )
 
 
+def _letters(value: str) -> str:
+    return "".join(c for c in value.casefold() if c.isalpha())
+
+
 def _filed_item(row: EvidenceRow, data: DraftInput, causes: list[Claim]) -> ActionItem | None:
-    if row.facts.get("status", "").casefold() in NOT_DOING:
+    if any(_letters(row.facts.get(k, "")) in NOT_DOING for k in ("status", "resolution")):
         return None  # the team decided against it
     title = strip_record_prefix(row.text.split("\n", 1)[0]).strip()
     if not title or policy.unsafe(title):
