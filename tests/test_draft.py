@@ -1307,3 +1307,109 @@ def test_a_page_acknowledged_before_the_detection_is_another_pages(tmp_path: Pat
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
     assert pm.milestones["acknowledged"].at.strftime("%H:%M") == iso(3)[11:16]
+
+
+def test_a_state_another_tool_echoed_falls_with_the_echo(tmp_path: Path) -> None:
+    """The incident ticket went to Mitigated at +20 and a second tool echoed it at +22; the
+    ticket moved back at +35 when errors returned and to Mitigated again at +45. The echo did
+    not hold, so neither did the state it echoed: the mitigation is +45."""
+    chat = [
+        msg("U03", 0, "Support says customers report errors at checkout, cannot pay"),
+        msg("U01", 60, "Closing the incident, all clear."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
+
+    def moved(minutes: float, before: str, after: str, n: int) -> dict[str, object]:
+        at = datetime.fromisoformat(iso(minutes).replace("Z", "+00:00"))
+        return {
+            "id": str(n),
+            "created": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            "items": [{"field": "status", "fromString": before, "toString": after}],
+        }
+
+    first, echo = _incident_ticket(2), _incident_ticket(2)
+    echo["key"], echo["id"] = "OPS-102", "20102"
+    first["changelog"] = {
+        "histories": [
+            moved(20, "Open", "Mitigated", 1),
+            moved(35, "Mitigated", "Identified", 2),
+            moved(45, "Identified", "Mitigated", 3),
+        ]
+    }
+    echo["changelog"] = {"histories": [moved(22, "Open", "Monitoring", 4)]}
+    (bundle / "jira").mkdir()
+    for ticket in (first, echo):
+        (bundle / "jira" / f"{ticket['key']}.json").write_text(json.dumps(ticket), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(45)[11:16]
+
+
+def _precursor_page(bundle: Path, *, snoozed: bool) -> None:
+    """A second PagerDuty incident 40 minutes before the sample's alert: a resource page,
+    acknowledged, and snoozed when `snoozed`."""
+
+    def entry(n: int, kind: str, minutes: float) -> dict[str, Any]:
+        who = {"id": "PUSR01", "type": "user_reference", "summary": "Dana Whitfield"}
+        return {
+            "id": f"Q{n:05d}",
+            "type": kind,
+            "summary": kind,
+            "created_at": iso(minutes),
+            "agent": who
+            if kind != "trigger_log_entry"
+            else {"id": "PSVC02", "type": "service_reference", "summary": "pg-main"},
+            "channel": {"type": "auto"},
+            "incident": {
+                "id": "PINC000",
+                "type": "incident_reference",
+                "summary": "[#100] PgConnectionsHigh",
+            },
+        }
+
+    entries = [entry(1, "trigger_log_entry", -40), entry(2, "acknowledge_log_entry", -39)]
+    if snoozed:
+        entries.append(entry(3, "snooze_log_entry", -38))
+    body = {"log_entries": entries, "limit": 100, "offset": 0, "more": False, "total": len(entries)}
+    (bundle / "pagerduty" / "precursor.json").write_text(json.dumps(body), "utf-8")
+
+
+@pytest.mark.parametrize("snoozed", [True, False])
+def test_a_page_a_person_snoozed_is_a_precursor(tmp_path: Path, snoozed: bool) -> None:
+    """PagerDuty's snooze is a person saying "not now": the page it set aside is no detection
+    when a later signal follows; an acknowledged page alone still is."""
+    bundle = write_bundle(tmp_path / "b")
+    _precursor_page(bundle, snoozed=snoozed)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    expected = iso(0) if snoozed else iso(-40)
+    assert pm.milestones["detected"].at.strftime("%H:%M") == expected[11:16]
+
+
+def test_a_signal_before_the_impact_start_the_tool_recorded_is_a_precursor(
+    tmp_path: Path,
+) -> None:
+    """The team recorded in Rootly that the impact began at -2 min: the page 40 minutes before
+    it was a precursor, and the alert at +0 is the detection."""
+    bundle = write_bundle(tmp_path / "b")
+    _precursor_page(bundle, snoozed=False)
+    (bundle / "rootly").mkdir()
+    attrs = {"title": "Checkout errors", "started_at": iso(-2)}
+    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
+    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_a_change_hours_before_the_impact_is_a_trigger_candidate(tmp_path: Path) -> None:
+    """A leak a rollout started can take hours to exhaust a heap: a change four hours before
+    the impact, which the timeline keeps, is listed among the changes before it."""
+    chat = [m for m in CHAT if "deploy 4812" not in m["text"]]  # nobody names a trigger
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "generic").mkdir()
+    change = {
+        "at": iso(-240),
+        "text": "Flag audit_sink rollout 10% -> 50%",
+        "kind": "change_deployed",
+    }
+    (bundle / "generic" / "flags.jsonl").write_text(json.dumps(change) + "\n", "utf-8")
+    result = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md")
+    assert "Flag audit_sink rollout" in result.markdown.split("## Root cause")[1].split("\n## ")[0]

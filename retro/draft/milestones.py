@@ -52,6 +52,7 @@ CONTRADICTION_WINDOW = timedelta(minutes=30)
 # 30 min -> 15 min took milestones 100/94/83% -> 100/94/85% and time-to-x error 2.1/4.9/26.6
 # -> 1.6/4.9/26.1 min.
 REPORT_LEAD = timedelta(minutes=15)
+RECORDED_SLACK = timedelta(minutes=2)  # clocks and rounding: "impact started 09:41" by hand
 ONSET_LOOKBACK = timedelta(hours=6)
 UNZONED_LOOKBACK = timedelta(minutes=90)
 # An error tracker's new issue this long before anything loud is background: trackers report
@@ -137,8 +138,11 @@ class _Evidence:
 
     @cached_property
     def dismissing(self) -> frozenset[str]:
-        """People's messages and notes that set a signal aside (`signals.dismissed`)."""
-        return frozenset(e.id for e in self.human() if dismisses(e.text))
+        """People's messages and notes that set a signal aside (`signals.dismissed`), and a page
+        a person snoozed (PagerDuty's snooze log entry: "not now")."""
+        said = {e.id for e in self.human() if dismisses(e.text)}
+        snoozed = {e.id for e in self.events if e.attrs.get("log_type") == "snooze_log_entry"}
+        return frozenset(said | snoozed)
 
     @cached_property
     def dismissed(self) -> set[str]:
@@ -148,7 +152,7 @@ class _Evidence:
         (one rule firing for two pools, "acked both, not urgent")."""
         out: set[str] = set()
         signals = sorted(self.all_signals, key=lambda e: e.at)
-        for e in self.human():
+        for e in self.events:
             if e.id not in self.dismissing:
                 continue
             before = [x for x in signals if e.at - DISMISS_WITHIN <= x.at <= e.at]
@@ -364,6 +368,12 @@ def detected(ev: _Evidence) -> Candidate | None:
     signals = ev.signals
     episodes = _earlier_episodes(ev, [e for e in signals if e.kind == "alert_firing"])
     signals = [e for e in signals if e.id not in episodes] or signals
+    # the team recorded when the impact began: a signal before it was a precursor, when any
+    # other remains (heap pages acknowledged as "no errors anywhere" an hour before the
+    # bookings errors)
+    recorded = _tool(ev, "impact_start")
+    if recorded is not None:
+        signals = [e for e in signals if e.at >= recorded.when - RECORDED_SLACK] or signals
     reports = human_reports(ev)
     loud = [e for e in signals if not _quiet(e)]
     first_signal = min(loud or signals, key=_notified, default=None)
@@ -797,6 +807,7 @@ def _stated_recovery(ev: _Evidence, found: Candidate, det: Candidate | None) -> 
 
 
 RELAPSE_GRACE = timedelta(minutes=2)  # an alert that fired as the state changed is the old one
+SAME_STATE = timedelta(minutes=10)  # one mitigated state, recorded by two tools
 
 
 def _held(
@@ -817,17 +828,21 @@ def _held(
         and e.at >= start
     ]
     closed, still = ev.lifecycles
+    undone: list[bool] = []
     for i, state in enumerate(states):
         until = next((e.at for e in states[i + 1 :] if e.at > state.at), None)
-        undone = (
+        undone.append(
             any(_within(at, state.at, until) for at in back)
             or any(_within(at, state.at + RELAPSE_GRACE, until) for at in fired)
             or _contradicted(state.at, setbacks)
             or _goes_on(ev, state.at, closed, still)
         )
-        if not undone:
-            return state
-    return states[-1]
+    # a state another tool echoed minutes later ("Monitoring" in incident.io, then on the
+    # status page) stands or falls with the echo: the move back may follow the echo only
+    for i in range(len(states) - 2, -1, -1):
+        if undone[i + 1] and states[i + 1].at - states[i].at <= SAME_STATE:
+            undone[i] = True
+    return next((state for state, gone in zip(states, undone, strict=True) if not gone), states[-1])
 
 
 ONGOING_WITHIN = timedelta(minutes=10)

@@ -30,7 +30,9 @@ from retro.understand.lexicon import (
 
 SILENCE = timedelta(minutes=20)
 SLOW_ACK_S = 15 * 60
-CHANGE_LOOKBACK = timedelta(hours=3)
+# as far back as the timeline keeps changes before its window: a leak a flag rollout started
+# can take hours to exhaust a heap
+CHANGE_LOOKBACK = timedelta(hours=6)
 # A named trigger dates something at least this long before the impact.
 TRIGGER_LEAD = timedelta(minutes=1)
 SIGNAL_KINDS = ("alert_firing", "page_triggered")
