@@ -526,7 +526,14 @@ def _about(ticket: TimelineEvent, names: re.Pattern[str]) -> bool:
     links = [str(link.get("key") or "") for link in attrs.get("links") or []]
     tags = [str(t) for t in [*(attrs.get("labels") or []), *(attrs.get("components") or [])]]
     text = "\n".join([ticket.text, str(attrs.get("description") or ""), *links, *tags])
+    text = _DISOWNED.sub(" ", text)  # "unrelated to INC-212": named only to say it is not
     return bool(names.search(text)) or any(_FOLLOW_UP_LABEL.search(t) for t in tags)
+
+
+_DISOWNED = re.compile(
+    r"\b(?:unrelated to|not related to|nothing to do with|independent of|separate from)\s+\S+",
+    re.IGNORECASE,
+)
 
 
 def _count_outside(
