@@ -384,3 +384,33 @@ def test_a_ticket_the_team_declined_is_no_item(tmp_path: Path) -> None:
     titles = [a.title for a in pm.action_items]
     assert "Alert on pgbouncer wait time for checkout-api" in titles, titles
     assert not [t for t in titles if "bigger database" in t or "Shard" in t], titles
+
+
+def test_a_ticket_in_the_window_that_nothing_ties_to_the_incident_is_other_work(
+    tmp_path: Path,
+) -> None:
+    """A search export also holds the tracker's other work of those hours: an unrelated bug
+    whose description sounds like customers' symptoms is no report of this incident, and an
+    unrelated chore filed after the mitigation is no follow-up. A task that names the service
+    still is."""
+    bundle = write_bundle(tmp_path / "b")
+    jira = bundle / "jira"
+    jira.mkdir()
+    bug = _jira_task("OPS-170", "Invoice PDF shows the wrong VAT rate for Belgian buyers", -20)
+    bug["fields"]["issuetype"]["name"] = "Bug"
+    bug["fields"]["labels"], bug["fields"]["components"] = ["billing"], []
+    bug["fields"]["description"] = "Two customers report invoices with 21% VAT instead of 6%."
+    chore = _jira_task("OPS-171", "Rotate the office printer certificates", 30)
+    task = _jira_task("OPS-172", "Alert on pgbouncer wait time for checkout-api", 31)
+    for t in (chore, task):
+        t["fields"]["labels"], t["fields"]["components"] = [], []
+    for t in (bug, chore, task):
+        (jira / f"{t['key']}.json").write_text(json.dumps(t), "utf-8")
+    timeline = read_timeline(bundle)
+    other = {e.attrs.get("key") for e in timeline.events if e.attrs.get("other_work")}
+    assert other == {"OPS-170", "OPS-171"}
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    titles = [a.title for a in pm.action_items]
+    assert "Alert on pgbouncer wait time for checkout-api" in titles, titles
+    assert not [t for t in titles if "printer" in t], titles
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]

@@ -460,6 +460,7 @@ def evidence_rows(
                 and event.kind in ("message", "comment", "note")
                 and not (event.actor is not None and event.actor.is_bot),
                 low_trust=event.source in low_trust or bool(event.attrs.get("low_trust")),
+                other_work=bool(event.attrs.get("other_work")),
                 facts=facts,
                 # a follow-up filed in the incident tool tells the story too, whenever filed
                 later=end is not None and event.at > end and not event.attrs.get("follow_up"),

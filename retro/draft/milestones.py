@@ -327,6 +327,7 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
         and str(e.attrs.get("key")) not in ev.incident_tickets
         and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
         and not _files_follow_up(ev, e)
+        and not e.attrs.get("other_work")  # an unrelated bug a search export brings in
         and (floor is None or e.at >= floor)
         and any(s.has("impact") or s.has("detection") for s in ev.reading.of(e.id))
     ]

@@ -394,6 +394,7 @@ def build_timeline(
             )
             window = window.model_copy(update={"reason": reason})
         inside = inside + sorted(later + work, key=attrgetter("at"))
+        _mark_other_work(inside, merged, window, incident)
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
                 "incident.yaml",
@@ -517,6 +518,32 @@ def _named_keys(events: list[TimelineEvent]) -> set[str]:
     return named
 
 
+def _mark_other_work(
+    inside: list[TimelineEvent], events: list[TimelineEvent], window: Window, incident: IncidentMeta
+) -> None:
+    """Tracker tickets filed in the window that nothing ties to this incident (see _about) get
+    `attrs["other_work"]`: a search export's other work of those hours (an unrelated bug, a
+    chore), neither a report of symptoms nor a follow-up."""
+    tickets = [
+        e
+        for e in inside
+        if e.kind == "ticket_created"
+        and window.start <= e.at <= window.end
+        and not e.attrs.get("follow_up")
+        and e.attrs.get("key")
+        and str(e.attrs["key"]) not in {incident.id, *incident.jira_keys}
+        and not _INCIDENT_TICKET.search(str(e.attrs.get("issuetype") or ""))
+        and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
+    ]
+    if not tickets:
+        return
+    names = _incident_names(events, window, incident)
+    named = _named_keys(events)
+    for e in tickets:
+        if str(e.attrs["key"]) not in named and not _about(e, names):
+            e.attrs["other_work"] = True
+
+
 def _about(ticket: TimelineEvent, names: re.Pattern[str]) -> bool:
     """Whether a ticket filed after the window is about this incident: it links to one of its
     tickets, names it (its id, keys, channel or services) or carries a follow-up label. A
@@ -527,6 +554,8 @@ def _about(ticket: TimelineEvent, names: re.Pattern[str]) -> bool:
     tags = [str(t) for t in [*(attrs.get("labels") or []), *(attrs.get("components") or [])]]
     text = "\n".join([ticket.text, str(attrs.get("description") or ""), *links, *tags])
     text = _DISOWNED.sub(" ", text)  # "unrelated to INC-212": named only to say it is not
+    if key := str(attrs.get("key") or ""):
+        text = text.replace(key, " ")  # a ticket in the window names itself
     return bool(names.search(text)) or any(_FOLLOW_UP_LABEL.search(t) for t in tags)
 
 

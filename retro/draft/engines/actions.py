@@ -278,7 +278,7 @@ def _filed(row: EvidenceRow, calm: datetime | None = None) -> bool:
     # its summary says, whatever its type: its description explains it, it asks for no more
     return (
         kind in FILED_TYPES
-        or (kind in LATER_TYPES and calm is not None and row.at >= calm)
+        or (kind in LATER_TYPES and calm is not None and row.at >= calm and not row.other_work)
         or row.later
     )
 

@@ -34,6 +34,10 @@ class EvidenceRow(BaseModel):
         description="Follow-up work from the days after the incident window: read for action "
         "items, never for the story",
     )
+    other_work: bool = Field(
+        default=False,
+        description="A tracker ticket nothing ties to this incident: a search export's other work",
+    )
     facts: dict[str, str] = Field(
         default_factory=dict,
         description="Structured fields an engine may state: status, issue type, change kind",
