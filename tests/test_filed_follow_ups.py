@@ -402,15 +402,17 @@ def test_a_ticket_in_the_window_that_nothing_ties_to_the_incident_is_other_work(
     bug["fields"]["description"] = "Two customers report invoices with 21% VAT instead of 6%."
     chore = _jira_task("OPS-171", "Rotate the office printer certificates", 30)
     task = _jira_task("OPS-172", "Alert on pgbouncer wait time for checkout-api", 31)
-    for t in (chore, task):
+    renew = _jira_task("OPS-173", "We need to renew the staging wildcard certificate", 35)
+    renew["fields"]["issuetype"]["name"] = "Bug"
+    for t in (chore, task, renew):
         t["fields"]["labels"], t["fields"]["components"] = [], []
-    for t in (bug, chore, task):
+    for t in (bug, chore, task, renew):
         (jira / f"{t['key']}.json").write_text(json.dumps(t), "utf-8")
     timeline = read_timeline(bundle)
     other = {e.attrs.get("key") for e in timeline.events if e.attrs.get("other_work")}
-    assert other == {"OPS-170", "OPS-171"}
+    assert other == {"OPS-170", "OPS-171", "OPS-173"}
     pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
     titles = [a.title for a in pm.action_items]
     assert "Alert on pgbouncer wait time for checkout-api" in titles, titles
-    assert not [t for t in titles if "printer" in t], titles
+    assert not [t for t in titles if "printer" in t or "wildcard" in t], titles
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]

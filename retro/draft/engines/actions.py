@@ -75,6 +75,8 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
         row = by_id[row_id]
         if row.kind not in ("message", "comment", "note", "ticket_created") or _filed(row, calm):
             continue
+        if row.other_work:
+            continue  # a chore a search export brings in asks nothing of this incident
         if row.kind == "message" and not row.human:
             continue
         if began is not None and row.at < began - timedelta(minutes=5):
