@@ -671,6 +671,16 @@ def test_a_sentence_that_cannot_name_the_trigger_is_not_named_it(
     assert not _trigger_cites(tmp_path, bundle, said)
 
 
+def _moved(minutes: float, before: str, after: str, n: int) -> dict[str, object]:
+    """A Jira changelog history moving the status at `minutes`."""
+    at = datetime.fromisoformat(iso(minutes).replace("Z", "+00:00"))
+    return {
+        "id": str(n),
+        "created": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        "items": [{"field": "status", "fromString": before, "toString": after}],
+    }
+
+
 def test_a_mitigated_status_the_ticket_moved_back_from_is_not_the_mitigation(
     tmp_path: Path,
 ) -> None:
@@ -683,19 +693,11 @@ def test_a_mitigated_status_the_ticket_moved_back_from_is_not_the_mitigation(
     bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
     ticket = _incident_ticket(2)
 
-    def moved(minutes: float, before: str, after: str, n: int) -> dict[str, object]:
-        at = datetime.fromisoformat(iso(minutes).replace("Z", "+00:00"))
-        return {
-            "id": str(n),
-            "created": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-            "items": [{"field": "status", "fromString": before, "toString": after}],
-        }
-
     ticket["changelog"] = {
         "histories": [
-            moved(20, "Open", "Mitigated", 1),
-            moved(28, "Mitigated", "Identified", 2),
-            moved(45, "Identified", "Mitigated", 3),
+            _moved(20, "Open", "Mitigated", 1),
+            _moved(28, "Mitigated", "Identified", 2),
+            _moved(45, "Identified", "Mitigated", 3),
         ]
     }
     (bundle / "jira").mkdir()
@@ -1319,24 +1321,16 @@ def test_a_state_another_tool_echoed_falls_with_the_echo(tmp_path: Path) -> None
     ]
     bundle = write_bundle(tmp_path / "b", chat=chat, with_alerts=False)
 
-    def moved(minutes: float, before: str, after: str, n: int) -> dict[str, object]:
-        at = datetime.fromisoformat(iso(minutes).replace("Z", "+00:00"))
-        return {
-            "id": str(n),
-            "created": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-            "items": [{"field": "status", "fromString": before, "toString": after}],
-        }
-
     first, echo = _incident_ticket(2), _incident_ticket(2)
     echo["key"], echo["id"] = "OPS-102", "20102"
     first["changelog"] = {
         "histories": [
-            moved(20, "Open", "Mitigated", 1),
-            moved(35, "Mitigated", "Identified", 2),
-            moved(45, "Identified", "Mitigated", 3),
+            _moved(20, "Open", "Mitigated", 1),
+            _moved(35, "Mitigated", "Identified", 2),
+            _moved(45, "Identified", "Mitigated", 3),
         ]
     }
-    echo["changelog"] = {"histories": [moved(22, "Open", "Monitoring", 4)]}
+    echo["changelog"] = {"histories": [_moved(22, "Open", "Monitoring", 4)]}
     (bundle / "jira").mkdir()
     for ticket in (first, echo):
         (bundle / "jira" / f"{ticket['key']}.json").write_text(json.dumps(ticket), "utf-8")
