@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from retro.draft.engines import actions as act
 from retro.draft.engines.base import DraftInput, Engine, EvidenceRow
@@ -571,18 +572,29 @@ SAME_ITEM_MAX = 80  # more stated items than this: compare words only (embedding
 def _same_item(titles: list[str]) -> act.SameItem:
     """Two titles are one item when their sentence vectors agree (word overlap as fallback).
 
-    The titles are embedded in one batch up front; an unknown title compares by words only.
+    The titles are embedded in one batch up front; a title the first pass did not show (an
+    item a call transcript alone states, left out there, that a later restatement joins) is
+    embedded when it is first compared. With more than SAME_ITEM_MAX titles, words only.
     """
     from retro.understand.layer import shared
 
-    vectors = shared().vectors(titles) if 0 < len(titles) <= SAME_ITEM_MAX else None
-    index = {title: i for i, title in enumerate(titles)} if vectors is not None else {}
+    layer = shared()
+    vectors = layer.vectors(titles) if 0 < len(titles) <= SAME_ITEM_MAX else None
+    known = dict(zip(titles, vectors, strict=True)) if vectors is not None else {}
+
+    def vector(title: str) -> Any:
+        if title not in known and vectors is not None:
+            more = layer.vectors([title])
+            if more is not None:
+                known[title] = more[0]
+        return known.get(title)
 
     def same(a: str, b: str) -> float | None:
         words = overlap(a, b)
-        if vectors is None or a not in index or b not in index:
+        va, vb = vector(a), vector(b)
+        if va is None or vb is None:
             return words if words >= act.SAME_ITEM else None
-        cosine = float(vectors[index[a]] @ vectors[index[b]])
+        cosine = float(va @ vb)
         near = cosine >= NEAR_ITEM_COSINE and words >= NEAR_ITEM_WORDS
         return cosine if words >= act.SAME_ITEM or cosine >= SAME_ITEM_COSINE or near else None
 
