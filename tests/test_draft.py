@@ -807,11 +807,7 @@ def test_nothing_said_before_the_impact_start_the_tool_recorded_is_its_detection
     said = "Support says customers report errors at checkout, cannot pay"
     chat = sorted([*CHAT, msg("U03", -10, said)], key=lambda m: float(m["ts"]))
     bundle = write_bundle(tmp_path / "b", chat=chat)
-    (bundle / "rootly").mkdir()
-    attrs = {"title": "Checkout errors", "started_at": iso(-2)}
-    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
-    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    pm = _with_rootly(tmp_path, {"started_at": iso(-2)}, bundle)
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(-2)[11:16]
 
@@ -1270,9 +1266,10 @@ def _trigger_cites(tmp_path: Path, bundle: Path, said: str) -> bool:
     return any(row.id in c.citations for c in result.postmortem.trigger)
 
 
-def _with_rootly(tmp_path: Path, times: dict[str, str]) -> Postmortem:
-    """The draft of the standard bundle with a Rootly incident body holding `times`."""
-    bundle = write_bundle(tmp_path / "b")
+def _with_rootly(tmp_path: Path, times: dict[str, str], bundle: Path | None = None) -> Postmortem:
+    """The draft of `bundle` (the standard one by default) with a Rootly incident body
+    holding `times`."""
+    bundle = bundle or write_bundle(tmp_path / "b")
     (bundle / "rootly").mkdir()
     attrs = {"title": "Checkout errors", **times}
     body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
@@ -1385,11 +1382,7 @@ def test_a_signal_before_the_impact_start_the_tool_recorded_is_a_precursor(
     it was a precursor, and the alert at +0 is the detection."""
     bundle = write_bundle(tmp_path / "b")
     _precursor_page(bundle, snoozed=False)
-    (bundle / "rootly").mkdir()
-    attrs = {"title": "Checkout errors", "started_at": iso(-2)}
-    body = {"data": {"id": "inc-1", "type": "incidents", "attributes": attrs}}
-    (bundle / "rootly" / "incident.json").write_text(json.dumps(body), "utf-8")
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    pm = _with_rootly(tmp_path, {"started_at": iso(-2)}, bundle)
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
 
 
