@@ -290,7 +290,7 @@ _NEAR_LABEL_SECRET = _rule(
     r"(?i:(?<![\w-])(?:token|secret|password|passwd|passphrase|credential|api[ _-]?key)s?\b)"
     r"[^\n`\"']{0,40}?(?<![\w+/=\-.~])(?P<secret>[A-Za-z0-9+/=_\-.~]{16,})",
     ("token", "secret", "pass", "credential", "key"),
-    check=lambda value: _random_core(value),
+    check=_random_core,
 )
 # "shl_live_7Qm2…", "xyz_test_…": the live/test key shape many vendors copied from Stripe's
 _LIVE_KEY = _rule(

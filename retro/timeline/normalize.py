@@ -386,7 +386,8 @@ def build_timeline(
         # were written (often at the review, days later): they stay too, and so does the
         # follow-up work of the days after (see _follow_up_work).
         later = [e for e in merged if _filed_later(e, window)]
-        work = _follow_up_work(merged, window, incident, sources)
+        other = _other_work(merged, window, incident)
+        work = _follow_up_work(merged, window, incident, sources, other)
         work = [e for e in work if not _filed_later(e, window)]
         if work:
             reason = (
@@ -394,7 +395,9 @@ def build_timeline(
             )
             window = window.model_copy(update={"reason": reason})
         inside = inside + sorted(later + work, key=attrgetter("at"))
-        _mark_other_work(inside, merged, window, incident)
+        for event in inside:
+            if event.key in other and event.attrs.get("key") and event.at <= window.end:
+                event.attrs["other_work"] = True  # read neither as a report nor a follow-up
         if merged and not inside and (incident.window.start or incident.window.end):
             raise BundleError(
                 "incident.yaml",
@@ -439,14 +442,18 @@ def _filed_later(event: TimelineEvent, window: Window) -> bool:
 
 
 def _follow_up_work(
-    events: list[TimelineEvent], window: Window, incident: IncidentMeta, sources: Sources
+    events: list[TimelineEvent],
+    window: Window,
+    incident: IncidentMeta,
+    sources: Sources,
+    other: set[str],
 ) -> list[TimelineEvent]:
-    """What the team wrote about its follow-up work in the days after the window: tickets it
-    filed for it (tasks, stories: not the incident's own, not incidents or changes, and only
-    those the bundle's texts name or that are about this incident, see _about), a message, comment or note that collects
-    follow-ups ("Follow-ups for Tuesday's review:") with the replies in its thread, and the
-    calls recorded then (the review). They stay in the timeline for the action items; the
-    milestones read only the window."""
+    """What the team wrote about its follow-up work in the days after the window: tracker
+    tickets it filed for it (not the incident's own, not incidents or changes, and not
+    `other` work, see _other_work), a message, comment or note that collects follow-ups
+    ("Follow-ups for Tuesday's review:") with the replies in its thread, and the calls recorded
+    then (the review). They stay in the timeline for the action items; the milestones read
+    only the window."""
     after = _between(events, window.end, shift(window.end, FOLLOW_UP_HORIZON))
     after = [e for e in after if e.at > window.end]
     if not after:
@@ -459,29 +466,60 @@ def _follow_up_work(
         for e in after
         if e.kind in ("message", "comment", "note") and collects_follow_ups(e.text)
     }
-    own = {incident.id, *incident.jira_keys}
-    names = _incident_names(events, window, incident)
-    named = _named_keys(events)
     return [
         e
         for e in after
         if e.key in roots
         or (e.thread is not None and e.thread in roots)
         or (e.source in calls and e.kind in CHAT_KINDS)
-        or (
-            e.kind == "ticket_created"
-            and str(e.attrs.get("key") or "") not in own
-            and not _INCIDENT_TICKET.search(str(e.attrs.get("issuetype") or ""))
-            and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
-            and (str(e.attrs.get("key") or "") in named or _about(e, names))
-        )
+        or (_tracker_ticket(e, incident) and e.key not in other)
     ]
+
+
+def _tracker_ticket(event: TimelineEvent, incident: IncidentMeta) -> bool:
+    """A ticket filed in a tracker: not one the incident tool filed as a follow-up, not the
+    incident's own, not an incident or a change."""
+    kind = str(event.attrs.get("issuetype") or "")
+    return (
+        event.kind == "ticket_created"
+        and not event.attrs.get("follow_up")
+        and str(event.attrs.get("key") or "") not in {incident.id, *incident.jira_keys}
+        and not _INCIDENT_TICKET.search(kind)
+        and not CHANGE_TICKET.search(kind)
+    )
+
+
+def _other_work(events: list[TimelineEvent], window: Window, incident: IncidentMeta) -> set[str]:
+    """Event keys of the tracker tickets, from the window's start to the end of the follow-up
+    horizon, that nothing ties to this incident: no link to it, no mention of it (see _about),
+    no follow-up label, and no text of the bundle naming their key. A search export's other
+    work of those days (an unrelated bug, a chore): neither a report of symptoms nor a
+    follow-up."""
+    tickets = [
+        e
+        for e in _between(events, window.start, shift(window.end, FOLLOW_UP_HORIZON))
+        if _tracker_ticket(e, incident)
+    ]
+    if not tickets:
+        return set()
+    names = _incident_names(events, window, incident)
+    named = _named_keys(events)
+    return {
+        e.key
+        for e in tickets
+        if str(e.attrs.get("key") or "") not in named and not _about(e, names)
+    }
 
 
 # A label or component a team gives the tickets of its incident process.
 _FOLLOW_UP_LABEL = re.compile(
     r"post[-_ ]?mortem|post[-_ ]?incident|incident|follow[-_ ]?up|action[-_ ]?item|retro|"
     r"\bpir\b|\brca\b|\bsev",
+    re.IGNORECASE,
+)
+# Named only to say it is not: "unrelated to INC-212"
+_DISOWNED = re.compile(
+    r"\b(?:unrelated to|not related to|nothing to do with|independent of|separate from)\s+\S+",
     re.IGNORECASE,
 )
 
@@ -518,51 +556,18 @@ def _named_keys(events: list[TimelineEvent]) -> set[str]:
     return named
 
 
-def _mark_other_work(
-    inside: list[TimelineEvent], events: list[TimelineEvent], window: Window, incident: IncidentMeta
-) -> None:
-    """Tracker tickets filed in the window that nothing ties to this incident (see _about) get
-    `attrs["other_work"]`: a search export's other work of those hours (an unrelated bug, a
-    chore), neither a report of symptoms nor a follow-up."""
-    tickets = [
-        e
-        for e in inside
-        if e.kind == "ticket_created"
-        and window.start <= e.at <= window.end
-        and not e.attrs.get("follow_up")
-        and e.attrs.get("key")
-        and str(e.attrs["key"]) not in {incident.id, *incident.jira_keys}
-        and not _INCIDENT_TICKET.search(str(e.attrs.get("issuetype") or ""))
-        and not CHANGE_TICKET.search(str(e.attrs.get("issuetype") or ""))
-    ]
-    if not tickets:
-        return
-    names = _incident_names(events, window, incident)
-    named = _named_keys(events)
-    for e in tickets:
-        if str(e.attrs["key"]) not in named and not _about(e, names):
-            e.attrs["other_work"] = True
-
-
 def _about(ticket: TimelineEvent, names: re.Pattern[str]) -> bool:
-    """Whether a ticket filed after the window is about this incident: it links to one of its
-    tickets, names it (its id, keys, channel or services) or carries a follow-up label. A
-    ticket a search export brings in that does none of these, and that nothing in the bundle
-    names, is other work."""
+    """Whether a ticket is about this incident: it links to one of its tickets, names it (its
+    id, keys, channel or services; not its own key, not to disown it) or carries a follow-up
+    label."""
     attrs = ticket.attrs
     links = [str(link.get("key") or "") for link in attrs.get("links") or []]
     tags = [str(t) for t in [*(attrs.get("labels") or []), *(attrs.get("components") or [])]]
     text = "\n".join([ticket.text, str(attrs.get("description") or ""), *links, *tags])
-    text = _DISOWNED.sub(" ", text)  # "unrelated to INC-212": named only to say it is not
+    text = _DISOWNED.sub(" ", text)
     if key := str(attrs.get("key") or ""):
         text = text.replace(key, " ")  # a ticket in the window names itself
     return bool(names.search(text)) or any(_FOLLOW_UP_LABEL.search(t) for t in tags)
-
-
-_DISOWNED = re.compile(
-    r"\b(?:unrelated to|not related to|nothing to do with|independent of|separate from)\s+\S+",
-    re.IGNORECASE,
-)
 
 
 def _count_outside(

@@ -389,9 +389,8 @@ def _leads_with_verb(text: str) -> bool:
 def _follow_up_pattern(name: str) -> re.Pattern[str]:
     """A pattern of lexicon `follow_up`: `requirement` (a subject and a modal, kept as it is,
     not a noun phrase to "Add"), `copula_remark`, `said_of`, `state_note`, `done_report`,
-    `done_clause`,
-    `subjectless`, `first_verb`, `marker_as_verb`, `need_noun`, `needed`, `inference`,
-    `proposal`, `agreement`."""
+    `done_clause`, `subjectless`, `first_verb`, `marker_as_verb`, `need_noun`, `needed`,
+    `inference`, `proposal`, `agreement`."""
     return re.compile(lexicon()["follow_up"][name], re.I)
 
 
