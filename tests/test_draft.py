@@ -310,6 +310,26 @@ def test_chatter_long_before_the_first_alert_is_no_report_of_symptoms(tmp_path: 
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
 
 
+def test_a_warning_nobody_was_paged_for_vouches_for_no_lone_remark(tmp_path: Path) -> None:
+    """A warning-level alert an hour before the page, then a lone remark read as a symptom
+    45 minutes before it: the warning paged nobody, so the remark is still chatter far from
+    the first page, and detection comes with the page."""
+    warning = alert("firing", -60, None)
+    warning["labels"] = {"alertname": "DiskUsageHigh", "instance": "db-2", "severity": "warning"}
+    warning["annotations"] = {"summary": "disk usage on db-2 above 80%"}
+    warning["fingerprint"] = "9e8d7c6b5a493827"
+    chat = sorted(
+        [*CHAT, msg("U03", -45, "the wiki page for the export tool is down")],
+        key=lambda m: float(m["ts"]),
+    )
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "alertmanager" / "disk.json").write_text(
+        json.dumps(webhook("firing", [warning])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
 def test_a_recovery_reported_as_one_region_clears_is_that_regions(tmp_path: Path) -> None:
     """One alert rule fires for two regions; "eu recovered" as the eu firing clears, while the
     us firing goes on, is that region's recovery: the mitigation comes when the impact ends

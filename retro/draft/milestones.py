@@ -333,14 +333,16 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
     ]
     found += [(e, ev.reading.of(e.id)[0]) for e in tickets]
     trusted = [(e, s) for e, s in found if ev.corroborated(e, [x for x, _ in found])]
-    if first_signal is not None:
+    # the first signal that paged someone: a warning nobody was paged for vouches for no remark
+    first_loud = min((e.at for e in signals if not _quiet(e)), default=first_signal)
+    if first_loud is not None:
         # long before the first signal, a lone remark the classifier reads as a symptom ("they
         # are, went out yesterday", about docs) is chatter: an early report stands when it
         # names customers or another report follows it
         trusted = [
             (e, s)
             for e, s in trusted
-            if e.at >= first_signal - LONE_REPORT_LEAD
+            if e.at >= first_loud - LONE_REPORT_LEAD
             or names_customers(s.text)
             or any(x.id != e.id and e.at < x.at <= e.at + LONE_REPORT_LEAD for x, _ in trusted)
         ]
