@@ -45,6 +45,7 @@ def _bundle(tmp_path: Path) -> Path:
         ).read_text(encoding="utf-8")
     )
     incident["incident"]["incident_timestamp_values"] = []
+    incident["incident"]["created_at"] = iso(3)  # declared in incident.io during the incident
     (iio / "incident.json").write_text(json.dumps(incident), encoding="utf-8")
     follow_ups = [
         _incident_io_follow_up(

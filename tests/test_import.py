@@ -464,7 +464,8 @@ def test_new_connectors_read_their_bodies_in_a_bundle_and_claim_nothing_else(
     by_source: dict[str, int] = {}
     for e in raw.events:
         by_source[e.source] = by_source.get(e.source, 0) + 1
-    assert by_source.get("rootly", 0) == 2  # the incident's started_at, and one logged event
+    # the incident's started_at and creation (its declaration), and one logged event
+    assert by_source.get("rootly", 0) == 3
     assert by_source.get("incident_io", 0) >= 2 and by_source.get("statuspage", 0) >= 4
     sample = Path(__file__).resolve().parents[1] / "retro" / "sample" / "bundle"
     new = [registry.get(n) for n in ("rootly", "incident_io", "statuspage")]
@@ -475,6 +476,58 @@ def test_new_connectors_read_their_bodies_in_a_bundle_and_claim_nothing_else(
         if c.claims(doc)
     ]
     assert claimed == []
+
+
+def _declared(tmp_path: Path, name: str, body: dict) -> list[tuple[str, str]]:
+    """The declarations a bundle holding `body` as `name` gives: (time, text) pairs."""
+    from retro import registry
+    from retro.timeline.bundle import load as load_bundle
+
+    bundle = tmp_path / name
+    bundle.mkdir()
+    (bundle / "incident.yaml").write_text("id: X-1\ntitle: test\n")
+    (bundle / f"{name}.json").write_text(json.dumps(body))
+    raw = load_bundle(bundle, connectors=registry.connectors())
+    return [
+        (e.at.isoformat(), e.text) for e in raw.events if e.attrs.get("milestone") == "declared"
+    ]
+
+
+def test_creating_the_incident_in_an_incident_tool_is_its_declaration(tmp_path: Path) -> None:
+    """incident.io's `created_at` and Rootly's are when someone declared the incident there, as
+    the history import reads them; not for an incident recorded after the fact (incident.io
+    mode `retrospective`, Rootly kind `backfilled`), and a timestamp named for the declaration
+    says it better than the creation."""
+    iio = json.loads(
+        (FIXTURES / "incident_io" / "api_v2_incident_show.openapi_example.json").read_text()
+    )
+    iio["incident"]["incident_timestamp_values"] = []
+    iio["incident"]["created_at"] = "2025-03-04T10:17:30Z"
+    iio["incident"]["mode"] = "standard"
+    assert _declared(tmp_path, "a", iio) == [
+        ("2025-03-04T10:17:30+00:00", f"Declared: {iio['incident']['name']}")
+    ]
+    iio["incident"]["mode"] = "retrospective"
+    assert _declared(tmp_path, "b", iio) == []
+    iio["incident"]["mode"] = "standard"
+    iio["incident"]["incident_timestamp_values"] = [
+        {
+            "incident_timestamp": {"id": "01FCNDV6P870EA6S7TK1DSYD5H", "name": "Declared at"},
+            "value": {"value": "2025-03-04T10:12:00Z"},
+        }
+    ]
+    assert [at for at, _ in _declared(tmp_path, "c", iio)] == ["2025-03-04T10:12:00+00:00"]
+    rootly = json.loads(
+        (FIXTURES / "rootly" / "backstage-plugin_dev_mock_incidents_list.json").read_text()
+    )
+    rootly["data"] = rootly["data"][:1]
+    attrs = rootly["data"][0]["attributes"]
+    attrs["created_at"] = "2025-03-04T10:20:00Z"
+    assert ("2025-03-04T10:20:00+00:00", f"Incident declared: {attrs['title']}") in _declared(
+        tmp_path, "d", rootly
+    )
+    attrs["kind"] = "backfilled"
+    assert _declared(tmp_path, "e", rootly) == []
 
 
 def test_incident_io_updates_and_follow_ups_carry_their_author_and_closed_no_state(

@@ -138,7 +138,9 @@ def _stamps(item: dict[str, Any], where: str, rec: str) -> dict[str, datetime]:
         value = (stamp.get("value") or {}).get("value")
         milestone = stamp_milestone(name)
         at = when(value, where=where, record=rec, field_name=name) if milestone else None
-        if milestone and at is not None:
+        if milestone == "declared" and at is not None:
+            out[milestone] = at  # a timestamp for it says better than the creation
+        elif milestone and at is not None:
             out.setdefault(milestone, at)
     if "reported" in out:  # with no alerts to read, the report is the detection
         out.setdefault("detected", out["reported"])

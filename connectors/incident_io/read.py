@@ -21,6 +21,7 @@ from retro.models import Actor, Provenance, TimelineEvent
 # created: the draft takes it as the detection unless an alert came shortly before it.
 STAMPS = (
     ("impact_start", re.compile(r"impact start", re.I)),
+    ("declared", re.compile(r"declar", re.I)),
     ("detected", re.compile(r"detect", re.I)),
     ("reported", re.compile(r"report", re.I)),
     ("acknowledged", re.compile(r"accept|acknowledg", re.I)),
@@ -28,6 +29,8 @@ STAMPS = (
     ("resolved", re.compile(r"resolved", re.I)),
 )
 
+
+DECLARED = STAMPS[1][1]
 
 # Status categories of an incident that never was one (the history import leaves it out),
 # and with "closed" those that end the record rather than the impact.
@@ -169,6 +172,7 @@ def _events(
             actor=_person((item.get("updater") or {}).get("user")),
         )
         return
+    yield from _declared(item, doc, ctx, record)
     for n, stamp in enumerate(item.get("incident_timestamp_values") or []):
         if not isinstance(stamp, dict):
             raise shape_error(doc, record, "a timestamp value must be an object", "save it as is")
@@ -188,3 +192,30 @@ def _events(
             attrs={"timestamp": name}
             | ({"milestone": milestone} if (milestone := stamp_milestone(name)) else {}),
         )
+
+
+def _declared(
+    item: dict[str, Any], doc: Doc, ctx: ReadContext, record: str
+) -> Iterator[TimelineEvent]:
+    """Creating an incident in incident.io is declaring it: `created_at` is the declaration,
+    as the history import reads it, unless a timestamp says when it was declared or the
+    incident was recorded after the fact (mode `retrospective`)."""
+    names = [
+        str((stamp.get("incident_timestamp") or {}).get("name") or "")
+        for stamp in item.get("incident_timestamp_values") or []
+        if isinstance(stamp, dict)
+    ]
+    created = item.get("created_at")
+    if not created or item.get("mode") == "retrospective" or any(DECLARED.search(n) for n in names):
+        return
+    at = ctx.time(created, doc=doc, record=record, field_name="created_at")
+    yield TimelineEvent.of(
+        key=f"incident_io:{item['id']}:created_at",
+        at=at,
+        source=SOURCE,
+        kind="status_change",
+        text=f"Declared: {item.get('name') or ''}".strip(),
+        url=item.get("permalink"),
+        provenance=Provenance.of(doc.rel, record),
+        attrs={"timestamp": "created_at", "milestone": "declared"},
+    )

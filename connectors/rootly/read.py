@@ -1,8 +1,8 @@
 """Reading Rootly JSON:API bodies into timeline events.
 
 An incident body gives one `status_change` event per milestone timestamp it states (started,
-detected, acknowledged, mitigated, resolved), with `attrs.milestone` naming the retro milestone
-it records (started_at is the impact start); an incident-events body gives one `note` per event of the log; an
+detected, acknowledged, mitigated, resolved) and one for its creation (the declaration), with
+`attrs.milestone` naming the retro milestone it records (started_at is the impact start); an incident-events body gives one `note` per event of the log; an
 action-items body gives one `ticket_created` event per item (`attrs.follow_up`), which the draft
 takes as a stated action item.
 """
@@ -115,6 +115,12 @@ def _events(
         entered = field != "started_at" or opened is None or abs(at - opened) > DEFAULTED
         marks = {"milestone": milestone} if entered else {}
         yield _event(f"rootly:{rid}:{field}", at, "status_change", text, doc, record, marks)
+    # creating the incident in Rootly is declaring it, as the history import reads it, unless
+    # it was recorded after the fact (kind `backfilled`)
+    if opened is not None and attrs.get("kind") != "backfilled":
+        text = f"Incident declared: {title}" if title else "Incident declared"
+        marks = {"milestone": "declared"}
+        yield _event(f"rootly:{rid}:created_at", opened, "status_change", text, doc, record, marks)
 
 
 def _action_item(
