@@ -255,6 +255,7 @@ HELD_OUT_SETS = (
     "heldout-9",
     "heldout-10",
     "heldout-11",
+    "heldout-12",
 )
 
 
