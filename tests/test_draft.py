@@ -273,6 +273,45 @@ def test_a_loud_alert_a_responder_set_aside_is_a_precursor(tmp_path: Path) -> No
     assert "person" not in pm.milestones["detected"].rule
 
 
+def test_a_time_in_the_message_that_sets_a_precursor_aside_is_no_onset(tmp_path: Path) -> None:
+    """ "acked. batch api errors since 13:10 UTC are the reindex wave, expected, not urgent"
+    sets the connection page aside: the time it states dates the precursor, not the impact,
+    which comes with the later alert."""
+    early = alert("firing", -45, None)
+    early["labels"] = {"alertname": "DbConnectionsHigh", "severity": "critical"}
+    early["annotations"] = {"summary": "db connections over 90 percent"}
+    early["fingerprint"] = "5f5e5d5c5b5a5958"
+    aside = msg(
+        "U02",
+        -42,
+        f"acked. batch api errors since {iso(-50)[11:16]} UTC are the reindex wave, expected, "
+        "not urgent",
+    )
+    chat = sorted([*CHAT, aside], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    (bundle / "alertmanager" / "conns.json").write_text(
+        json.dumps(webhook("firing", [early])), encoding="utf-8"
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
+def test_a_time_on_someone_elses_clock_is_no_onset(tmp_path: Path) -> None:
+    """A customer's "since around 09:05 their time" names no zone anyone knows: it dates
+    nothing, and the impact starts with the alert."""
+    chat = [
+        *CHAT,
+        msg(
+            "U03",
+            3,
+            f"a customer writes their exports fail since around {iso(-60)[11:16]} their time",
+        ),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=sorted(chat, key=lambda m: float(m["ts"])))
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
 def test_one_alert_firing_for_two_pools_is_set_aside_as_a_whole(tmp_path: Path) -> None:
     """One alert rule fires for two pools 40 and 37 minutes before the outage; "acked both,
     known drift, not urgent" sets aside both firings, not only the latest."""

@@ -163,6 +163,9 @@ def test_lexicon_examples_hold() -> None:
     sent = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     for ex in lex["times"]["examples"]:
         found = stated_times(ex["text"], sent.replace(hour=23), zone)
+        if ex["onset"] is None:  # someone else's clock: no moment
+            assert found == [], ex
+            continue
         assert found and found[0].relation == "onset", ex
         shown = zone if ex["zone"] == "local" else local_zone(ex["zone"])
         assert found[0].at.astimezone(shown).strftime("%H:%M") == ex["onset"], ex

@@ -462,8 +462,8 @@ def _stated_onsets(ev: _Evidence, before: datetime) -> list[Candidate]:
         if e.kind == "ticket_created" and not e.is_bot and not _files_follow_up(ev, e)
     ]
     for e in sorted([*ev.human(), *filed], key=lambda e: e.at):
-        if not ev.trusted(e):
-            continue
+        if not ev.trusted(e) or e.id in ev.dismissing:
+            continue  # "wave 2 started 03:30 local, so the spike is expected": a precursor set aside
         for s in ev.reading.of(e.id):
             symptom = s.has("impact") or s.has("detection") or s.has("setback")
             if s.has("question") or s.has("recovery") or s.has("resolution"):

@@ -112,6 +112,8 @@ def stated_times(text: str, sent_at: datetime, local: tzinfo) -> list[StatedTime
             hour = hour % 12 + (12 if m["ampm"].lower().startswith("p") else 0)
         zone_word = (m["zone"] or "").casefold()
         zone_name = zones.get(zone_word, "")
+        if zone_name == "other":
+            continue  # someone else's clock, in a zone nobody named
         candidates: list[tzinfo]
         if zone_name == "local":
             candidates = [local]
