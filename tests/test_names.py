@@ -131,6 +131,33 @@ def test_a_name_no_list_holds_is_found_where_chat_puts_a_person() -> None:
     assert [text[a:b] for a, b in slotted(text, frozenset({"van"}))] == ["Annelies van Boer"]
 
 
+def test_things_named_after_a_person_and_a_name_in_brackets_never_reach_the_draft(
+    tmp_path: Path,
+) -> None:
+    """A person's laptop or sandbox named after them ("marco-laptop", "marc-sandbox", a head of
+    the given name) is their role's; a full name in brackets after the customer it speaks for
+    ("Kestrel Apparel (Ilona Varga) says") is a person no list holds."""
+    chat = [
+        *CHAT,
+        msg("U01", 12.2, "the drop came from the VPN, host marco-laptop, app db-reset"),
+        msg("U01", 12.4, "use the marc-sandbox key to try the canary"),
+        msg("U03", 12.6, "Kestrel Apparel (Ilona Varga) says their packers are idle"),
+    ]
+    bundle = write_bundle(tmp_path / "bundle", chat=chat)
+    result = generate(bundle=bundle, engine=OfflineEngine())
+    texts = [row.text for row in result.data.rows]
+    for name in ("marco", "marc-", "Ilona", "Varga"):
+        assert (
+            name not in result.markdown.casefold()
+            if name.islower()
+            else name not in result.markdown
+        )
+        assert not any(name in t for t in texts), name
+    assert any("host the database engineer's laptop" in t for t in texts), texts
+    assert any("use the database engineer's sandbox key" in t for t in texts), texts
+    assert any("Kestrel Apparel (a teammate) says" in t for t in texts), texts
+
+
 def test_a_person_named_only_in_a_person_slot_never_reaches_the_draft(tmp_path: Path) -> None:
     chat = [*CHAT, msg("U02", 12.5, "Oluwadamilare said the replica is caught up")]
     bundle = write_bundle(tmp_path / "bundle", chat=chat)

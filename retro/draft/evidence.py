@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from retro.draft.engines.base import DraftInput, EvidenceRow, ScoredSentence
 from retro.models import Metrics, Milestone, Person, Timeline
-from retro.safety.names import lower_surnames, not_names, slotted, system_words
+from retro.safety.names import lower_surnames, not_names, owned_things, slotted, system_words
 from retro.safety.names import unlisted as unlisted_names
 from retro.safety.redact import Redactor
 from retro.timeline.people import normalize_name
@@ -215,10 +215,17 @@ class NameScrubber:
     # lower-case surnames the incident writes only after a given name ("gustavo pellegrini");
     # with them, given names in lower case are replaced too
     surnames: frozenset[str] | None = None
+    # a person's things named after them ("the dana-laptop"): group 1 the name, 2 the thing
+    owned: re.Pattern[str] | None = None
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
+        if self.owned is not None:
+            text = self.owned.sub(
+                lambda m: f"{self.roles.get(m.group(1).casefold(), 'a teammate')}'s {m.group(2)}",
+                text,
+            )
         if self.pattern is not None:
             text = self.pattern.sub(
                 lambda m: self.roles.get(m.group(1).casefold(), m.group(0)), text
@@ -261,6 +268,7 @@ def name_patterns(
     )
     roles: dict[str, str] = {}
     short: dict[str, str] = {}
+    owners: dict[str, str] = {}
     for key, person in people.items():
         if person.is_bot:
             continue
@@ -284,13 +292,37 @@ def name_patterns(
         for variant in variants:
             if variant and len(variant) > 2:
                 roles.setdefault(variant.casefold(), role)
+        if parts:
+            for form in _owner_forms(parts[0]):
+                owners.setdefault(form, role)
     for form in _used_as_names(short, text, systems):
         roles.setdefault(form, short[form])
     if not roles:
         return NameScrubber(mentions=True, unlisted=systems)
     alternation = "|".join(re.escape(v) for v in sorted(roles, key=len, reverse=True))
     pattern = re.compile(r"(?<![\w.@/-])@?(" + alternation + r")(?![\w@-]|\.\w)", re.IGNORECASE)
-    return NameScrubber(pattern, roles, mentions=True, unlisted=systems)
+    # a system word elsewhere ("marc" in "marc-sandbox" is one), but joined to a thing a
+    # person owns it is the person's
+    owners |= {v: r for v, r in roles.items() if v.isalpha()}
+    things = "|".join(map(re.escape, owned_things()))
+    names = "|".join(re.escape(v) for v in sorted(owners, key=len, reverse=True))
+    owned = re.compile(
+        rf"(?:\b(?:the|a|an|my|our|his|her|their)\s+)?(?<![\w.@/-])({names})-({things})(?![\w-])",
+        re.IGNORECASE,
+    )
+    return NameScrubber(pattern, roles | owners, mentions=True, unlisted=systems, owned=owned)
+
+
+OWNER_FORM_LEAST = 4
+
+
+def _owner_forms(first: str) -> set[str]:
+    """A given name and its heads of four letters or more, case-folded: "rafa" of "Rafael" in
+    "rafa-test", as a person names their own things."""
+    low = first.casefold()
+    if not low.isalpha() or low in COMMON_WORDS:
+        return set()
+    return {low[:n] for n in range(OWNER_FORM_LEAST, len(low) + 1)} | {low}
 
 
 _ADDRESS = re.compile(r"\S*@\S*|https?://\S+")

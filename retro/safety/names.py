@@ -145,10 +145,22 @@ def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
     # a given name, then a surname, maybe after a particle ("Annelies de Boer", "Jan van Dijk")
     particle = r"(?: (?:van der|van den|van de|van|von|de la|de|der|den|da|di|du|la|le|ten|ter))?"
     name = rf"([A-Z][a-zß-ÿ]{{2,}}(?:{particle} [A-Z][a-zß-ÿ]{{2,}})?)"
+    # a full name in brackets after whom the person speaks for ("BlueSky Ltd (Mara Quint) says")
+    full = rf"([A-Z][a-zß-ÿ]{{2,}}{particle} [A-Z][a-zß-ÿ]{{2,}})"
     return re.compile(
         rf"(?:(?<![\w@])(?i:{before})[ ,]*{name}(?![\w@-]|\.\w))"
         rf"|(?:(?<![\w.@/#:-]){name}(?=[ ,]+(?i:{after})\b))"
+        rf"|(?:(?<=\(){full}(?=\)[ ,]+(?i:{after})\b))"
     ), frozenset(w.casefold() for w in raw["not_names"])
+
+
+@cache
+def owned_things() -> tuple[str, ...]:
+    """Things a person owns that teams name after them ("dana-laptop"): person_slots `owned`."""
+    raw: Any = yaml.safe_load(
+        (resources.files("retro.safety") / "data" / "person_slots.v1.yaml").read_text("utf-8")
+    )
+    return tuple(str(w) for w in raw["owned"])
 
 
 _FROM_ORG = re.compile(r"\bfrom (?:[A-Z][\w.&'-]* ){0,2}$")
@@ -160,7 +172,7 @@ def slotted(text: str, exclude: frozenset[str] = frozenset()) -> list[tuple[int,
     pattern, stop = _slots()
     spans = []
     for m in pattern.finditer(text):
-        group = 1 if m.group(1) else 2
+        group = next(g for g in (1, 2, 3) if m.group(g))
         start, end = m.span(group)
         words = [w for w in m.group(group).split(" ") if w[:1].isupper()]  # not "van", "de"
         # "Grafana Cloud says": a full name only when neither word is known not to be one
