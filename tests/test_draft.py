@@ -1336,6 +1336,46 @@ def _with_rootly(tmp_path: Path, times: dict[str, str], bundle: Path | None = No
     return generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
 
 
+def _incident_io_updates(bundle: Path, steps: list[tuple[float, str, str]]) -> None:
+    """Write incident.io status updates (minutes, status, message) into `bundle`."""
+    example = (
+        Path(__file__).parent
+        / "fixtures/incident_io/api_v2_incident_updates_list.openapi_example.json"
+    )
+    first = json.loads(example.read_text(encoding="utf-8"))["incident_updates"][0]
+    updates = []
+    for n, (minutes, status, message) in enumerate(steps):
+        update = json.loads(json.dumps(first))
+        update.update(id=f"01UPDATE{n:018d}", created_at=iso(minutes), message=message)
+        update["new_incident_status"].update(name=status, category="live")
+        updates.append(update)
+    (bundle / "incident_io").mkdir()
+    (bundle / "incident_io" / "updates.json").write_text(
+        json.dumps({"incident_updates": updates}), "utf-8"
+    )
+
+
+def test_fixing_after_monitoring_is_a_relapse_and_after_investigating_work(
+    tmp_path: Path,
+) -> None:
+    """incident.io's Fixing is a step forward from Investigating, and a move back from
+    Monitoring: Monitoring at +20 undone by Fixing at +28 does not hold; the later Monitoring
+    is the mitigation."""
+    bundle = write_bundle(tmp_path / "b")
+    _incident_io_updates(
+        bundle,
+        [
+            (5, "Investigating", "Checkout errors, looking."),
+            (12, "Fixing", "Rolling back the pool change."),
+            (20, "Monitoring", "Rollback done in one region, errors dropping."),
+            (28, "Fixing", "Second region still failing, rolling back there too."),
+            (45, "Monitoring", "Both regions rolled back, errors at baseline."),
+        ],
+    )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(45)[11:16]
+
+
 def test_a_page_acknowledged_before_the_detection_is_another_pages(tmp_path: Path) -> None:
     """A morning page about something else, acknowledged and resolved hours before the
     detection the incident tool recorded, gives no acknowledgement: it follows detection."""

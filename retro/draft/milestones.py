@@ -73,6 +73,8 @@ ACTIVE_STATES = re.compile(
     r"degraded|partial outage|major outage)\b",
     re.I,
 )
+# incident.io's working state: a step forward from Investigating, a move back from Monitoring.
+WORKING_STATES = re.compile(r"^\s*fixing\b", re.I)
 STATUS_LEAD = re.compile(
     r"^\s*(investigating|identified|monitoring|update|resolved|completed|postmortem)\s*[-–—:]",
     re.I,
@@ -819,7 +821,7 @@ def _held(
     """The first mitigated state that held: none that the ticket, tool or status page moved
     back from, that a loud alert firing afresh or a reported setback undid before the next
     state. When every one was undone, the last."""
-    back = [e.at for e in ev.states(ACTIVE_STATES) if e.at >= start]
+    back = [e.at for e in [*ev.states(ACTIVE_STATES), *_back_to_work(ev)] if e.at >= start]
     sources = ev.tl.with_role("alerts")
     fired = [
         e.at
@@ -846,6 +848,19 @@ def _held(
         if undone[i + 1] and states[i + 1].at - states[i].at <= SAME_STATE:
             undone[i] = True
     return next((state for state, gone in zip(states, undone, strict=True) if not gone), states[-1])
+
+
+def _back_to_work(ev: _Evidence) -> list[TimelineEvent]:
+    """Working states (incident.io "Fixing") a source moved to from a mitigated one: Monitoring,
+    then Fixing again, is a relapse; Investigating, then Fixing, is work going on."""
+    out = []
+    last: dict[str, str] = {}
+    for e in ev.states(re.compile(".")):
+        state = str(e.attrs.get("to") or e.attrs.get("status") or "")
+        if WORKING_STATES.search(state) and MITIGATED_STATES.search(last.get(e.source, "")):
+            out.append(e)
+        last[e.source] = state
+    return out
 
 
 ONGOING_WITHIN = timedelta(minutes=10)
