@@ -349,6 +349,23 @@ def test_chatter_long_before_the_first_alert_is_no_report_of_symptoms(tmp_path: 
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
 
 
+def test_a_failure_relayed_for_a_customer_is_a_report(tmp_path: Path) -> None:
+    """Support relays a customer's failure six minutes before the alert, the customer named
+    only by its company and the help desk ticket in another sentence: a customer report, the
+    detection."""
+    relay = msg(
+        "U03",
+        -6,
+        "@oncall Kestrel Apparel report label printing failing intermittently with 503. "
+        "Zendesk ZD-40917",
+    )
+    chat = sorted([*CHAT, relay], key=lambda m: float(m["ts"]))
+    bundle = write_bundle(tmp_path / "b", chat=chat)
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(-6)[11:16]
+    assert "customer report" in pm.milestones["detected"].rule
+
+
 def test_a_warning_nobody_was_paged_for_vouches_for_no_lone_remark(tmp_path: Path) -> None:
     """A warning-level alert an hour before the page, then a lone remark read as a symptom
     45 minutes before it: the warning paged nobody, so the remark is still chatter far from

@@ -36,6 +36,7 @@ from retro.understand.lexicon import (
     dismisses,
     local_zone,
     names_customers,
+    names_failure,
     names_failure_at,
     quiet_severity,
     said_mitigated,
@@ -310,6 +311,8 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
             continue
         if e.id in ev.dismissing:
             continue  # "nothing customer-facing": setting a signal aside, no report
+        # a message that names customers or support anywhere ("… Zendesk ZD-58812")
+        relayed = names_customers(e.text)
         for s in ev.reading.of(e.id):
             if any(s.has(x) for x in ("question", "hypothesis", "status_update", "mitigation")):
                 continue
@@ -320,7 +323,10 @@ def human_reports(ev: _Evidence) -> list[tuple[TimelineEvent, Sentence]]:
             # "the price flips to €1 at noon, visible in app and web" reads more as the change
             # than as a symptom
             symptom = s.has("impact") and s.p("trigger") <= s.p("impact")
-            if symptom or (s.has("detection", 1.5) and names_customers(s.text)):
+            # or a failure relayed for customers or support that the classifier reads as a
+            # detection ("BrightCart report label creation failing intermittently. Zendesk …")
+            relayed_failure = relayed and s.has("detection") and names_failure(s.text)
+            if symptom or (s.has("detection", 1.5) and names_customers(s.text)) or relayed_failure:
                 found.append((e, s))
     tickets = [
         e
@@ -404,7 +410,7 @@ def detected(ev: _Evidence) -> Candidate | None:
         )
     if first_report:
         event, sentence = first_report
-        if names_customers(sentence.text):
+        if names_customers(sentence.text) or names_customers(event.text):
             return Candidate(event, 0.6, "first customer report (no alert fired earlier)")
         return Candidate(event, 0.55, "first report by a person (no alert fired earlier)")
     tickets = [e for e in ev.events if e.kind == "ticket_created"]

@@ -183,6 +183,11 @@ def names_failure_at(text: str, span: tuple[int, int]) -> bool:
     return _failures().search(text[start:end]) is not None
 
 
+def names_failure(text: str) -> bool:
+    """The text names a failure (lexicon `signals.failure_words`: errors, failing, down, …)."""
+    return _failures().search(text) is not None
+
+
 def symptom_alert(text: str) -> bool:
     """An alert about what users feel (errors, latency, availability), not a resource."""
     return _symptoms().search(text or "") is not None
