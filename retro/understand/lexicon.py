@@ -844,13 +844,3 @@ def _bookkeeping_pattern() -> re.Pattern[str]:
 def _bookkeeping(text: str) -> bool:
     """Filing the tickets or writing the postmortem: the work is in the tickets, not this."""
     return _bookkeeping_pattern().match(text) is not None
-
-
-@cache
-def _paging() -> re.Pattern[str]:
-    return _any_word(lexicon()["follow_up"]["paging_words"])
-
-
-def about_paging(title: str) -> bool:
-    """An action item about paging, escalation or acknowledging a page."""
-    return _paging().search(title) is not None
