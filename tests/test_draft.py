@@ -1394,6 +1394,42 @@ def test_fixing_after_monitoring_is_a_relapse_and_after_investigating_work(
     assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(45)[11:16]
 
 
+def test_a_mitigation_a_responder_denies_in_so_many_words_did_not_hold(tmp_path: Path) -> None:
+    """ "We are mitigated" at +24, then "So we are NOT mitigated in eu" three minutes later:
+    the state did not hold; the recovery reported after it is the mitigation."""
+    chat = [
+        *CHAT,
+        msg("U02", 27, "So we are NOT mitigated in eu, checkout there fails the same way."),
+        msg("U01", 36, "eu rolled back too, error rate back to baseline everywhere"),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=sorted(chat, key=lambda m: float(m["ts"])))
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(36)[11:16]
+
+
+def test_rootlys_log_of_a_move_back_undoes_its_mitigated_time(tmp_path: Path) -> None:
+    """Rootly's mitigated_at at +10, then its incident log: "Status changed from Mitigated to
+    Started" at +15 and back to Mitigated at +38. The first did not hold."""
+    bundle = write_bundle(tmp_path / "b", chat=[m for m in CHAT if "mitigated" not in m["text"]])
+    log = [
+        (15, "Status changed from Mitigated to Started"),
+        (38, "Status changed from Started to Mitigated"),
+    ]
+    events = {
+        "data": [
+            {
+                "id": f"ev-{n}",
+                "type": "incident_events",
+                "attributes": {"event": text, "occurred_at": iso(minutes), "kind": "event"},
+            }
+            for n, (minutes, text) in enumerate(log)
+        ]
+    }
+    (bundle / "rootly-log.json").write_text(json.dumps(events), "utf-8")
+    pm = _with_rootly(tmp_path, {"mitigated_at": iso(10)}, bundle=bundle)
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(38)[11:16]
+
+
 def test_a_page_acknowledged_before_the_detection_is_another_pages(tmp_path: Path) -> None:
     """A morning page about something else, acknowledged and resolved hours before the
     detection the incident tool recorded, gives no acknowledgement: it follows detection."""

@@ -9,6 +9,7 @@ takes as a stated action item.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Final
@@ -24,6 +25,13 @@ STAMPS = (
     ("acknowledged_at", "Incident acknowledged", "acknowledged"),
     ("mitigated_at", "Incident mitigated", "mitigated"),
     ("resolved_at", "Incident resolved", "resolved"),
+)
+# A status change as Rootly's incident log records it: "Status changed from Started to
+# Mitigated", "Status changed to resolved by <name>."
+STATUS_CHANGED = re.compile(
+    r"^\s*(?:incident\s+)?status\s+changed\s+(?:from\s+(?P<old>[a-z_]+)\s+)?to\s+"
+    r"(?P<new>[a-z_]+)\b",
+    re.I,
 )
 DEFAULTED = timedelta(minutes=1)  # a started_at this close to created_at was not entered
 _TYPES = frozenset({"incidents", "incident_events", "incident_action_items"})
@@ -95,7 +103,14 @@ def _events(
     if item["type"] == "incident_events":
         at = ctx.time(attrs.get("occurred_at") or attrs.get("created_at"), doc=doc, record=record)
         text = str(attrs.get("event") or "")
-        event = _event(f"rootly:event:{rid}", at, "note", text, doc, record)
+        # the log's own record of a status change ("Status changed from Mitigated to Started")
+        # is a state of the incident, as a ticket's transition is
+        moved = STATUS_CHANGED.match(text)
+        if moved:
+            state = {"from": moved["old"] or "", "to": moved["new"], "status": moved["new"]}
+            event = _event(f"rootly:event:{rid}", at, "status_change", text, doc, record, state)
+        else:
+            event = _event(f"rootly:event:{rid}", at, "note", text, doc, record)
         # who wrote it, by name only (Rootly's event body carries no user id or email)
         if name := str(attrs.get("user_display_name") or "").strip():
             event.actor = Actor(source=SOURCE, name=name)

@@ -70,7 +70,7 @@ RESOLVED_STATES = re.compile(r"^\s*(resolved|closed|done|complete[d]?|fixed|post
 MITIGATED_STATES = re.compile(r"^\s*(mitigated|monitoring|recovered|recovering)\b", re.I)
 # A state that says the impact is back on: the ticket, tool or status page moved back.
 ACTIVE_STATES = re.compile(
-    r"^\s*(investigating|identified|active|triag(e|ed|ing)|reopened|in progress|"
+    r"^\s*(investigating|identified|active|started|triag(e|ed|ing)|reopened|in progress|"
     r"degraded|partial outage|major outage)\b",
     re.I,
 )
@@ -655,7 +655,16 @@ def declared(ev: _Evidence) -> Candidate | None:
 
 
 def _setbacks(ev: _Evidence) -> list[TimelineEvent]:
-    return [e for e, _ in ev.said("setback")]
+    """Reports that the impact is back or goes on: read as a setback, or a responder denying
+    recovery in so many words ("So we are NOT mitigated in west", `signals.not_recovered`)."""
+    denied = [
+        e
+        for e in ev.human()
+        if ev.trusted(e)
+        and any(denies_recovery(s.text) and not s.has("question") for s in ev.reading.of(e.id))
+    ]
+    said = {e.id: e for e, _ in ev.said("setback")} | {e.id: e for e in denied}
+    return sorted(said.values(), key=lambda e: e.at)
 
 
 def _contradicted(at: datetime, setbacks: list[TimelineEvent]) -> bool:
@@ -760,6 +769,25 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     cleared = _alerts_cleared(closed, still, start)
     if states:
         state = _held(states, ev, setbacks, start)
+        if state is None:
+            # every state was undone: the first report of recovery after the last, or every
+            # alert clearing after it, says when the impact ended; else the last state
+            last = states[-1]
+            after = [
+                c
+                for c in (
+                    next((e for e in reports if e.at > last.at), None),
+                    cleared if cleared is not None and cleared.at > last.at else None,
+                )
+                if c is not None
+            ]
+            if after:
+                end = min(after, key=lambda e: e.at)
+                rule = (
+                    "all firing alerts cleared" if end is cleared else "responder reported recovery"
+                )
+                return Candidate(end, 0.6, f"{rule}, after every mitigated state was undone")
+            state = last
         earlier = [e for e in reports if state.at - REPORT_LEAD <= e.at <= state.at]
         if earlier:
             return Candidate(
@@ -823,10 +851,10 @@ SAME_STATE = timedelta(minutes=10)  # one mitigated state, recorded by two tools
 
 def _held(
     states: list[TimelineEvent], ev: _Evidence, setbacks: list[TimelineEvent], start: datetime
-) -> TimelineEvent:
+) -> TimelineEvent | None:
     """The first mitigated state that held: none that the ticket, tool or status page moved
     back from, that a loud alert firing afresh or a reported setback undid before the next
-    state. When every one was undone, the last."""
+    state. None when every one was undone."""
     back = [e.at for e in [*ev.states(ACTIVE_STATES), *_back_to_work(ev)] if e.at >= start]
     sources = ev.tl.with_role("alerts")
     fired = [
@@ -853,7 +881,7 @@ def _held(
     for i in range(len(states) - 2, -1, -1):
         if undone[i + 1] and states[i + 1].at - states[i].at <= SAME_STATE:
             undone[i] = True
-    return next((state for state, gone in zip(states, undone, strict=True) if not gone), states[-1])
+    return next((state for state, gone in zip(states, undone, strict=True) if not gone), None)
 
 
 def _back_to_work(ev: _Evidence) -> list[TimelineEvent]:
