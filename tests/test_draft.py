@@ -1407,6 +1407,19 @@ def test_a_mitigation_a_responder_denies_in_so_many_words_did_not_hold(tmp_path:
     assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(36)[11:16]
 
 
+def test_a_responder_saying_when_the_impact_ended_is_the_mitigation(tmp_path: Path) -> None:
+    """No status moved; at +36 the IC says "customer impact over for checkout at ~HH:MM"
+    (+31). That time is the mitigation, not a partial recovery reported before it."""
+    chat = [m for m in CHAT if "mitigated" not in m["text"]]
+    chat += [
+        msg("U02", 22, "error rate dropping, 3% now"),
+        msg("U01", 36, f"calling customer impact over for checkout at ~{iso(31)[11:16]}."),
+    ]
+    bundle = write_bundle(tmp_path / "b", chat=sorted(chat, key=lambda m: float(m["ts"])))
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["mitigated"].at.strftime("%H:%M") == iso(31)[11:16]
+
+
 def test_rootlys_log_of_a_move_back_undoes_its_mitigated_time(tmp_path: Path) -> None:
     """Rootly's mitigated_at at +10, then its incident log: "Status changed from Mitigated to
     Started" at +15 and back to Mitigated at +38. The first did not hold."""

@@ -746,17 +746,23 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     states = sorted([*ev.states(MITIGATED_STATES), *tool], key=lambda e: e.at)
     states = [e for e in states if e.at >= start]
     closed, still = ev.lifecycles
-    # a responder stating the state in so many words counts as one ("Calling this mitigated"),
-    # unless the structured evidence says otherwise (a setback, a loud alert firing on)
+    # a responder stating the state in so many words counts as one ("Calling this mitigated",
+    # "customer impact over at ~16:57"), unless the structured evidence says otherwise (a
+    # setback, a loud alert firing on)
     called = [
         e
         for e in ev.human()
         if e.at >= start
         and ev.trusted(e)
-        and any(said_mitigated(s.text) and not s.has("question") for s in ev.reading.of(e.id))
+        and any(
+            (said_mitigated(s.text) or states_impact_ended(s.text)) and not s.has("question")
+            for s in ev.reading.of(e.id)
+        )
         and not _contradicted(e.at, setbacks)
         and not _outlasted(e.at, closed)
     ]
+    # "customer impact ended at 15:20": the responder says when; no earlier report wins over it
+    ended = {e.id for e in called if any(states_impact_ended(s.text) for s in ev.reading.of(e.id))}
     states = sorted([*states, *called], key=lambda e: e.at)
     reports = [
         e
@@ -788,7 +794,11 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
                 )
                 return Candidate(end, 0.6, f"{rule}, after every mitigated state was undone")
             state = last
-        earlier = [e for e in reports if state.at - REPORT_LEAD <= e.at <= state.at]
+        earlier = [
+            e
+            for e in reports
+            if state.at - REPORT_LEAD <= e.at <= state.at and state.id not in ended
+        ]
         if earlier:
             return Candidate(
                 earlier[0],
