@@ -313,6 +313,35 @@ def test_a_time_on_someone_elses_clock_is_no_onset(tmp_path: Path) -> None:
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
 
 
+def test_a_precursor_set_aside_firing_again_within_the_hour_is_still_set_aside(
+    tmp_path: Path,
+) -> None:
+    """A room temperature page at -60, set aside as "not urgent", clears and fires again at
+    -30 with no new word on it: still the precursor; the detection comes with the alert at 0."""
+    bundle = write_bundle(
+        tmp_path / "b",
+        chat=sorted(
+            [*CHAT, msg("U02", -57, "seen it, facilities are on it, not urgent for us")],
+            key=lambda m: float(m["ts"]),
+        ),
+    )
+    for n, (starts, ends) in enumerate(((-60, -50), (-30, None))):
+        early = alert("firing" if ends is None else "resolved", starts, ends)
+        early["labels"] = {"alertname": "RoomTemperatureHigh", "severity": "critical"}
+        early["annotations"] = {"summary": "hall B temperature above 32C"}
+        early["fingerprint"] = f"6f6e6d6c6b6a69{n:02d}"
+        firing = {**early, "status": "firing", "endsAt": "0001-01-01T00:00:00Z"}
+        (bundle / "alertmanager" / f"room-{n}.json").write_text(
+            json.dumps(webhook("firing", [firing])), encoding="utf-8"
+        )
+        if ends is not None:
+            (bundle / "alertmanager" / f"room-{n}-resolved.json").write_text(
+                json.dumps(webhook("resolved", [early])), encoding="utf-8"
+            )
+    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
+
+
 def test_one_alert_firing_for_two_pools_is_set_aside_as_a_whole(tmp_path: Path) -> None:
     """One alert rule fires for two pools 40 and 37 minutes before the outage; "acked both,
     known drift, not urgent" sets aside both firings, not only the latest."""

@@ -161,7 +161,12 @@ class _Evidence:
             before = [x for x in signals if e.at - DISMISS_WITHIN <= x.at <= e.at]
             if before:
                 name = before[-1].attrs.get("alertname")
-                out.update(x.id for x in before if name and x.attrs.get("alertname") == name)
+                # the same rule firing again within the hour, with no new word on it, is the
+                # same precursor (a room temperature page set aside, firing again 25 min later)
+                again = [x for x in signals if e.at < x.at <= e.at + REFIRE_WITHIN]
+                out.update(
+                    x.id for x in [*before, *again] if name and x.attrs.get("alertname") == name
+                )
                 out.add(before[-1].id)
         return out
 
@@ -262,6 +267,7 @@ def _quiet(e: TimelineEvent) -> bool:
 
 
 EPISODE_GAP = timedelta(minutes=30)
+REFIRE_WITHIN = timedelta(hours=1)
 
 
 def _earlier_episodes(ev: _Evidence, alerts: list[TimelineEvent]) -> set[str]:
