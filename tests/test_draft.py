@@ -274,6 +274,15 @@ def test_a_loud_alert_a_responder_set_aside_is_a_precursor(tmp_path: Path) -> No
     assert "person" not in pm.milestones["detected"].rule
 
 
+def _with_alerts(tmp_path: Path, alerts: dict[str, Any], said: list[Any]) -> Postmortem:
+    """The draft of the standard bundle plus Alertmanager bodies (file name -> body) and
+    messages."""
+    bundle = write_bundle(tmp_path / "b", chat=sorted([*CHAT, *said], key=lambda m: float(m["ts"])))
+    for name, body in alerts.items():
+        (bundle / "alertmanager" / name).write_text(json.dumps(body), encoding="utf-8")
+    return generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+
+
 def test_a_time_in_the_message_that_sets_a_precursor_aside_is_no_onset(tmp_path: Path) -> None:
     """ "acked. batch api errors since 13:10 UTC are the reindex wave, expected, not urgent"
     sets the connection page aside: the time it states dates the precursor, not the impact,
@@ -288,12 +297,7 @@ def test_a_time_in_the_message_that_sets_a_precursor_aside_is_no_onset(tmp_path:
         f"acked. batch api errors since {iso(-50)[11:16]} UTC are the reindex wave, expected, "
         "not urgent",
     )
-    chat = sorted([*CHAT, aside], key=lambda m: float(m["ts"]))
-    bundle = write_bundle(tmp_path / "b", chat=chat)
-    (bundle / "alertmanager" / "conns.json").write_text(
-        json.dumps(webhook("firing", [early])), encoding="utf-8"
-    )
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    pm = _with_alerts(tmp_path, {"conns.json": webhook("firing", [early])}, [aside])
     assert pm.milestones["impact_start"].at.strftime("%H:%M") == iso(0)[11:16]
 
 
@@ -404,15 +408,8 @@ def test_a_warning_nobody_was_paged_for_vouches_for_no_lone_remark(tmp_path: Pat
     warning["labels"] = {"alertname": "DiskUsageHigh", "instance": "db-2", "severity": "warning"}
     warning["annotations"] = {"summary": "disk usage on db-2 above 80%"}
     warning["fingerprint"] = "9e8d7c6b5a493827"
-    chat = sorted(
-        [*CHAT, msg("U03", -45, "the wiki page for the export tool is down")],
-        key=lambda m: float(m["ts"]),
-    )
-    bundle = write_bundle(tmp_path / "b", chat=chat)
-    (bundle / "alertmanager" / "disk.json").write_text(
-        json.dumps(webhook("firing", [warning])), encoding="utf-8"
-    )
-    pm = generate(bundle=bundle, engine=OfflineEngine(), out=tmp_path / "d.md").postmortem
+    remark = msg("U03", -45, "the wiki page for the export tool is down")
+    pm = _with_alerts(tmp_path, {"disk.json": webhook("firing", [warning])}, [remark])
     assert pm.milestones["detected"].at.strftime("%H:%M") == iso(0)[11:16]
 
 

@@ -6,11 +6,12 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from retro.draft.engines.offline import OfflineEngine
-from retro.draft.pipeline import generate
+from retro.draft.pipeline import DraftResult, generate
 from retro.safety.names import given_names, lower_surnames, system_words, unlisted
 from tests.bundle_factory import CHAT, msg, write_bundle
 
@@ -52,15 +53,19 @@ def test_a_word_the_incident_uses_in_an_identifier_is_a_system() -> None:
     assert _found("Oskar is down again, Priya is on it", systems) == ["Priya"]
 
 
+def _drafted(tmp_path: Path, *said: Any) -> DraftResult:
+    """The offline draft of the standard bundle with `said` added to its chat."""
+    bundle = write_bundle(tmp_path / "bundle", chat=[*CHAT, *said])
+    return generate(bundle=bundle, engine=OfflineEngine())
+
+
 def test_a_person_outside_the_user_lists_never_reaches_the_draft(tmp_path: Path) -> None:
-    chat = [
-        *CHAT,
+    result = _drafted(
+        tmp_path,
         msg("U02", 12.5, "Wen from the storage team says the replica is caught up"),
         msg("U01", 13.0, "thanks, Ines will double-check the pool settings tomorrow"),
         msg("U03", 13.5, "Lukas Kowalczyk from networking is joining the bridge"),
-    ]
-    bundle = write_bundle(tmp_path / "bundle", chat=chat)
-    result = generate(bundle=bundle, engine=OfflineEngine())
+    )
     assert "Wen" not in result.markdown.split()
     assert "Ines" not in result.markdown
     assert "Kowalczyk" not in result.markdown and "Lukas" not in result.markdown
@@ -137,14 +142,12 @@ def test_things_named_after_a_person_and_a_name_in_brackets_never_reach_the_draf
     """A person's laptop or sandbox named after them ("marco-laptop", "marc-sandbox", a head of
     the given name) is their role's; a full name in brackets after the customer it speaks for
     ("Kestrel Apparel (Ilona Varga) says") is a person no list holds."""
-    chat = [
-        *CHAT,
+    result = _drafted(
+        tmp_path,
         msg("U01", 12.2, "the drop came from the VPN, host marco-laptop, app db-reset"),
         msg("U01", 12.4, "use the marc-sandbox key to try the canary"),
         msg("U03", 12.6, "Kestrel Apparel (Ilona Varga) says their packers are idle"),
-    ]
-    bundle = write_bundle(tmp_path / "bundle", chat=chat)
-    result = generate(bundle=bundle, engine=OfflineEngine())
+    )
     texts = [row.text for row in result.data.rows]
     for name in ("marco", "marc-", "Ilona", "Varga"):
         assert (

@@ -181,17 +181,7 @@ def _events(
         if not value:
             continue
         at = ctx.time(value, doc=doc, record=record, field_name=name)
-        yield TimelineEvent.of(
-            key=f"incident_io:{item['id']}:{name}",
-            at=at,
-            source=SOURCE,
-            kind="status_change",
-            text=f"{name}: {item.get('name') or ''}".strip(),
-            url=item.get("permalink"),
-            provenance=prov,
-            attrs={"timestamp": name}
-            | ({"milestone": milestone} if (milestone := stamp_milestone(name)) else {}),
-        )
+        yield _stamp(item, name, name, at, prov, stamp_milestone(name))
 
 
 def _declared(
@@ -209,13 +199,25 @@ def _declared(
     if not created or item.get("mode") == "retrospective" or any(DECLARED.search(n) for n in names):
         return
     at = ctx.time(created, doc=doc, record=record, field_name="created_at")
-    yield TimelineEvent.of(
-        key=f"incident_io:{item['id']}:created_at",
+    yield _stamp(item, "created_at", "Declared", at, Provenance.of(doc.rel, record), "declared")
+
+
+def _stamp(
+    item: dict[str, Any],
+    field: str,
+    label: str,
+    at: Any,
+    prov: Provenance,
+    milestone: str | None,
+) -> TimelineEvent:
+    """One of an incident's times as a status change: "<label>: <incident name>"."""
+    return TimelineEvent.of(
+        key=f"incident_io:{item['id']}:{field}",
         at=at,
         source=SOURCE,
         kind="status_change",
-        text=f"Declared: {item.get('name') or ''}".strip(),
+        text=f"{label}: {item.get('name') or ''}".strip(),
         url=item.get("permalink"),
-        provenance=Provenance.of(doc.rel, record),
-        attrs={"timestamp": "created_at", "milestone": "declared"},
+        provenance=prov,
+        attrs={"timestamp": field} | ({"milestone": milestone} if milestone else {}),
     )
