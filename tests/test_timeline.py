@@ -296,3 +296,18 @@ def test_a_change_ticket_listed_with_the_incident_does_not_open_the_window() -> 
     meta = IncidentMeta(id="INC-9", jira_keys=["INC-9", "CHG-7"])
     tl = build_timeline(incident=meta, events=events, reports=[])
     assert tl.window is not None and tl.window.start > T0 - timedelta(hours=2)
+
+
+def test_a_change_ticket_listed_with_the_incident_done_days_later_does_not_end_the_window() -> None:
+    """incident.yaml lists the migration's change ticket; it moves to Done two days later. Its
+    Done is the change finished, not the incident resolved: the page's resolution ends the
+    window."""
+    done = ev("chg-done", 2 * 24 * 60, "status_change", "jira", to="Done", issuetype="Change")
+    done.attrs["key"] = "CHG-7"
+    events = [
+        ev("page", 0, "page_triggered", "pagerduty", "Incident #1 triggered: storage slow"),
+        ev("res", 60, "page_resolved", "pagerduty", "Resolved"),
+        done,
+    ]
+    window = choose_window(events, IncidentMeta(id="INC-9", jira_keys=["INC-9", "CHG-7"]))
+    assert window is not None and window.end == T0 + timedelta(minutes=60 + 60)

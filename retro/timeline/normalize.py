@@ -246,11 +246,16 @@ def _is_resolution(event: TimelineEvent, trackers: frozenset[str]) -> bool:
 
 def _other_ticket(event: TimelineEvent, incident_keys: set[str]) -> bool:
     """A tracker ticket that is not the incident's own: not one of its keys, and of a type
-    that is not an incident (a task, story or follow-up)."""
+    that is not an incident (a task, story or follow-up); and a change ticket, even one
+    incident.yaml lists (its Done is the change finished, not the incident resolved)."""
     key = event.attrs.get("key")
-    if event.kind != "status_change" or not key or str(key) in incident_keys:
+    if event.kind != "status_change" or not key:
         return False
     kind = str(event.attrs.get("issuetype") or "")
+    if CHANGE_TICKET.search(kind):
+        return True
+    if str(key) in incident_keys:
+        return False
     return bool(kind) and not _INCIDENT_TICKET.search(kind)
 
 
