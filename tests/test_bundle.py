@@ -37,6 +37,9 @@ def test_timeline_json_lists_events_with_the_documented_keys(tmp_path: Path) -> 
     assert {e["source"] for e in events} == {"slack", "alertmanager", "pagerduty"}
     firing = [e for e in events if e["kind"] == "alert_firing" and e["source"] == "alertmanager"]
     assert len(firing) == 1  # two notifications of one alert
+    # each event's structured facts as the connector read them (an alert's rule and severity)
+    assert firing[0]["attrs"]["alertname"] == "HighErrorRate"
+    assert firing[0]["attrs"]["severity"]
 
 
 def test_timeline_csv_and_markdown(tmp_path: Path) -> None:

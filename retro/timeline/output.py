@@ -52,6 +52,7 @@ def event_rows(timeline: Timeline, events: list[TimelineEvent]) -> list[dict[str
                 "links": event.links,
                 "duplicate_of": event.duplicate_of,
                 "provenance": provenance.file + " " + provenance.record,
+                "attrs": event.attrs,
             }
         )
     return rows
@@ -71,7 +72,7 @@ def write_json(timeline: Timeline, out: BinaryIO) -> None:
         return
     for start in range(0, len(events), _ROWS_PER_SLICE):
         rows = event_rows(timeline, events[start : start + _ROWS_PER_SLICE])
-        text = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
+        text = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z, default=str)
         # text is "[\n  {...},\n  {...}\n]": its inside joins the slices' insides.
         out.write((b"[\n" if start == 0 else b",\n") + text[2:-2])
     out.write(b"\n]\n")
