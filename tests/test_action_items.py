@@ -313,3 +313,38 @@ def test_a_title_the_first_pass_did_not_show_is_compared_by_its_vector() -> None
     assert overlap(listed, later) < actions.SAME_ITEM  # words alone would keep them apart
     same = _same_item([listed])
     assert (same(later, listed) or 0) >= 0.65
+
+
+def test_the_sentences_after_a_stated_item_are_its_detail_unless_they_open_another(
+    tmp_path: Path,
+) -> None:
+    """ "TODO: the smoke tests must not run only from the region they test. Use a second
+    region." is one item; "Also we need to …" and lines of their own open others."""
+    titles = _titles(
+        tmp_path,
+        [
+            msg(
+                "U01",
+                50,
+                "TODO: the checkout smoke tests must not run only from the region they test. "
+                "Use a second region.",
+            ),
+            msg(
+                "U02",
+                52,
+                "follow-up: page on pool saturation for checkout-api. Also we need to write a "
+                "runbook for the pool size change.",
+            ),
+            msg(
+                "U01",
+                54,
+                "follow-up: add a deploy freeze window for checkout-api\n"
+                "run the nightly report queries on a read replica",
+            ),
+        ],
+    )
+    assert not any(t.startswith("use a second region") for t in titles), titles
+    assert any("smoke tests" in t for t in titles), titles
+    assert any("runbook for the pool size change" in t for t in titles), titles
+    assert any("deploy freeze window" in t for t in titles), titles
+    assert any("read replica" in t for t in titles), titles

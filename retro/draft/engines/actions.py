@@ -86,6 +86,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
         threaded = row.thread is not None and row.thread in collecting
         in_list = named_list = False
         active = calm is not None and row.at < calm
+        stated_here = False  # a sentence of this message already gave an item
         for i, s in enumerate(sentences):
             heading = (
                 s.text.rstrip().endswith(":")
@@ -125,6 +126,12 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 continue
             if not (in_list or threaded or _marked(s.text)) and _aside(s):
                 continue
+            if stated_here and not (
+                in_list or threaded or wish or _another(s.text) or _own_line(row.text, s.text)
+            ):
+                # "TODO: health checks must not run only from the cloud that hit us. Use a
+                # second provider.": the item's detail, not a second item
+                continue
             if not in_list and not wish and not _marked(s.text):
                 # said while the impact lasts, a bare imperative ("keep the new zone", "post
                 # each site as it answers") steers the response; later work is framed as
@@ -150,6 +157,7 @@ def stated(data: DraftInput, causes: list[Claim], same: SameItem | None = None) 
                 if (named := requirement_subject(item.title)) is not None:
                     last_subject[key] = named
                 items.append(item)
+                stated_here = True
     items += _agreed_proposals(data, calm, causes, systems)
     # the team's filed follow-ups come last, so that their wording wins over chat's (a later
     # restatement gives a merged item its title)
@@ -324,6 +332,24 @@ def _aside(s: ScoredSentence) -> bool:
     """A sentence the classifier reads more as off-topic than as a follow-up ("docs.example.io
     also OK"): chatter, not work, whatever words it shares with requests."""
     return s.has("off_topic") and s.p("off_topic") > s.p("follow_up")
+
+
+# A sentence that opens another piece of work after one already stated ("Also: …", "And we
+# should …"), as against the detail of the one before ("Use a second provider.").
+_ANOTHER = re.compile(
+    r"^\W*(?:also|and|plus|another|additionally|separately|secondly|second|third)\b", re.I
+)
+
+
+def _another(text: str) -> bool:
+    """Said as a further item: marked, framed as later work, or led by "also", "and", …"""
+    return _marked(text) or _framed_as_later(text) or _ANOTHER.match(text) is not None
+
+
+def _own_line(text: str, sentence: str) -> bool:
+    """The sentence starts a line of the message (a line of a list, bulleted or not)."""
+    head = re.escape(sentence.strip()[:24])
+    return re.search(rf"(?:^|\n)[ \t]*(?:[-*•·‣◦]|\d+[.)])?[ \t]*\W{{0,3}}{head}", text) is not None
 
 
 def _framed_as_later(text: str) -> bool:
