@@ -420,6 +420,18 @@ def states_wish(sentence: str) -> bool:
 
 
 @cache
+def _another_lead() -> re.Pattern[str]:
+    leads = _alternation(lexicon()["follow_up"]["another_leads"])
+    return re.compile(rf"^\W*(?:{leads})\b", re.I)
+
+
+def opens_another(sentence: str) -> bool:
+    """The sentence opens a further item ("Also: …", "And we should …": lexicon
+    `follow_up.another_leads`)."""
+    return _another_lead().match(sentence) is not None
+
+
+@cache
 def _not_imperative() -> frozenset[str]:
     return frozenset(w.casefold() for w in lexicon()["follow_up"]["not_imperative"])
 

@@ -31,6 +31,7 @@ from retro.understand.lexicon import (
     lexicon,
     marker_split,
     names_follow_ups,
+    opens_another,
     owner_in,
     proposes,
     refers_back,
@@ -334,16 +335,10 @@ def _aside(s: ScoredSentence) -> bool:
     return s.has("off_topic") and s.p("off_topic") > s.p("follow_up")
 
 
-# A sentence that opens another piece of work after one already stated ("Also: …", "And we
-# should …"), as against the detail of the one before ("Use a second provider.").
-_ANOTHER = re.compile(
-    r"^\W*(?:also|and|plus|another|additionally|separately|secondly|second|third)\b", re.I
-)
-
-
 def _another(text: str) -> bool:
-    """Said as a further item: marked, framed as later work, or led by "also", "and", …"""
-    return _marked(text) or _framed_as_later(text) or _ANOTHER.match(text) is not None
+    """Said as a further item: marked, framed as later work, or led by "also", "and", …
+    (lexicon `follow_up.another_leads`)."""
+    return _marked(text) or _framed_as_later(text) or opens_another(text)
 
 
 def _own_line(text: str, sentence: str) -> bool:
