@@ -76,6 +76,7 @@ ACTIVE_STATES = re.compile(
 )
 # incident.io's working state: a step forward from Investigating, a move back from Monitoring.
 WORKING_STATES = re.compile(r"^\s*fixing\b", re.I)
+ANY_STATE = re.compile(".")
 STATUS_LEAD = re.compile(
     r"^\s*(investigating|identified|monitoring|update|resolved|completed|postmortem)\s*[-–—:]",
     re.I,
@@ -782,24 +783,10 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
     if states:
         state = _held(states, ev, setbacks, start)
         if state is None:
-            # every state was undone: the first report of recovery after the last, or every
-            # alert clearing after it, says when the impact ended; else the last state
-            last = states[-1]
-            after = [
-                c
-                for c in (
-                    next((e for e in reports if e.at > last.at), None),
-                    cleared if cleared is not None and cleared.at > last.at else None,
-                )
-                if c is not None
-            ]
-            if after:
-                end = min(after, key=lambda e: e.at)
-                rule = (
-                    "all firing alerts cleared" if end is cleared else "responder reported recovery"
-                )
-                return Candidate(end, 0.6, f"{rule}, after every mitigated state was undone")
-            state = last
+            after = _after_undone(states[-1], reports, cleared)
+            if after is not None:
+                return after
+            state = states[-1]
         earlier = [
             e
             for e in reports
@@ -823,6 +810,21 @@ def mitigated(ev: _Evidence, det: Candidate | None) -> Candidate | None:
             )
         return Candidate(first, 0.65, "responder reported recovery")
     return Candidate(cleared, 0.6, "all firing alerts cleared") if cleared else None
+
+
+def _after_undone(
+    last: TimelineEvent, reports: list[TimelineEvent], cleared: TimelineEvent | None
+) -> Candidate | None:
+    """Every mitigated state was undone: the first report of recovery after the last, or every
+    alert clearing after it, whichever came first, says when the impact ended."""
+    report = next((e for e in reports if e.at > last.at), None)
+    cleared = cleared if cleared is not None and cleared.at > last.at else None
+    after = [e for e in (report, cleared) if e is not None]
+    if not after:
+        return None
+    end = min(after, key=lambda e: e.at)
+    rule = "all firing alerts cleared" if end is cleared else "responder reported recovery"
+    return Candidate(end, 0.6, f"{rule}, after every mitigated state was undone")
 
 
 STATED_RECOVERY_LOOKBACK = timedelta(minutes=45)
@@ -905,7 +907,7 @@ def _back_to_work(ev: _Evidence) -> list[TimelineEvent]:
     then Fixing again, is a relapse; Investigating, then Fixing, is work going on."""
     out = []
     last: dict[str, str] = {}
-    for e in ev.states(re.compile(".")):
+    for e in ev.states(ANY_STATE):
         state = str(e.attrs.get("to") or e.attrs.get("status") or "")
         if WORKING_STATES.search(state) and MITIGATED_STATES.search(last.get(e.source, "")):
             out.append(e)
