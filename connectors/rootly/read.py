@@ -2,9 +2,11 @@
 
 An incident body gives one `status_change` event per milestone timestamp it states (started,
 detected, acknowledged, mitigated, resolved) and one for its creation (the declaration), with
-`attrs.milestone` naming the retro milestone it records (started_at is the impact start); an incident-events body gives one `note` per event of the log; an
-action-items body gives one `ticket_created` event per item (`attrs.follow_up`), which the draft
-takes as a stated action item.
+`attrs.milestone` naming the retro milestone it records (started_at is the impact start). An
+incident-events body gives one `note` per event of the log, or a `status_change` for an event
+that records one ("Status changed from Mitigated to Started"). An action-items body gives one
+`ticket_created` event per item (`attrs.follow_up`), which the draft takes as a stated action
+item.
 """
 
 from __future__ import annotations

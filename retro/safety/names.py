@@ -135,11 +135,17 @@ def vocabulary() -> frozenset[str]:
 
 
 @cache
-def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
-    """A capitalised word in a place chat keeps for a person (data/person_slots.v1.yaml)."""
-    raw: Any = yaml.safe_load(
+def _person_slots() -> Any:
+    """data/person_slots.v1.yaml, read once."""
+    return yaml.safe_load(
         (resources.files("retro.safety") / "data" / "person_slots.v1.yaml").read_text("utf-8")
     )
+
+
+@cache
+def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
+    """A capitalised word in a place chat keeps for a person (data/person_slots.v1.yaml)."""
+    raw = _person_slots()
     before = "|".join(raw["before"])
     after = "|".join(raw["after"])
     # a given name, then a surname, maybe after a particle ("Annelies de Boer", "Jan van Dijk")
@@ -157,10 +163,7 @@ def _slots() -> tuple[re.Pattern[str], frozenset[str]]:
 @cache
 def owned_things() -> tuple[str, ...]:
     """Things a person owns that teams name after them ("dana-laptop"): person_slots `owned`."""
-    raw: Any = yaml.safe_load(
-        (resources.files("retro.safety") / "data" / "person_slots.v1.yaml").read_text("utf-8")
-    )
-    return tuple(str(w) for w in raw["owned"])
+    return tuple(str(w) for w in _person_slots()["owned"])
 
 
 _FROM_ORG = re.compile(r"\bfrom (?:[A-Z][\w.&'-]* ){0,2}$")

@@ -180,7 +180,7 @@ def names_failure_at(text: str, span: tuple[int, int]) -> bool:
     errors at 06:12 only."""
     start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, span[0])), default=0)
     end = next((m.start() for m in _CLAUSE_END.finditer(text, span[1])), len(text))
-    return _failures().search(text[start:end]) is not None
+    return names_failure(text[start:end])
 
 
 def names_failure(text: str) -> bool:
